@@ -1,0 +1,1 @@
+"""Arrow schemas, HDF5 layouts, keypoint layouts and schema versions of affectzoo shards."""

@@ -1,0 +1,43 @@
+# affectzoo: every target sets up .venv on first use (pinned versions from requirements.lock).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+DATASET ?= sample
+ROOT    ?=
+OUT     ?= shards/$(DATASET)
+RUNNER  ?= direct
+DEVICE  ?= cpu
+EPOCHS  ?= 2
+MODEL   ?= accm
+
+.PHONY: help venv extract train test bench clean
+
+help:  ## list targets
+	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet "setuptools>=68" wheel
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+venv: $(STAMP)  ## create .venv and install the pinned dependencies
+
+extract: $(STAMP)  ## run the extraction pipeline (DATASET, ROOT, OUT, RUNNER, DEVICE)
+	$(PY) -m pipelines.extract --dataset $(DATASET) $(if $(ROOT),--root $(ROOT)) \
+		--out $(OUT) --runner $(RUNNER) --device $(DEVICE)
+
+train: $(STAMP)  ## train MODEL on OUT for EPOCHS
+	$(PY) -m zoo.train $(MODEL) --shards $(OUT) --epochs $(EPOCHS) --device $(DEVICE)
+
+test: $(STAMP)  ## run the test suite
+	$(PY) -m pytest -q
+
+bench: $(STAMP)  ## run the benchmarks (results in bench/RESULTS.md)
+	$(PY) -m bench.run
+
+clean:  ## remove shards and run outputs (keeps .venv)
+	rm -rf shards runs

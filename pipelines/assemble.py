@@ -1,0 +1,185 @@
+"""Per-sample assembly: tracking, the main person, head-crop requests, rows for the shards.
+
+Pure functions (numpy in, numpy / dicts out) that the Beam stages in :mod:`pipelines.extract`
+call; they hold no state and can be tested without Beam.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import cv2
+import numpy as np
+
+from extractors.tracking import main_track, track_poses
+from pipelines.config import ExtractConfig
+from pipelines.decode import clip_positions
+from pipelines.faces import (HEAD_CROP_SIZE, best_face, crop_square, crop_to_source, face_crop,
+                             head_box)
+from pipelines.represent.superimage import tile_superimage
+from pipelines.represent.timeline import skeleton_timeline
+from schemas.keypoints import coco17_to_openpose18
+
+
+def kept_positions(num_frames: int, cfg: ExtractConfig) -> set[int]:
+    """Positions of a window's sampled frames that feed face clips (their pixels are kept)."""
+    return set(clip_positions(num_frames, cfg.clips, cfg.frames_per_clip).ravel().tolist())
+
+
+def main_person(poses: list[tuple[np.ndarray, np.ndarray]], cfg: ExtractConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Track the poses of one window and pick its main person.
+
+    Args:
+        poses: per sampled frame ``(pose_scores [P], keypoints [P, 17, 3])`` in source pixels.
+
+    Returns:
+        ``(coco float32 [T', 17, 3], persons int16 [T'])``: the most prominent track (NaN where
+        unseen, all NaN when nobody is found) and the number of poses per frame.
+    """
+    frames = [kp.astype(np.float32) for _, kp in poses]
+    persons = np.array([len(kp) for kp in frames], np.int16)
+    tracks = track_poses(frames, min_score=cfg.min_keypoint_score)
+    if tracks.shape[0] == 0:
+        return np.full((len(frames), 17, 3), np.nan, np.float32), persons
+    return main_track(tracks, cfg.min_keypoint_score), persons
+
+
+def timeline_of(openpose18: np.ndarray, cfg: ExtractConfig) -> np.ndarray:
+    """ACCM skeleton timeline ``float32 [36, size, length]`` of an OpenPose-18 track [T, 18, 3].
+
+    Joints below ``cfg.min_keypoint_score`` count as missing. An all-missing track gives an
+    all-zero timeline.
+    """
+    xy = openpose18[..., :2].astype(np.float64)
+    xy[~(np.nan_to_num(openpose18[..., 2], nan=0.0) >= cfg.min_keypoint_score)] = np.nan
+    return skeleton_timeline(xy, size=cfg.timeline_size, length=cfg.timeline_length, pad=cfg.timeline_pad)
+
+
+def _pad(a: np.ndarray, length: int, fill) -> np.ndarray:
+    out = np.full((length,) + a.shape[1:], fill, dtype=a.dtype)
+    out[: len(a)] = a[:length]
+    return out
+
+
+def head_requests(coco: np.ndarray, frames: dict[int, np.ndarray], cfg: ExtractConfig
+                  ) -> tuple[dict, dict]:
+    """Head crops of the main person at the clip frames.
+
+    Returns:
+        ``(crops, boxes)``: ``{(c, k): uint8 [S, S, 3]}`` head crops (S = HEAD_CROP_SIZE) and
+        ``{(c, k): float32 [4]}`` their boxes in source pixels, for the (c, k) whose frame shows
+        the person's head.
+    """
+    crops, boxes = {}, {}
+    plan = clip_positions(len(coco), cfg.clips, cfg.frames_per_clip)
+    for (c, k), pos in np.ndenumerate(plan):
+        box = head_box(coco[pos], cfg.min_keypoint_score)
+        if box is not None and pos in frames:
+            crops[(c, k)] = crop_square(frames[pos], box, HEAD_CROP_SIZE)
+            boxes[(c, k)] = box
+    return crops, boxes
+
+
+def _face_of(head_crop, head_src_box, detections, size):
+    """(face uint8 [size, size, 3], box_src [4], score, found) for one clip frame."""
+    if head_crop is None:
+        return np.zeros((size, size, 3), np.uint8), np.full(4, np.nan, np.float32), 0.0, False
+    best = best_face(detections)
+    if best is None:  # not confirmed: the face region the keypoints predict (centre half)
+        q = HEAD_CROP_SIZE / 4
+        box_crop = np.array([q, q, 3 * q, 3 * q], np.float32)
+        return face_crop(head_crop, box_crop, size), crop_to_source(box_crop, head_src_box, HEAD_CROP_SIZE), 0.0, False
+    return (face_crop(head_crop, best, size), crop_to_source(best, head_src_box, HEAD_CROP_SIZE),
+            float(best[4]), True)
+
+
+def _clip_face(record, faces, ck, size):
+    head_crop, detections = faces.get(ck, (None, None))
+    return _face_of(head_crop, record["head_boxes"].get(ck), detections, size)
+
+
+def encode_png(rgb: np.ndarray) -> bytes:
+    """PNG bytes of an RGB uint8 image."""
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def _ids(sample: dict[str, Any]) -> dict[str, Any]:
+    keys = ("corpus", "sample_id", "video_id", "uri", "split", "label", "label_name")
+    return {k: sample[k] for k in keys}
+
+
+def video_row(record: dict[str, Any], cfg: ExtractConfig) -> dict[str, Any]:
+    """The ``videos`` table row of one sample (see :func:`schemas.shards.video_schema`)."""
+    t = cfg.frames
+    sample = record["sample"]
+    return {**_ids(sample), "start_s": sample["start_s"], "end_s": sample["end_s"] or np.nan,
+            "fps": record["fps"], "num_frames": len(record["frame_indices"]),
+            "frame_indices": _pad(record["frame_indices"], t, -1),
+            "timestamps_s": _pad(record["timestamps_s"], t, np.nan),
+            "keypoints": _pad(record["keypoints"], t, np.nan),
+            "persons": _pad(record["persons"], t, 0),
+            "timeline": record["timeline"]}
+
+
+def clip_rows(record: dict[str, Any], faces: dict, cfg: ExtractConfig) -> list[dict[str, Any]]:
+    """The ``clips`` table rows of one sample, with their face crops.
+
+    Args:
+        record: the sample record (ids, frame indices, keypoints, head boxes, clip plan).
+        faces: ``{(c, k): (head_crop uint8 [S, S, 3], detections float32 [D, 17])}``.
+
+    Returns:
+        One dict per clip with the columns of :func:`schemas.shards.clip_schema` plus
+        ``faces`` uint8 [K, size, size, 3] for the HDF5 shard.
+    """
+    rows = []
+    plan = record["clip_plan"]
+    for c in range(plan.shape[0]):
+        got = [_clip_face(record, faces, (c, k), cfg.face_size) for k in range(plan.shape[1])]
+        crops = np.stack([g[0] for g in got])
+        image, layout = tile_superimage(crops)
+        pos = plan[c]
+        rows.append({**_ids(record["sample"]), "clip_index": c,
+                     "frame_indices": record["frame_indices"][pos].astype(np.int32),
+                     "timestamps_s": record["timestamps_s"][pos].astype(np.float32),
+                     "face_boxes": np.stack([g[1] for g in got]).astype(np.float32),
+                     "face_scores": np.array([g[2] for g in got], np.float32),
+                     "face_found": [bool(g[3]) for g in got],
+                     "keypoints": record["keypoints"][pos],
+                     "superimage_png": encode_png(image),
+                     "superimage_layout": json.dumps(layout, sort_keys=True),
+                     "faces": crops})
+    return rows
+
+
+def build_record(meta: dict[str, Any], poses: dict[int, tuple], frames: dict[int, np.ndarray],
+                 cfg: ExtractConfig) -> tuple[dict[str, Any], dict]:
+    """Assemble one sample after pose estimation.
+
+    Args:
+        meta: ``{"sample": Sample dict, "frame_indices": int32 [T'], "timestamps_s": float32
+            [T'], "fps": float}`` from the decode stage.
+        poses: ``{position: (pose_scores [P], keypoints [P, 17, 3])}`` for every sampled frame.
+        frames: ``{position: uint8 [H, W, 3]}`` for the clip frames.
+
+    Returns:
+        ``(record, head_crops)``: the record (meta plus OpenPose-18 ``keypoints`` [T', 18, 3],
+        ``persons``, ``timeline``, ``clip_plan`` [C, K], ``head_boxes``) and the head crops
+        ``{(c, k): uint8 [S, S, 3]}`` to run the face detector on.
+
+    Raises:
+        ValueError: when a sampled frame has no pose result (a lost element).
+    """
+    n = len(meta["frame_indices"])
+    missing = sorted(set(range(n)) - set(poses))
+    if missing:
+        raise ValueError(f"pose results missing for positions {missing[:5]}")
+    coco, persons = main_person([poses[i] for i in range(n)], cfg)
+    op18 = coco17_to_openpose18(coco)
+    crops, boxes = head_requests(coco, frames, cfg)
+    record = {**meta, "keypoints": op18, "persons": persons, "timeline": timeline_of(op18, cfg),
+              "clip_plan": clip_positions(n, cfg.clips, cfg.frames_per_clip), "head_boxes": boxes}
+    return record, crops

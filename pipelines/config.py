@@ -1,0 +1,76 @@
+"""The resolved configuration of one extraction run (card defaults overridden by CLI flags)."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+from schemas.shards import ShardShapes
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """Everything that determines the content of a run's shards.
+
+    Units: seconds for times, frames per second for rates, pixels for sizes.
+    """
+
+    corpus: str
+    card_path: str
+    root: str
+    out: str
+    label_names: tuple[str, ...]
+    window_s: float
+    sample_fps: float
+    clips: int
+    frames_per_clip: int
+    face_size: int
+    timeline_size: int
+    timeline_length: int
+    timeline_pad: str
+    face_extractor: str
+    pose_extractor: str
+    pose_scale_factor: float
+    num_shards: int
+    device: str = "cpu"
+    max_batch_size: int = 16
+    min_keypoint_score: float = 0.2
+
+    @property
+    def frames(self) -> int:
+        """T, frames planned per sample."""
+        return int(round(self.window_s * self.sample_fps))
+
+    @property
+    def shapes(self) -> ShardShapes:
+        return ShardShapes(frames=self.frames, joints=18, clips=self.clips,
+                           frames_per_clip=self.frames_per_clip, face_size=self.face_size,
+                           timeline_size=self.timeline_size, timeline_length=self.timeline_length)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def content_hash(self) -> str:
+        """sha256 of the fields that change shard content (not out, device or batch size)."""
+        fields = {k: v for k, v in asdict(self).items() if k not in ("out", "device", "max_batch_size", "root")}
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def config_from_card(card: dict, root: str, out: str, **overrides) -> ExtractConfig:
+    """Resolve an :class:`ExtractConfig` from a corpus card and CLI overrides (None = card value)."""
+    reps, ext, win = card.get("representations", {}), card.get("extractors", {}), card.get("windows", {})
+    values = dict(
+        corpus=card["corpus"]["name"], card_path=card["card_path"], root=str(root), out=str(out),
+        label_names=tuple(card["labels"]["names"]),
+        window_s=float(win.get("length_s", 2.0)), sample_fps=float(win.get("sample_fps", 15.0)),
+        clips=int(reps.get("clips", 5)), frames_per_clip=int(reps.get("frames_per_clip", 2)),
+        face_size=int(reps.get("face_size", 224)), timeline_size=int(reps.get("timeline_size", 64)),
+        timeline_length=int(reps.get("timeline_length", 300)),
+        timeline_pad=str(reps.get("timeline_pad", "faithful")),
+        face_extractor=str(ext.get("face", "blazeface-front")),
+        pose_extractor=str(ext.get("pose", "posenet-mobilenet-v1-075")),
+        pose_scale_factor=float(ext.get("pose_scale_factor", 1.0)),
+        num_shards=int(card.get("shards", {}).get("num_shards", 4)),
+    )
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return ExtractConfig(**values)

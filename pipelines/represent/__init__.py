@@ -1,0 +1,1 @@
+"""Skeleton and face-frame representations (timeline, PoTion, super-images)."""

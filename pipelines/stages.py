@@ -1,0 +1,143 @@
+"""Beam stages of the extraction pipeline: small DoFns around the pure functions.
+
+Every stage catches per-element failures and emits them on the ``errors`` output as
+:func:`pipelines.errors.error_record` dicts, so one bad video never stops the run.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.metrics import Metrics
+
+from pipelines import assemble
+from pipelines.config import ExtractConfig
+from pipelines.decode import decode_window
+from pipelines.errors import error_record
+from pipelines.shards import shard_of, write_shard
+
+ERRORS = "errors"
+
+
+class _Stage(beam.DoFn):
+    """Times each element (Beam distribution ``<stage>_ms``) and routes failures to ``errors``."""
+
+    stage = "stage"
+
+    def __init__(self, cfg: ExtractConfig):
+        self.cfg = cfg
+        self.ms = Metrics.distribution("affectzoo", f"{self.stage}_ms")
+        self.failed = Metrics.counter("affectzoo", f"{self.stage}_failed")
+
+    def run(self, element) -> Iterator:
+        raise NotImplementedError
+
+    def sample_of(self, element) -> dict | None:
+        return None
+
+    def process(self, element):
+        start = time.perf_counter()
+        try:
+            yield from self.run(element)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a dead-letter record
+            self.failed.inc()
+            yield beam.pvalue.TaggedOutput(ERRORS, error_record(self.sample_of(element), self.stage, exc))
+        finally:
+            self.ms.update(int((time.perf_counter() - start) * 1000))
+
+
+class Decode(_Stage):
+    """Sample -> ``((sample_id, pos, keep), frame)`` per sampled frame + ``meta`` output."""
+
+    stage = "decode"
+
+    def sample_of(self, element):
+        return element.to_dict()
+
+    def run(self, sample) -> Iterator:
+        window = decode_window(sample.uri, sample.start_s, self.cfg.window_s, self.cfg.sample_fps)
+        keep = assemble.kept_positions(len(window.frame_indices), self.cfg)
+        yield beam.pvalue.TaggedOutput("meta", (sample.sample_id, {
+            "sample": sample.to_dict(), "frame_indices": window.frame_indices,
+            "timestamps_s": window.timestamps_s, "fps": window.fps}))
+        for pos, frame in enumerate(window.frames):
+            yield (sample.sample_id, pos, pos in keep), np.ascontiguousarray(frame)
+
+
+def pose_by_sample(item) -> tuple[str, tuple]:
+    """``((sample_id, pos, keep), PredictionResult)`` -> ``(sample_id, (pos, poses, frame|None))``."""
+    (sample_id, pos, keep), result = item
+    return sample_id, (pos, result.inference, result.example if keep else None)
+
+
+class Assemble(_Stage):
+    """Grouped poses of one sample -> record + head-crop requests (``faces`` output)."""
+
+    stage = "assemble"
+
+    def sample_of(self, element):
+        metas = element[1]["meta"]
+        return metas[0]["sample"] if metas else {"sample_id": element[0]}
+
+    def run(self, element) -> Iterator:
+        sample_id, grouped = element
+        if not grouped["meta"]:
+            return  # the decode stage already reported this sample
+        meta = grouped["meta"][0]
+        poses = {pos: p for pos, p, _ in grouped["poses"]}
+        frames = {pos: f for pos, _, f in grouped["poses"] if f is not None}
+        record, crops = assemble.build_record(meta, poses, frames, self.cfg)
+        for ck, crop in crops.items():
+            yield beam.pvalue.TaggedOutput("faces", ((sample_id,) + ck, crop))
+        yield sample_id, record
+
+
+def face_by_sample(item) -> tuple[str, tuple]:
+    """``((sample_id, c, k), PredictionResult)`` -> ``(sample_id, ((c, k), (crop, detections)))``."""
+    (sample_id, c, k), result = item
+    return sample_id, ((c, k), (result.example, result.inference))
+
+
+class Represent(_Stage):
+    """Record + face detections -> ``(shard, (video_row, clip_rows))``; marks progress."""
+
+    stage = "represent"
+
+    def sample_of(self, element):
+        records = element[1]["record"]
+        return records[0]["sample"] if records else {"sample_id": element[0]}
+
+    def run(self, element) -> Iterator:
+        sample_id, grouped = element
+        if not grouped["record"]:
+            return
+        record = grouped["record"][0]
+        faces = dict(grouped["faces"])
+        item = (assemble.video_row(record, self.cfg), assemble.clip_rows(record, faces, self.cfg))
+        progress = Path(self.cfg.out) / ".progress"
+        progress.mkdir(parents=True, exist_ok=True)
+        (progress / hashlib.sha1(sample_id.encode()).hexdigest()[:20]).touch()
+        yield shard_of(sample_id, self.cfg.num_shards), item
+
+
+class WriteShard(_Stage):
+    """``(shard, [(video_row, clip_rows)])`` -> written shard files and its done marker."""
+
+    stage = "write"
+
+    def __init__(self, cfg: ExtractConfig, config_hash: str, attrs: dict[str, Any]):
+        super().__init__(cfg)
+        self.config_hash = config_hash
+        self.attrs = attrs
+
+    def sample_of(self, element):
+        return {"sample_id": f"shard {element[0]}"}
+
+    def run(self, element) -> Iterator:
+        index, items = element
+        yield write_shard(Path(self.cfg.out), index, self.cfg.num_shards, self.cfg.shapes, list(items),
+                          self.config_hash, self.attrs)

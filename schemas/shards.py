@@ -1,0 +1,161 @@
+"""Arrow schemas and HDF5 layouts of affectzoo shards (schema version 1).
+
+A run writes, per shard ``NNNNN`` of ``M``:
+
+* ``clips-NNNNN-of-MMMMM.parquet``: one row per clip (a window's C clips of K frames each):
+  ids, labels, frame indices, timestamps, the main person's face boxes and keypoints at those
+  frames, and the face **super-image** (the K face crops tiled into one PNG, layout recorded).
+* ``videos-NNNNN-of-MMMMM.parquet``: one row per sample (video or window): ids, labels, the
+  sampled frame indices and timestamps, the main person's OpenPose-18 keypoints track and the
+  **skeleton timeline** (FER_BGER ACCM input, seed_specs §1.7).
+* ``shard-NNNNN-of-MMMMM.h5``: the same dense arrays for the trainer (see :data:`H5_LAYOUT`).
+* ``shard-NNNNN-of-MMMMM.done.json``: written last; row counts and sha256 of each file.
+
+Tensors in Parquet use Arrow's ``fixed_shape_tensor`` extension type (row-major), so any Arrow
+reader gets their shapes; images are PNG bytes, so a shard can be viewed without affectzoo.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ShardShapes:
+    """Sizes that fix the tensor shapes of one run's shards.
+
+    Attributes:
+        frames: T, sampled frames per sample (window).
+        joints: V, joints of the stored keypoint layout (18 for OpenPose-18).
+        clips: C, clips per sample.
+        frames_per_clip: K, frames per clip.
+        face_size: side in pixels of each square face crop.
+        timeline_channels: 2V, channels of the skeleton timeline.
+        timeline_size: rows of the timeline (position bins).
+        timeline_length: columns of the timeline (time).
+    """
+
+    frames: int
+    joints: int
+    clips: int
+    frames_per_clip: int
+    face_size: int
+    timeline_size: int
+    timeline_length: int
+
+    @property
+    def timeline_channels(self) -> int:
+        return 2 * self.joints
+
+
+def _tensor(shape: tuple[int, ...], value_type=pa.float32()) -> pa.DataType:
+    return pa.fixed_shape_tensor(value_type, list(shape))
+
+
+def _id_fields() -> list[pa.Field]:
+    return [
+        pa.field("corpus", pa.string(), nullable=False),
+        pa.field("sample_id", pa.string(), nullable=False),
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("uri", pa.string(), nullable=False),
+        pa.field("split", pa.string(), nullable=False),
+        pa.field("label", pa.int16(), nullable=False),
+        pa.field("label_name", pa.string(), nullable=False),
+    ]
+
+
+def clip_schema(s: ShardShapes) -> pa.Schema:
+    """Arrow schema of ``clips-*.parquet`` (one row per clip).
+
+    Columns beyond the ids: ``clip_index`` (int16), ``frame_indices`` int32 [K] (0-based frame
+    numbers of the source video), ``timestamps_s`` float32 [K] (seconds, ``index / avg_fps``),
+    ``face_boxes`` float32 [K, 4] (x1, y1, x2, y2 source pixels, NaN when no face),
+    ``face_scores`` float32 [K], ``face_found`` bool list [K], ``keypoints`` float32 [K, V, 3]
+    (main person, OpenPose-18, x, y, score in pixels, NaN absent), ``superimage_png`` (PNG bytes
+    of the tiled K face crops, RGB) and ``superimage_layout`` (JSON: k, rows, cols, tile_h,
+    tile_w, order).
+    """
+    k = s.frames_per_clip
+    fields = _id_fields() + [
+        pa.field("clip_index", pa.int16(), nullable=False),
+        pa.field("frame_indices", _tensor((k,), pa.int32())),
+        pa.field("timestamps_s", _tensor((k,))),
+        pa.field("face_boxes", _tensor((k, 4))),
+        pa.field("face_scores", _tensor((k,))),
+        pa.field("face_found", pa.list_(pa.bool_(), k)),
+        pa.field("keypoints", _tensor((k, s.joints, 3))),
+        pa.field("superimage_png", pa.binary()),
+        pa.field("superimage_layout", pa.string()),
+    ]
+    return pa.schema(fields, metadata={b"affectzoo_schema_version": str(SCHEMA_VERSION).encode(),
+                                       b"table": b"clips"})
+
+
+def video_schema(s: ShardShapes) -> pa.Schema:
+    """Arrow schema of ``videos-*.parquet`` (one row per sample).
+
+    Columns beyond the ids: ``start_s`` / ``end_s`` (float32 window bounds, seconds),
+    ``fps`` (float32, decoder average), ``num_frames`` (int32, frames actually decoded, <= T),
+    ``frame_indices`` int32 [T] (-1 = padding), ``timestamps_s`` float32 [T],
+    ``keypoints`` float32 [T, V, 3] (main person track), ``persons`` int16 [T] (poses found per
+    frame) and ``timeline`` float32 [2V, size, length].
+    """
+    t = s.frames
+    fields = _id_fields() + [
+        pa.field("start_s", pa.float32()),
+        pa.field("end_s", pa.float32()),
+        pa.field("fps", pa.float32()),
+        pa.field("num_frames", pa.int32()),
+        pa.field("frame_indices", _tensor((t,), pa.int32())),
+        pa.field("timestamps_s", _tensor((t,))),
+        pa.field("keypoints", _tensor((t, s.joints, 3))),
+        pa.field("persons", _tensor((t,), pa.int16())),
+        pa.field("timeline", _tensor((s.timeline_channels, s.timeline_size, s.timeline_length))),
+    ]
+    return pa.schema(fields, metadata={b"affectzoo_schema_version": str(SCHEMA_VERSION).encode(),
+                                       b"table": b"videos"})
+
+
+#: HDF5 layout: dataset path -> (dtype, per-row shape as a function of ShardShapes).
+#: Every dataset is chunked one row at a time and LZF-compressed; string ids are UTF-8.
+H5_LAYOUT = {
+    "videos/sample_id": ("str", lambda s: ()),
+    "videos/label": ("int64", lambda s: ()),
+    "videos/split": ("str", lambda s: ()),
+    "videos/keypoints": ("float32", lambda s: (s.frames, s.joints, 3)),
+    "videos/timeline": ("float32", lambda s: (s.timeline_channels, s.timeline_size, s.timeline_length)),
+    "clips/sample_id": ("str", lambda s: ()),
+    "clips/clip_index": ("int64", lambda s: ()),
+    "clips/label": ("int64", lambda s: ()),
+    "clips/split": ("str", lambda s: ()),
+    "clips/faces": ("uint8", lambda s: (s.frames_per_clip, s.face_size, s.face_size, 3)),
+    "clips/face_found": ("bool", lambda s: (s.frames_per_clip,)),
+    "clips/face_boxes": ("float32", lambda s: (s.frames_per_clip, 4)),
+}
+
+
+class ShardSchemaError(ValueError):
+    """A shard on disk does not match the layout this version of affectzoo reads."""
+
+
+def check_h5(h5file, path: str) -> None:
+    """Validate an open HDF5 shard against :data:`H5_LAYOUT` and :data:`SCHEMA_VERSION`.
+
+    Raises:
+        ShardSchemaError: naming ``path`` and the first problem found (wrong version, missing
+            dataset, row counts that disagree within a group).
+    """
+    version = int(h5file.attrs.get("affectzoo_schema_version", -1))
+    if version != SCHEMA_VERSION:
+        raise ShardSchemaError(f"{path}: schema version {version}, this affectzoo reads {SCHEMA_VERSION}")
+    for group in ("videos", "clips"):
+        names = [k.split("/", 1)[1] for k in H5_LAYOUT if k.startswith(group + "/")]
+        missing = [n for n in names if f"{group}/{n}" not in h5file]
+        if missing:
+            raise ShardSchemaError(f"{path}: missing datasets {group}/{missing}")
+        counts = {n: h5file[f"{group}/{n}"].shape[0] for n in names}
+        if len(set(counts.values())) != 1:
+            raise ShardSchemaError(f"{path}: row counts differ in {group}: {counts}")

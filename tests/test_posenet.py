@@ -1,0 +1,114 @@
+"""Tests of the PoseNet port against rwightman/posenet-pytorch reference outputs."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from extractors import posenet as P
+from extractors import weights as W
+
+HEADS = ["heatmap", "offset", "displacement_fwd", "displacement_bwd"]
+FRAMES = ["ntu1p_f050", "room2p_f030", "street_f100"]
+# shared/reference/README.md "Recommended tolerances"
+XY_TOL_PX, SCORE_TOL = 0.05, 1e-4
+
+
+@pytest.fixture(scope="module")
+def model():
+    return P.load_posenet()
+
+
+def _rgb(path):
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def test_state_dict_loads_strictly():
+    sd = W.load_state_dict("posenet-mobilenet-v1-075")
+    model = P.PoseNetMobileNetV1()
+    assert len(sd) == 62 and list(model.state_dict()) == list(sd)
+    assert sum(p.numel() for p in model.parameters()) == 1_258_195
+    model.load_state_dict(sd, strict=True)
+
+
+def test_constants():
+    assert len(P.COCO17_KEYPOINTS) == 17 and P.COCO17_KEYPOINTS[5] == "leftShoulder"
+    assert len(P.POSE_CHAIN) == 16
+    assert P.POSE_CHAIN[0] == (0, 1) and P.POSE_CHAIN[9] == (13, 15) and P.POSE_CHAIN[15] == (14, 16)
+
+
+def test_network_input_size():
+    assert P.network_input_size(540, 960, 0.5) == (257, 481)
+    assert P.network_input_size(720, 1280, 1.0) == (721, 1281)
+    assert P.network_input_size(674, 712, 0.5) == (337, 353)
+
+
+def test_raw_heads_match_reference(model, shared):
+    ref_dir = shared / "reference" / "posenet"
+    img = _rgb(ref_dir / "ntu1p_f050.input_resized.png")
+    assert img.shape == (257, 481, 3)
+    x = torch.from_numpy(img.astype(np.float32) * np.float32(2 / 255) - 1).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        heads = model(x)
+    raw = np.load(ref_dir / "ntu1p_f050.raw_heads.npz")
+    for name, got, tol in zip(HEADS, heads, [1e-4, 1e-2, 1e-2, 1e-2]):
+        assert got.shape == raw[name].shape
+        np.testing.assert_allclose(got.numpy(), raw[name], atol=tol, rtol=0, err_msg=name)
+
+
+def _expected(ref):
+    scores = np.array([p["score"] for p in ref["poses"]])
+    kps = np.array([p["keypoints_xys"] for p in ref["poses"]])
+    return scores, kps
+
+
+def _assert_poses(scores, kps, ref):
+    want_scores, want_kps = _expected(ref)
+    assert scores.shape == (ref["num_poses"],) and kps.shape == (ref["num_poses"], 17, 3)
+    assert scores.dtype == np.float32 and kps.dtype == np.float32
+    np.testing.assert_allclose(scores, want_scores, atol=SCORE_TOL, rtol=0)
+    np.testing.assert_allclose(kps[..., :2], want_kps[..., :2], atol=XY_TOL_PX, rtol=0)
+    np.testing.assert_allclose(kps[..., 2], want_kps[..., 2], atol=SCORE_TOL, rtol=0)
+
+
+def test_decode_from_reference_heads(shared):
+    ref_dir = shared / "reference" / "posenet"
+    raw = np.load(ref_dir / "ntu1p_f050.raw_heads.npz")
+    ref = json.loads((ref_dir / "ntu1p_f050.expected.json").read_text())
+    scores, kps = P.decode_multiple_poses(*(torch.from_numpy(raw[h][0]) for h in HEADS))
+    sy, sx = ref["output_scale_yx"]
+    kps = kps.astype(np.float64)
+    kps[..., 0] *= sx
+    kps[..., 1] *= sy
+    _assert_poses(scores, kps.astype(np.float32), ref)
+
+
+@pytest.mark.parametrize("name", FRAMES)
+def test_poses_match_reference(model, shared, name):
+    ref = json.loads((shared / "reference" / "posenet" / f"{name}.expected.json").read_text())
+    frame = _rgb(shared / "reference" / "frames" / f"{name}.png")
+    assert list(frame.shape[:2]) == ref["image_hw"]
+    ((scores, kps),) = P.estimate_poses(model, [frame], scale_factor=ref["params"]["scale_factor"])
+    _assert_poses(scores, kps, ref)
+
+
+def test_batched_frames_equal_single(model, shared):
+    frame = _rgb(shared / "reference" / "frames" / "ntu1p_f050.png")
+    flipped = np.ascontiguousarray(frame[:, ::-1])
+    small = cv2.resize(frame, (480, 270), interpolation=cv2.INTER_AREA)
+    results = P.estimate_poses(model, [frame, small, flipped], scale_factor=0.5)
+    for f, (s, k) in zip([frame, small, flipped], results):
+        ((s1, k1),) = P.estimate_poses(model, [f], scale_factor=0.5)
+        assert s.shape == s1.shape
+        np.testing.assert_allclose(s, s1, atol=1e-5)
+        np.testing.assert_allclose(k, k1, atol=1e-3)
+
+
+def test_decode_kwargs_and_empty_image(model):
+    ((scores, kps),) = P.estimate_poses(model, [np.zeros((100, 120, 3), np.uint8)])
+    assert scores.shape == (0,) and kps.shape == (0, 17, 3)
+    with pytest.raises(ValueError):
+        P.estimate_poses(model, [np.zeros((100, 120), np.uint8)])
