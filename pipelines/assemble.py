@@ -67,30 +67,45 @@ def head_requests(coco: np.ndarray, frames: dict[int, np.ndarray], cfg: ExtractC
 
     Returns:
         ``(crops, boxes)``: ``{(c, k): uint8 [S, S, 3]}`` head crops (S = HEAD_CROP_SIZE) and
-        ``{(c, k): float32 [4]}`` their boxes in source pixels, for the (c, k) whose frame shows
-        the person's head.
+        ``{(c, k): (float32 [4] box in source pixels, kind)}``. ``kind`` is ``head`` when the
+        crop (S = HEAD_CROP_SIZE) is placed from the person's head keypoints, ``frame`` when no
+        head keypoint was found and the whole frame, letterboxed at its own size, is searched.
     """
     crops, boxes = {}, {}
     plan = clip_positions(len(coco), cfg.clips, cfg.frames_per_clip)
     for (c, k), pos in np.ndenumerate(plan):
+        if pos not in frames:
+            continue
         box = head_box(coco[pos], cfg.min_keypoint_score)
-        if box is not None and pos in frames:
-            crops[(c, k)] = crop_square(frames[pos], box, HEAD_CROP_SIZE)
-            boxes[(c, k)] = box
+        if box is None:  # no head keypoints (e.g. a close-up): search the whole frame
+            side = float(max(frames[pos].shape[:2]))
+            box, size, kind = np.array([0, 0, side, side], np.float32), int(side), "frame"
+        else:
+            size, kind = HEAD_CROP_SIZE, "head"
+        crops[(c, k)] = crop_square(frames[pos], box, size)
+        boxes[(c, k)] = (box, kind)
     return crops, boxes
 
 
-def _face_of(head_crop, head_src_box, detections, size):
-    """(face uint8 [size, size, 3], box_src [4], score, found) for one clip frame."""
-    if head_crop is None:
-        return np.zeros((size, size, 3), np.uint8), np.full(4, np.nan, np.float32), 0.0, False
+def _face_of(crop, crop_box, detections, size):
+    """(face uint8 [size, size, 3], box_src [4], score, found) for one clip frame.
+
+    ``crop_box`` is ``(box in source pixels, kind)``: ``head`` crops come from keypoints,
+    ``frame`` crops are the whole (letterboxed) frame.
+    """
+    empty = np.zeros((size, size, 3), np.uint8), np.full(4, np.nan, np.float32), 0.0, False
+    if crop is None:
+        return empty
+    (src_box, kind), side = crop_box, crop.shape[0]
     best = best_face(detections)
-    if best is None:  # not confirmed: the face region the keypoints predict (centre half)
-        q = HEAD_CROP_SIZE / 4
-        box_crop = np.array([q, q, 3 * q, 3 * q], np.float32)
-        return face_crop(head_crop, box_crop, size), crop_to_source(box_crop, head_src_box, HEAD_CROP_SIZE), 0.0, False
-    return (face_crop(head_crop, best, size), crop_to_source(best, head_src_box, HEAD_CROP_SIZE),
-            float(best[4]), True)
+    if best is not None:
+        return face_crop(crop, best, size), crop_to_source(best, src_box, side), float(best[4]), True
+    if kind == "frame":
+        return empty
+    # not confirmed by the detector: the face region the keypoints predict (centre half)
+    q = side / 4
+    box_crop = np.array([q, q, 3 * q, 3 * q], np.float32)
+    return face_crop(crop, box_crop, size), crop_to_source(box_crop, src_box, side), 0.0, False
 
 
 def _clip_face(record, faces, ck, size):

@@ -112,3 +112,25 @@ def test_decode_kwargs_and_empty_image(model):
     assert scores.shape == (0,) and kps.shape == (0, 17, 3)
     with pytest.raises(ValueError):
         P.estimate_poses(model, [np.zeros((100, 120), np.uint8)])
+
+
+def test_decode_nms_and_instance_score_on_synthetic_heads():
+    """Two roots: pose 2's chain lands on pose 1's keypoints, so only its root counts; a third
+    root lies within nms_radius of pose 1's nose and is skipped."""
+    h = w = 5
+    heat = torch.full((17, h, w), 0.01)
+    heat[0, 1, 1], heat[0, 3, 3], heat[0, 1, 3] = 0.9, 0.8, 0.7
+    offsets = torch.zeros(34, h, w)
+    offsets[17 + 0, 1, 3] = -22.0  # third root at (x, y) = (26, 16): 10 px from pose 1's nose
+    fwd, bwd = torch.zeros(32, h, w), torch.zeros(32, h, w)
+    for e, (parent, _) in enumerate(P.POSE_CHAIN):
+        if parent == 0:
+            fwd[e, 3, 3] = fwd[16 + e, 3, 3] = -32.0  # from (48, 48) back onto cell (1, 1)
+    scores, kps = P.decode_multiple_poses(heat, offsets, fwd, bwd, min_pose_score=0.0)
+    np.testing.assert_allclose(scores, [(0.9 + 16 * 0.01) / 17, 0.8 / 17], rtol=1e-6)
+    np.testing.assert_allclose(kps[0, :, :2], 16.0)
+    np.testing.assert_allclose(kps[1, 0], [48.0, 48.0, 0.8], rtol=1e-6)
+    np.testing.assert_allclose(kps[1, 1:, :2], 16.0)
+    assert len(P.decode_multiple_poses(heat, offsets, fwd, bwd, min_pose_score=0.0,
+                                       max_pose_detections=1)[0]) == 1
+    assert len(P.decode_multiple_poses(heat, offsets, fwd, bwd)[0]) == 0  # below 0.25
