@@ -1,0 +1,77 @@
+"""Unit tests of the pure pieces of the pipeline: plans, tracking, keypoint mapping, faces."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from extractors.tracking import main_track, track_poses
+from pipelines.decode import clip_positions, plan_window
+from pipelines.faces import crop_square, crop_to_source, head_box
+from schemas.keypoints import coco17_to_openpose18
+
+
+def test_plan_window_takes_the_frame_shown_at_each_time():
+    idx = plan_window(1.0, 0.4, 10.0, 25.0, 1000)
+    assert idx.tolist() == [25, 27, 30, 32]  # floor((1.0 + i/10) * 25)
+    assert plan_window(39.9, 0.2, 10.0, 25.0, 1000).tolist() == [997]  # 1000 is past the end
+
+
+def test_clip_positions_deterministic_seed_rule():
+    # 30 frames, C=3, K=2: inter = 10, seg = 5 -> 0, 5 | 10, 15 | 20, 25
+    assert clip_positions(30, 3, 2).tolist() == [[0, 5], [10, 15], [20, 25]]
+    # 31 frames: last clip runs to the end (11 frames, seg 5.5 -> 20, 25)
+    assert clip_positions(31, 3, 2).tolist() == [[0, 5], [10, 15], [20, 25]]
+    # 4 frames < C*K: all frames then the last repeated
+    assert clip_positions(4, 3, 2).tolist() == [[0, 1], [2, 3], [3, 3]]
+    with pytest.raises(ValueError):
+        clip_positions(0, 3, 2)
+
+
+def _pose(x, y, score=0.9):
+    p = np.zeros((17, 3), np.float32)
+    p[:, 0] = x + np.arange(17)
+    p[:, 1] = y + 3 * np.arange(17)
+    p[:, 2] = score
+    return p
+
+
+def test_tracking_follows_two_people_crossing_order():
+    a, b = _pose(10, 10), _pose(200, 20)
+    frames = [np.stack([a, b]), np.stack([b + 2, a + 2]), np.stack([a + 4]), np.zeros((0, 17, 3), np.float32)]
+    tracks = track_poses(frames)
+    assert tracks.shape == (2, 4, 17, 3)
+    np.testing.assert_allclose(tracks[0, :3, 0, 0], [10, 12, 14])
+    np.testing.assert_allclose(tracks[1, :2, 0, 0], [200, 202])
+    assert np.isnan(tracks[1, 2:]).all() and np.isnan(tracks[:, 3]).all()
+    # the person seen in 3 frames is the main one
+    np.testing.assert_array_equal(main_track(tracks)[:3], tracks[0, :3])
+
+
+def test_coco_to_openpose18_neck_and_order():
+    coco = _pose(0, 0)
+    op = coco17_to_openpose18(coco)
+    assert op.shape == (18, 3)
+    np.testing.assert_allclose(op[1, :2], (coco[5, :2] + coco[6, :2]) / 2)  # neck
+    np.testing.assert_array_equal(op[2], coco[6])   # right shoulder
+    np.testing.assert_array_equal(op[17], coco[3])  # left ear
+    coco[6, 2] = 0.1
+    assert np.isnan(coco17_to_openpose18(coco, min_score=0.2)[1]).all()
+    with pytest.raises(ValueError):
+        coco17_to_openpose18(np.zeros((18, 3)))
+
+
+def test_head_box_and_crop_mapping():
+    pose = np.zeros((17, 3), np.float32)
+    pose[:5, :2] = [[100, 50], [104, 46], [96, 46], [110, 48], [90, 48]]  # nose, eyes, ears
+    pose[:5, 2] = 0.9
+    box = head_box(pose)
+    # centre = mean of head joints (100, 47.6); face side = 2 x extent (20) = 40; region = 80
+    np.testing.assert_allclose(box, [60, 7.6, 140, 87.6], atol=1e-4)
+    pose[:, 2] = 0.0
+    assert head_box(pose) is None
+    frame = np.zeros((100, 200, 3), np.uint8)
+    frame[40:60, 90:110] = 255
+    crop = crop_square(frame, np.array([80, 30, 120, 70], np.float32), 40)
+    assert crop[10:30, 10:30].min() == 255 and crop[:9].max() == 0
+    np.testing.assert_allclose(crop_to_source(np.array([10, 10, 30, 30], np.float32),
+                                              np.array([80, 30, 120, 70], np.float32), 40), [90, 40, 110, 60])
