@@ -66,7 +66,7 @@ def head_requests(coco: np.ndarray, frames: dict[int, np.ndarray], cfg: ExtractC
     """Head crops of the main person at the clip frames.
 
     Returns:
-        ``(crops, boxes)``: ``{(c, k): uint8 [S, S, 3]}`` head crops (S = HEAD_CROP_SIZE) and
+        ``(crops, boxes)``: ``{(c, k): uint8 [S, S, 3]}`` crops for the face detector and
         ``{(c, k): (float32 [4] box in source pixels, kind)}``. ``kind`` is ``head`` when the
         crop (S = HEAD_CROP_SIZE) is placed from the person's head keypoints, ``frame`` when no
         head keypoint was found and the whole frame, letterboxed at its own size, is searched.

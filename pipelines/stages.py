@@ -74,14 +74,20 @@ def pose_by_sample(item) -> tuple[str, tuple]:
     return sample_id, (pos, result.inference, result.example if keep else None)
 
 
-class Assemble(_Stage):
+class _GroupedStage(_Stage):
+    """A stage after a CoGroupByKey whose ``primary`` tag carries the sample's record."""
+
+    primary = "meta"
+
+    def sample_of(self, element):
+        records = element[1][self.primary]
+        return records[0]["sample"] if records else {"sample_id": element[0]}
+
+
+class Assemble(_GroupedStage):
     """Grouped poses of one sample -> record + head-crop requests (``faces`` output)."""
 
     stage = "assemble"
-
-    def sample_of(self, element):
-        metas = element[1]["meta"]
-        return metas[0]["sample"] if metas else {"sample_id": element[0]}
 
     def run(self, element) -> Iterator:
         sample_id, grouped = element
@@ -102,14 +108,11 @@ def face_by_sample(item) -> tuple[str, tuple]:
     return sample_id, ((c, k), (result.example, result.inference))
 
 
-class Represent(_Stage):
+class Represent(_GroupedStage):
     """Record + face detections -> ``(shard, (video_row, clip_rows))``; marks progress."""
 
     stage = "represent"
-
-    def sample_of(self, element):
-        records = element[1]["record"]
-        return records[0]["sample"] if records else {"sample_id": element[0]}
+    primary = "record"
 
     def run(self, element) -> Iterator:
         sample_id, grouped = element
