@@ -138,6 +138,14 @@ REGISTRY: dict[str, WeightsFile] = {
             "DBFace large face detector (dlunion/DBFace); user-supplied, checksum unknown",
         ),
         WeightsFile(
+            "proxemo-vsgcnn", "proxemo_vsgcnn_epoch134_state_dict.pth",
+            "e2c716c57cdf15ccc7a6ba26248bc167cda46ce5df48e9b779d2393e25f69c70", 1_352_965,
+            "https://github.com/vijay4313/proxemo/raw/98c4e2133047aa8519cc2f482b59565d9160e81a/"
+            "emotion_classification/trained_models/mdl_epoch134_acc86.92_model.pth.tar",
+            "MIT (modified: model_state_dict re-saved alone on CPU)", True,
+            "ProxEmo VS-GCNN gait-emotion classifier, epoch 134 (16 = 4 emotions x 4 view groups)",
+        ),
+        WeightsFile(
             "openpose-body", "body_pose_model.pth", None, None,
             "https://github.com/Hzzone/pytorch-openpose/tree/5ee71dc10020403dc3def2bb68f9b77c40337ae2"
             "#download-the-models",
