@@ -4,12 +4,14 @@ Sources: ``vijay4313/proxemo@98c4e21`` (``emotion_classification/utils/transform
 ``utils/dataGenerator.py``, ``loader/loader.py TrainTestLoader``) and its inference copy
 ``zykev/pose_emotion@4ef3385`` (``transform3DPose.py``, ``show_emo.py``); seed spec 2.2-2.5.
 
-A *gait* is a sequence of T frames of the 16 ProxEmo joints (seed spec 2.2: 0 root, 1 spine,
-2 neck, 3 head, 4-6 first arm, 7-9 second arm, 10-12 first leg, 13-15 second leg; which side is
-left is unverified) with (x, y, z) per joint, given either as ``[T, 48]`` (the EWalk / ELMD /
-STEP ``features*.h5`` row layout, joint-major: ``x0 y0 z0 x1 ...``) or as ``[T, 16, 3]``.
-Units are those of the source (metres-ish for STEP, centimetres for EWalk); y is the vertical
-axis (the view rotation is about y).
+A *gait* is a sequence of T frames of the 16 ProxEmo joints (seed spec 2.2,
+:data:`schemas.keypoints.PROXEMO16`: 0 root, 1 spine, 2 neck, 3 head, 4-6 first arm, 7-9 second
+arm, 10-12 first leg, 13-15 second leg; which side is left is unverified) with (x, y, z) per
+joint, given either as ``[T, 48]`` (the EWalk / ELMD / STEP ``features*.h5`` row layout,
+joint-major: ``x0 y0 z0 x1 ...``) or as ``[T, 16, 3]``.
+Units are those of the source (ProxEmo's training translation of 150 is in EWalk units; its
+folder name ``AugData_150_cm`` suggests centimetres; the STEP gaits span about -0.3..0.7);
+y is the vertical axis (the view rotation is about y).
 
 Everything is computed in **float64**: the training views translate the gait by 150 units, so
 in float32 the small STEP coordinate ranges lose enough precision to move embedding pixels by
@@ -29,7 +31,9 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-NUM_JOINTS = 16
+from schemas.keypoints import PROXEMO16
+
+NUM_JOINTS = len(PROXEMO16)
 NUM_COORDS = 3
 EMBEDDING_SIZE = 244
 """Side of the square embedding image (``cv2.resize(img, (244, 244))`` in the reference)."""
