@@ -51,3 +51,49 @@ def test_list_shows_parameter_counts():
     run = subprocess.run([sys.executable, "-m", "zoo.train", "--list"], capture_output=True, text=True)
     assert run.returncode == 0
     assert "429,248" in run.stdout and "213,768" in run.stdout
+
+
+def _losses(run):
+    rows = (run / "history.csv").read_text().splitlines()[1:]
+    return [tuple(round(float(v), 6) for v in r.split(",")[1:4]) for r in rows]
+
+
+def test_resume_continues_exactly(extracted, tmp_path):
+    shards = str(extracted["out"])
+    main(["accm-cnn", "--shards", shards, "--epochs", "4", "--out", str(tmp_path / "full"), "--no-progress"])
+    main(["accm-cnn", "--shards", shards, "--epochs", "2", "--out", str(tmp_path / "half"), "--no-progress"])
+    state = torch.load(tmp_path / "half" / "last.pt", map_location="cpu", weights_only=False)
+    assert state["epoch"] == 2 and "optimizer" in state
+    main(["accm-cnn", "--shards", shards, "--epochs", "4", "--out", str(tmp_path / "half"), "--no-progress",
+          "--resume", str(tmp_path / "half" / "last.pt")])
+    assert _losses(tmp_path / "half") == _losses(tmp_path / "full")
+    assert list((tmp_path / "half" / "tb").glob("events.out.tfevents.*"))
+
+
+def test_early_stopping_and_wrong_resume(extracted, tmp_path, capsys):
+    shards = str(extracted["out"])
+    out = tmp_path / "es"
+    main(["accm", "--shards", shards, "--epochs", "40", "--lr", "0", "--patience", "2", "--out", str(out),
+          "--no-progress", "--no-tensorboard"])
+    metrics = json.loads((out / "metrics.json").read_text())
+    # lr 0: the eval metric never improves after epoch 1, so epochs 2 and 3 run and it stops
+    assert metrics["epochs_run"] == 3 and metrics["best_epoch"] == 1
+    assert "early stop" in capsys.readouterr().err
+    code = main(["accm-cnn", "--shards", shards, "--epochs", "2", "--out", str(tmp_path / "x"), "--no-progress",
+                 "--resume", str(out / "last.pt")])
+    assert code == 2 and "not 'accm-cnn'" in capsys.readouterr().err
+
+
+def test_clip_stacks_and_missing_field_error(extracted):
+    import pytest
+
+    from schemas.shards import ShardSchemaError
+
+    clips = ShardDataset(extracted["out"], "faces", "train", "clips", stack_clips=True)
+    videos = ShardDataset(extracted["out"], "timeline", "train")
+    assert len(clips) == len(videos)
+    x, y = clips[0]
+    assert x.dtype == torch.uint8 and x.shape == (3, 2, 112, 112, 3)
+    assert sorted(clips.labels) == sorted(videos.labels)
+    with pytest.raises(ShardSchemaError, match="no dataset 'videos/pose_features'"):
+        ShardDataset(extracted["out"], "pose_features", "train")

@@ -40,26 +40,73 @@ class ShardDataset(Dataset):
             [2V, size, length]) or ``faces`` (uint8 [K, S, S, 3]).
         split: ``train``, ``val`` or ``test``; None = all rows.
         group: ``videos`` (one row per sample) or ``clips``.
+        stack_clips: with ``group="clips"``, one item per sample holding its C clips stacked in
+            ``clip_index`` order ([C, ...]); the SISTCM/TLSTM input.
+        target: ``label`` (int class), ``targets`` (float {0,1} [L] multi-label vector, dataset
+            ``<group>/targets``) or ``view_group`` (int ``groups * label + view group``, dataset
+            ``<group>/view_group``, ProxEmo seed_specs §2.5).
+        num_groups: view groups per class for ``target="view_group"``.
 
-    Items: ``(torch.Tensor input, int label)``.
+    Items: ``(torch.Tensor input, target)``.
+
+    Raises:
+        ShardSchemaError: a shard lacks ``<group>/<field>`` or the target dataset (the message
+            names the file and says which representation to extract).
     """
 
-    def __init__(self, shards: Path, field: str = "timeline", split: str | None = "train", group: str = "videos"):
+    def __init__(self, shards: Path, field: str = "timeline", split: str | None = "train", group: str = "videos",
+                 stack_clips: bool = False, target: str = "label", num_groups: int = 4):
         self.manifest = load_manifest(shards)
         self.files = [Path(shards) / s["files"]["h5"]["name"] for s in self.manifest["shards"]]
-        self.field, self.group = field, group
-        self.index: list[tuple[int, int]] = []
+        self.field, self.group, self.target, self.stack_clips = field, group, target, stack_clips
+        self.index: list[tuple[int, list[int]]] = []
         self.labels: list[int] = []
+        self.targets: list = []
         for fi, path in enumerate(self.files):
             with h5py.File(path, "r") as f:
                 check_h5(f, str(path))
-                splits = f[f"{group}/split"].asstr()[()]
+                self._require(f, path, f"{group}/{field}")
+                rows = self._rows(f, split, stack_clips)
                 labels = f[f"{group}/label"][()]
-            for row, (sp, lab) in enumerate(zip(splits, labels)):
-                if split is None or sp == split:
-                    self.index.append((fi, row))
-                    self.labels.append(int(lab))
+                extra = self._target_data(f, path, target)
+            for rs in rows:
+                self.index.append((fi, rs))
+                lab = int(labels[rs[0]])
+                self.labels.append(lab)
+                if target == "targets":
+                    self.targets.append(torch.as_tensor(extra[rs[0]], dtype=torch.float32))
+                elif target == "view_group":
+                    self.targets.append(num_groups * lab + int(extra[rs[0]]))
+                else:
+                    self.targets.append(lab)
         self._handles: dict[int, h5py.File] = {}
+
+    @staticmethod
+    def _require(f: h5py.File, path: Path, name: str) -> None:
+        if name not in f:
+            rep = name.split("/", 1)[1]
+            raise ShardSchemaError(f"{path}: no dataset {name!r}; extract with a card whose "
+                                   f"[representations] include {rep!r} (see `python -m zoo.train --list`)")
+
+    def _rows(self, f: h5py.File, split: str | None, stack_clips: bool) -> list[list[int]]:
+        splits = f[f"{self.group}/split"].asstr()[()]
+        keep = [i for i, sp in enumerate(splits) if split is None or sp == split]
+        if not stack_clips:
+            return [[i] for i in keep]
+        ids = f[f"{self.group}/sample_id"].asstr()[()]
+        order = f[f"{self.group}/clip_index"][()]
+        by_sample: dict[str, list[int]] = {}
+        for i in keep:
+            by_sample.setdefault(ids[i], []).append(i)
+        return [sorted(rs, key=lambda r: order[r]) for _, rs in sorted(by_sample.items())]
+
+    def _target_data(self, f: h5py.File, path: Path, target: str):
+        if target == "label":
+            return None
+        if target not in ("targets", "view_group"):
+            raise ValueError(f"unknown target kind {target!r} (label, targets, view_group)")
+        self._require(f, path, f"{self.group}/{target}")
+        return f[f"{self.group}/{target}"][()]
 
     @property
     def label_names(self) -> list[str]:
@@ -74,11 +121,12 @@ class ShardDataset(Dataset):
         return self._handles[fi]
 
     def __getitem__(self, i: int):
-        fi, row = self.index[i]
-        x = self._file(fi)[f"{self.group}/{self.field}"][row]
-        return torch.from_numpy(np.asarray(x)), self.labels[i]
+        fi, rows = self.index[i]
+        data = self._file(fi)[f"{self.group}/{self.field}"]
+        x = np.stack([data[r] for r in rows]) if self.stack_clips else data[rows[0]]
+        return torch.from_numpy(np.asarray(x)), self.targets[i]
 
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_handles"] = {}
-        return state
+    def tensors(self) -> tuple[torch.Tensor, list]:
+        """All inputs of the split in memory ([N, ...]) and their targets (for benchmarks and small runs)."""
+        xs = [self[i][0] for i in range(len(self))]
+        return torch.stack(xs), list(self.targets)

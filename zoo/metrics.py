@@ -43,8 +43,8 @@ def plot_confusion(matrix: Sequence[Sequence[int]], label_names: Sequence[str], 
     plt.close(fig)
 
 
-def plot_curves(history: list[dict], path: Path) -> None:
-    """Save training loss and test accuracy per epoch as a PNG."""
+def plot_curves(history: list[dict], path: Path, metric_label: str = "eval accuracy") -> None:
+    """Save training loss and the eval metric (``eval_metric`` of each history row) per epoch as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -54,8 +54,8 @@ def plot_curves(history: list[dict], path: Path) -> None:
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
     a.plot(epochs, [h["train_loss"] for h in history], marker="o")
     a.set_xlabel("epoch"), a.set_ylabel("train loss")
-    b.plot(epochs, [h["eval_accuracy"] for h in history], marker="o", color="tab:green")
-    b.set_xlabel("epoch"), b.set_ylabel("eval accuracy"), b.set_ylim(0, 1.05)
+    b.plot(epochs, [h["eval_metric"] for h in history], marker="o", color="tab:green")
+    b.set_xlabel("epoch"), b.set_ylabel(metric_label), b.set_ylim(0, 1.05)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -1,9 +1,14 @@
 """``python -m zoo.train NAME --shards DIR``: train a zoo model on extraction shards.
 
-Writes to ``--out`` (default ``runs/<name>``): ``checkpoint.pt`` (best epoch on the eval split:
-state dict, resolved config, label names, the shard manifest's sha256), ``last.pt``,
-``metrics.json`` (accuracy, macro-F1, per-class precision/recall/F1, confusion matrix),
-``confusion_matrix.png``, ``curves.png`` and ``history.csv``.
+Writes to ``--out`` (default ``runs/<name>``):
+
+* ``checkpoint.pt``: the best epoch on the eval split (state dict, resolved config, label names,
+  the shard manifest's sha256); ``last.pt``: the latest epoch with optimizer, schedule, AMP and
+  RNG state, for ``--resume``;
+* ``metrics.json``: the task's metrics at the best epoch (accuracy, macro-F1, per-class
+  precision/recall/F1 and confusion matrix; micro/macro ROC AUC for multi-label models);
+* ``confusion_matrix.png`` (single-label tasks), ``curves.png``, ``history.csv`` and TensorBoard
+  event files in ``tb/``.
 """
 from __future__ import annotations
 
@@ -22,125 +27,218 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from zoo.data import ShardDataset
-from zoo.metrics import classification_metrics, plot_confusion, plot_curves
-from zoo.registry import MODELS, count_parameters, get_model
+from zoo.loop import run_epoch
+from zoo.metrics import plot_confusion, plot_curves
+from zoo.optim import balanced_sampler, build_optimizer, build_scheduler
+from zoo.registry import MODELS, ZooModel, count_parameters, get_model
+from zoo.tasks import Task
+
+TARGET_OF_TASK = {"multiclass": "label", "multilabel": "targets", "view_groups": "view_group"}
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
+    """Seed Python, NumPy and torch; with ``deterministic``, ask torch for deterministic kernels
+    (warn-only where none exists) and disable cuDNN benchmarking."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
 
 
 def list_models() -> str:
-    """One line per model: name, input, parameter count (8 classes), source."""
-    lines = [f"{'model':10} {'input':18} {'params':>9}  source"]
+    """One line per model: name, input field, task, parameter count in the reference setup, source."""
+    lines = [f"{'model':22} {'input':22} {'task':12} {'params':>11}  source"]
     for m in MODELS.values():
-        channels = 56
-        n = count_parameters(m.build(channels, 8))
-        lines.append(f"{m.name:10} {m.group + '/' + m.field:18} {n:>9,}  {m.source}")
+        n = count_parameters(m.build(m.example_shape, Task(m.task).outputs(m.example_classes)))
+        lines.append(f"{m.name:22} {m.group + '/' + m.field:22} {m.task:12} {n:>11,}  {m.source}")
     return "\n".join(lines)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m zoo.train", description=__doc__.split("\n")[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("model", nargs="?", help=f"model name ({', '.join(MODELS)})")
+    ap.add_argument("model", nargs="?", help="model name (see --list)")
     ap.add_argument("--list", action="store_true", help="list the zoo's models and exit")
     ap.add_argument("--shards", type=Path, default=Path("shards/sample"), help="extraction output folder")
     ap.add_argument("--out", type=Path, default=None, help="run folder (default runs/<model>)")
     ap.add_argument("--epochs", type=int, default=None, help="epochs (default: the model's reference value)")
-    ap.add_argument("--batch-size", type=int, default=None)
-    ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--batch-size", type=int, default=None, help="default: the model's reference value")
+    ap.add_argument("--lr", type=float, default=None, help="default: the model's reference value")
     ap.add_argument("--train-split", default="train")
     ap.add_argument("--eval-split", default="test")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     ap.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     ap.add_argument("--clip-grad", type=float, default=5.0, help="max gradient norm (0 = off)")
+    ap.add_argument("--patience", type=int, default=0,
+                    help="stop after this many epochs without a better eval metric (0 = never)")
+    ap.add_argument("--resume", type=Path, default=None, help="continue from a last.pt of an earlier run")
+    ap.add_argument("--pretrained", action="store_true",
+                    help="start image backbones from torchvision's ImageNet weights (needs them cached or online)")
+    ap.add_argument("--no-amp", action="store_true", help="float32 on CUDA too (AMP is used on CUDA by default)")
+    ap.add_argument("--nondeterministic", action="store_true", help="allow nondeterministic (faster) kernels")
+    ap.add_argument("--no-tensorboard", action="store_true", help="do not write TensorBoard logs")
     ap.add_argument("--no-progress", action="store_true")
     return ap.parse_args(argv)
 
 
-def _run_epoch(model, loader, device, optimizer=None, clip=0.0, desc="", show=True):
-    """One pass; trains when ``optimizer`` is given. Returns (mean loss, y_true, y_pred)."""
-    model.train(optimizer is not None)
-    total, count, y_true, y_pred = 0.0, 0, [], []
-    loss_fn = torch.nn.CrossEntropyLoss()
-    with torch.set_grad_enabled(optimizer is not None):
-        for x, y in tqdm(loader, desc=desc, leave=False, disable=not show, file=sys.stderr):
-            x, y = x.to(device).float(), y.to(device)
-            logits = model(x)
-            loss = loss_fn(logits, y)
-            if optimizer is not None:
-                optimizer.zero_grad()
-                loss.backward()
-                if clip > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-                optimizer.step()
-            total += loss.item() * len(y)
-            count += len(y)
-            y_true += y.tolist()
-            y_pred += logits.argmax(1).tolist()
-    return total / max(count, 1), y_true, y_pred
+def resolve_config(spec: ZooModel, args: argparse.Namespace) -> dict:
+    """The model's reference defaults overridden by the command line."""
+    cfg = dict(spec.defaults)
+    for key in ("epochs", "batch_size", "lr"):
+        if getattr(args, key) is not None:
+            cfg[key] = getattr(args, key)
+    return cfg
+
+
+def _datasets(spec: ZooModel, args) -> tuple[ShardDataset, ShardDataset]:
+    kw = dict(field=spec.field, group=spec.group, stack_clips=spec.stack_clips, target=TARGET_OF_TASK[spec.task])
+    train_set = ShardDataset(args.shards, split=args.train_split, **kw)
+    eval_set = ShardDataset(args.shards, split=args.eval_split, **kw)
+    if len(train_set) == 0:
+        raise ValueError(f"no '{args.train_split}' rows in {args.shards}")
+    return train_set, eval_set
+
+
+def _loaders(train_set, eval_set, cfg, args, gen: torch.Generator):
+    sampler = balanced_sampler(train_set.labels, gen) if cfg.get("sampler") == "balanced" else None
+    train_loader = DataLoader(train_set, cfg["batch_size"], shuffle=sampler is None, sampler=sampler,
+                              generator=gen, num_workers=args.workers)
+    return train_loader, DataLoader(eval_set, cfg["batch_size"], num_workers=args.workers)
+
+
+def _rng_state(gen: torch.Generator) -> dict:
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+            "loader": gen.get_state()}
+
+
+def _set_rng_state(state: dict, gen: torch.Generator) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    gen.set_state(state["loader"])
+
+
+class _Logger:
+    """history.csv rows and TensorBoard scalars."""
+
+    def __init__(self, out: Path, tensorboard: bool):
+        self.writer = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(out / "tb"))
+
+    def log(self, row: dict) -> None:
+        if self.writer is not None:
+            for key in ("train_loss", "eval_loss", "eval_metric", "lr"):
+                self.writer.add_scalar(key, row[key], row["epoch"])
+            self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
 
 def train(args: argparse.Namespace) -> dict:
-    """Train ``args.model`` and write the run folder; returns the final metrics dict."""
+    """Train ``args.model`` and write the run folder; returns the final metrics dict.
+
+    Raises:
+        KeyError: unknown model. FileNotFoundError / ShardSchemaError: shards missing or lacking
+        the model's input. ValueError: no training rows.
+    """
     spec = get_model(args.model)
-    epochs = args.epochs or spec.defaults["epochs"]
-    batch_size = args.batch_size or spec.defaults["batch_size"]
-    lr = args.lr or spec.defaults["lr"]
-    seed_everything(args.seed)
-    train_set = ShardDataset(args.shards, spec.field, args.train_split, spec.group)
-    eval_set = ShardDataset(args.shards, spec.field, args.eval_split, spec.group)
-    if len(train_set) == 0:
-        raise SystemExit(f"error: no '{args.train_split}' rows in {args.shards}")
+    cfg = resolve_config(spec, args)
+    task = Task(spec.task, label_smoothing=cfg.get("label_smoothing", 0.0))
+    seed_everything(args.seed, not args.nondeterministic)
+    train_set, eval_set = _datasets(spec, args)
     names = train_set.label_names
-    x0, _ = train_set[0]
-    model = spec.build(int(x0.shape[0]), len(names)).to(args.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, spec.defaults["step_size"], spec.defaults["gamma"])
+    in_shape = tuple(train_set[0][0].shape)
+    model = spec.build(in_shape, task.outputs(len(names)), pretrained=args.pretrained).to(args.device)
+    optimizer = build_optimizer(model.parameters(), cfg)
+    scheduler = build_scheduler(optimizer, cfg, cfg["epochs"])
+    use_amp = args.device.startswith("cuda") and not args.no_amp
+    scaler = torch.amp.GradScaler("cuda") if use_amp else None
     gen = torch.Generator().manual_seed(args.seed)
-    train_loader = DataLoader(train_set, batch_size, shuffle=True, generator=gen, num_workers=args.workers)
-    eval_loader = DataLoader(eval_set, batch_size, num_workers=args.workers)
+    train_loader, eval_loader = _loaders(train_set, eval_set, cfg, args, gen)
     out = args.out or Path("runs") / args.model
     out.mkdir(parents=True, exist_ok=True)
     manifest_sha = hashlib.sha256((args.shards / "manifest.json").read_bytes()).hexdigest()
-    config = {**{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-              "epochs": epochs, "batch_size": batch_size, "lr": lr, "input": f"{spec.group}/{spec.field}",
-              "in_shape": list(x0.shape), "label_names": names, "manifest_sha256": manifest_sha,
-              "parameters": count_parameters(model), "source": spec.source}
-    history, best = [], None
+    config = {**{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, **cfg,
+              "task": spec.task, "input": f"{spec.group}/{spec.field}", "stack_clips": spec.stack_clips,
+              "in_shape": list(in_shape), "label_names": names, "manifest_sha256": manifest_sha,
+              "manifest_config": train_set.manifest.get("config"), "parameters": count_parameters(model),
+              "source": spec.source, "amp": use_amp}
+    history, best, start = [], None, 1
+    if args.resume:
+        history, best, start = _resume(args.resume, model, optimizer, scheduler, scaler, args.model, gen)
+    logger = _Logger(out, not args.no_tensorboard)
     show = not args.no_progress
-    for epoch in tqdm(range(1, epochs + 1), desc=f"train {args.model}", disable=not show, file=sys.stderr):
-        start = time.time()
-        loss, _, _ = _run_epoch(model, train_loader, args.device, optimizer, args.clip_grad, f"epoch {epoch}", show)
+    for epoch in tqdm(range(start, cfg["epochs"] + 1), desc=f"train {args.model}", disable=not show,
+                      file=sys.stderr, initial=start - 1, total=cfg["epochs"]):
+        t0 = time.time()
+        tr = run_epoch(model, spec, task, train_loader, args.device, optimizer, scaler, args.clip_grad,
+                       f"epoch {epoch}", show)
+        lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
-        eval_loss, y_true, y_pred = _run_epoch(model, eval_loader, args.device, desc="eval", show=show)
-        acc = float(np.mean(np.array(y_true) == np.array(y_pred))) if y_true else float("nan")
-        history.append({"epoch": epoch, "train_loss": loss, "eval_loss": eval_loss, "eval_accuracy": acc,
-                        "seconds": round(time.time() - start, 2)})
+        ev = run_epoch(model, spec, task, eval_loader, args.device, desc="eval", show=show)
+        primary = task.metrics(ev.y_true, ev.scores, names)["primary"] if len(ev.y_true) else float("nan")
+        row = {"epoch": epoch, "train_loss": tr.loss, "eval_loss": ev.loss, "eval_metric": primary, "lr": lr,
+               "seconds": round(time.time() - t0, 2)}
+        history.append(row)
+        logger.log(row)
+        improved = best is None or (primary > best["metric"])
+        if improved:
+            best = {"metric": primary, "epoch": epoch, "y_true": ev.y_true, "scores": ev.scores}
         state = {"model": args.model, "state_dict": model.state_dict(), "config": config, "epoch": epoch,
-                 "history": history}
+                 "history": history, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                 "scaler": scaler.state_dict() if scaler else None, "rng": _rng_state(gen), "best": best}
         torch.save(state, out / "last.pt")
-        if best is None or acc > best[0]:
-            best = (acc, epoch, y_true, y_pred)
-            torch.save(state, out / "checkpoint.pt")
-    metrics = classification_metrics(best[2], best[3], names)
-    metrics.update(model=args.model, best_epoch=best[1], epochs=epochs, eval_split=args.eval_split,
-                   train_rows=len(train_set), eval_rows=len(eval_set), final_train_loss=history[-1]["train_loss"],
-                   first_train_loss=history[0]["train_loss"])
+        if improved:
+            torch.save({k: state[k] for k in ("model", "state_dict", "config", "epoch", "history")},
+                       out / "checkpoint.pt")
+        if args.patience and epoch - best["epoch"] >= args.patience:
+            print(f"early stop: no better eval metric for {args.patience} epochs (best epoch {best['epoch']})",
+                  file=sys.stderr)
+            break
+    logger.close()
+    return _report(out, args, spec, task, names, history, best, len(train_set), len(eval_set), cfg)
+
+
+def _resume(path: Path, model, optimizer, scheduler, scaler, name: str, gen: torch.Generator):
+    """Load a ``last.pt``; returns (history, best, first epoch to run).
+
+    Raises:
+        ValueError: the file belongs to another model.
+    """
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state.get("model") != name:
+        raise ValueError(f"{path} is a checkpoint of {state.get('model')!r}, not {name!r}")
+    model.load_state_dict(state["state_dict"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    _set_rng_state(state["rng"], gen)
+    return list(state["history"]), state["best"], int(state["epoch"]) + 1
+
+
+def _report(out, args, spec, task, names, history, best, n_train, n_eval, cfg) -> dict:
+    metrics = task.metrics(best["y_true"], best["scores"], names) if len(best["y_true"]) else {"primary": None}
+    metrics.update(model=args.model, task=spec.task, best_epoch=best["epoch"], epochs=cfg["epochs"],
+                   epochs_run=len(history), eval_split=args.eval_split, train_rows=n_train, eval_rows=n_eval,
+                   final_train_loss=history[-1]["train_loss"], first_train_loss=history[0]["train_loss"])
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     with open(out / "history.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(history[0]))
         writer.writeheader()
         writer.writerows(history)
-    plot_confusion(metrics["confusion_matrix"], names, out / "confusion_matrix.png",
-                   f"{args.model}, {args.eval_split} (epoch {best[1]})")
-    plot_curves(history, out / "curves.png")
+    if "confusion_matrix" in metrics:
+        plot_confusion(metrics["confusion_matrix"], names, out / "confusion_matrix.png",
+                       f"{args.model}, {args.eval_split} (epoch {best['epoch']})")
+    plot_curves(history, out / "curves.png", "eval accuracy" if task.kind != "multilabel" else "eval macro AUC")
     return metrics
 
 
@@ -158,10 +256,12 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = args.out or Path("runs") / args.model
+    primary = "accuracy" if "accuracy" in metrics else "roc_auc_macro"
+    value = metrics.get(primary)
     print(f"{args.model}: {metrics['train_rows']} train / {metrics['eval_rows']} {args.eval_split} rows; "
-          f"loss {metrics['first_train_loss']:.3f} -> {metrics['final_train_loss']:.3f}; "
-          f"best {args.eval_split} accuracy {metrics['accuracy']:.3f} (epoch {metrics['best_epoch']}), "
-          f"macro-F1 {metrics['macro_f1']:.3f}\n  outputs in {out}/ (checkpoint.pt, metrics.json, confusion_matrix.png)")
+          f"{metrics['epochs_run']} epochs; loss {metrics['first_train_loss']:.3f} -> {metrics['final_train_loss']:.3f}; "
+          f"best {args.eval_split} {primary} {value if value is None else round(value, 3)} "
+          f"(epoch {metrics['best_epoch']})\n  outputs in {out}/ (checkpoint.pt, last.pt, metrics.json, curves.png, tb/)")
     return 0
 
 

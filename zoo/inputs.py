@@ -1,0 +1,26 @@
+"""Input adapters: turn a stored shard tensor into what a model's ``forward`` takes.
+
+Shards keep images as uint8 RGB ``[..., H, W, 3]`` (compact, viewable); image backbones take
+float ``[..., 3, H, W]`` normalised with the ImageNet mean and std that torchvision's
+pretrained weights expect. Adapters run on the batch's device, after the DataLoader.
+"""
+from __future__ import annotations
+
+import torch
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def as_float(x: torch.Tensor) -> torch.Tensor:
+    """Any stored tensor as float32, unchanged otherwise (timelines, pose features, embeddings)."""
+    return x.float()
+
+
+def images_to_normalized_chw(x: torch.Tensor) -> torch.Tensor:
+    """uint8 RGB ``[..., H, W, 3]`` (0..255) -> float32 ``[..., 3, H, W]``, ``(x/255 - mean)/std``
+    with the ImageNet RGB mean and std."""
+    x = x.float().div_(255.0).movedim(-1, -3)
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x.device).view(3, 1, 1)
+    return (x - mean) / std

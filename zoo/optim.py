@@ -1,0 +1,50 @@
+"""Optimizers, learning-rate schedules and samplers built from a model's training defaults."""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Sequence
+
+import torch
+from torch.utils.data import WeightedRandomSampler
+
+
+def build_optimizer(params, cfg: dict) -> torch.optim.Optimizer:
+    """``cfg["optimizer"]``: ``adam`` (FER_BGER, ProxEmo), ``adamw`` (CAER zoo) or ``sgd``
+    (TSN, VTT; ``momentum``), with ``lr`` and ``weight_decay``.
+
+    Raises:
+        ValueError: unknown optimizer name.
+    """
+    name, lr, wd = cfg.get("optimizer", "adam"), cfg["lr"], cfg.get("weight_decay", 0.0)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=cfg.get("momentum", 0.9), weight_decay=wd)
+    raise ValueError(f"unknown optimizer {name!r} (adam, adamw, sgd)")
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: dict, epochs: int):
+    """Per-epoch schedule: ``step`` (StepLR ``step_size``, ``gamma``), ``cosine``
+    (CosineAnnealingLR over ``epochs``) or ``none`` (constant).
+
+    Raises:
+        ValueError: unknown schedule name.
+    """
+    name = cfg.get("schedule", "none")
+    if name == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, cfg.get("step_size", 30), cfg.get("gamma", 0.1))
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1))
+    if name == "none":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+    raise ValueError(f"unknown schedule {name!r} (step, cosine, none)")
+
+
+def balanced_sampler(labels: Sequence[int], generator: torch.Generator) -> WeightedRandomSampler:
+    """Draw every class equally often: weight ``1 / count(class)`` per sample, with
+    replacement, one epoch = ``len(labels)`` draws (CAER zoo, seed_specs §5.3)."""
+    counts = Counter(labels)
+    weights = torch.tensor([1.0 / counts[y] for y in labels], dtype=torch.double)
+    return WeightedRandomSampler(weights, num_samples=len(labels), replacement=True, generator=generator)
