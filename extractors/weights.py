@@ -152,6 +152,14 @@ REGISTRY: dict[str, WeightsFile] = {
             "OpenPose academic non-commercial licence", False,
             "OpenPose body_25/COCO-18 body model as used by Hzzone/pytorch-openpose; user-supplied",
         ),
+        WeightsFile(
+            "posenet3d-resnet50", "fusion_3d_var.pth", None, None,
+            "https://drive.google.com/open?id=1_2CCb_qsA1egT5c2s0ABuW3rQCDOLvPq",
+            "none stated for the weights (xingyizhou/pytorch-pose-hg-3d code: BSD-3-Clause style; "
+            "trained on MPII and Human3.6M, research-only data)", False,
+            "3-D PoseResNet-50 (hm + depth heads, MPII-16) of xingyizhou/pytorch-pose-hg-3d, used by "
+            "zykev/pose_emotion; training checkpoint {'epoch', 'state_dict', ...}; user-supplied",
+        ),
     )
 }
 
