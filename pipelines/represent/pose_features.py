@@ -1,0 +1,636 @@
+"""CAER pose features: COCO-17 tracks -> kinematics -> the 238-dim per-frame feature sequence.
+
+Source: ``JohnOh3809/EmotionRecognizer-@11e5753`` (seed spec section 5), written from the spec and
+checked against ``reference/representations/caer`` (atol 1e-5, NaN at the same places).
+
+Stage 1, :func:`kinematics` (``enhance_data.py process_one``): keep the two tracks with the most
+valid joints, normalise every frame of a track (centre, scale, rotate), compute velocity and
+acceleration over the frame times, reject tracks that move too fast or are mostly missing, upsample
+``interp_factor`` times with constant acceleration and recompute velocity / acceleration.
+
+Stage 2, :func:`pose_feature_sequence` (``train_bilstm.py EnhancedPoseDataset``): crop or zero-pad
+to ``seq_len`` frames, NaN -> 0, flatten every frame person-major, then joint (COCO-17), then
+``[x, y, conf, vx, vy, ax, ay]``: ``2 * 17 * 7 = 238`` features.
+
+Training-time augmentations (``train_bilstm.py PoseAugmentor``) are small transforms on a
+:class:`PoseKinematics` triple, composed by :class:`Compose` / :func:`seed_augmentation` and driven
+by a ``numpy.random.Generator``.
+
+Coordinate frames: input keypoints are source-image pixels (x right, y down). After stage 1, x/y
+are in torso units around the body centre, rotated so the shoulders are horizontal; velocity is
+in those units per frame-index unit (``frame_indices`` are the time axis), acceleration per
+frame-index unit squared.
+
+Numerics follow the reference's float32 flow (same operation order, float32 arrays, Python-float
+scalars), so results match to float32 rounding; acceleration after upsampling divides by
+``dt**2`` (0.04 at ``interp_factor`` 5) and would amplify a different rounding order.
+
+QUIRKS kept on purpose (they define the reference output):
+
+- Keypoint scores are not upsampled: the output ``conf`` channel is the first ``T'`` input scores,
+  edge-padded (``conf[t]`` of an upsampled sequence belongs to input frame ``t``, not ``t/f``).
+  Scores are kept where x/y are NaN.
+- A frame with a NaN joint has a NaN "mean of valid joints" (NaN * 0 in the weighted mean), so its
+  centre falls back to NaN when the hips are not both valid.
+- Output slots keep the position of the track in the top-N order; a rejected first track leaves
+  slot 0 NaN / zero while slot 1 is filled.
+- The augmentations flip / scale / rotate about 0.5 (the seed assumes coordinates in [0, 1]), while
+  stage-1 coordinates are centred on 0; ``centre`` is a parameter with the seed's default.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple, Sequence
+
+import numpy as np
+
+NUM_JOINTS = 17
+FEATURES_PER_JOINT = 7  # x, y, conf, vx, vy, ax, ay
+FEATURE_NAMES = ("x", "y", "conf", "vx", "vy", "ax", "ay")
+L_SHOULDER, R_SHOULDER = 5, 6
+L_HIP, R_HIP = 11, 12
+#: COCO-17 left/right pairs swapped by a horizontal flip (seed spec 5.2).
+COCO17_FLIP_PAIRS = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
+NORM_MODES = ("none", "center", "center_scale", "center_scale_rotate")
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage 1: kinematics
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ProcCfg:
+    """Stage-1 settings (``enhance_data.py ProcCfg``; defaults = its CLI defaults, seed spec 5.1).
+
+    Attributes:
+        norm_mode: ``none``, ``center``, ``center_scale`` or ``center_scale_rotate``.
+        interp_factor: upsampling factor (>= 1); ``T' = (T - 1) * f + 1``.
+        keep_people: number of output person slots (tracks with the most valid joints).
+        min_score: a joint is valid when x, y, score are finite and score >= this.
+        min_valid_joint_frac: a track with a smaller fraction of valid (frame, joint) is rejected.
+        max_speed_p95: a track whose 95th-percentile joint speed (torso units / frame) is larger
+            is rejected (before upsampling).
+        max_acc_p95: same for the acceleration magnitude.
+        drop_frame0: drop the first frame when its frame index is 0 (the filtering stage skips
+            frame 0 of a video, which is often a scene cut).
+    """
+
+    norm_mode: str = "center_scale_rotate"
+    interp_factor: int = 1
+    keep_people: int = 2
+    min_score: float = 0.20
+    min_valid_joint_frac: float = 0.10
+    max_speed_p95: float = 3.0
+    max_acc_p95: float = 6.0
+    drop_frame0: bool = False
+
+    def __post_init__(self) -> None:
+        if self.norm_mode not in NORM_MODES:
+            raise ValueError(f"ProcCfg.norm_mode must be one of {NORM_MODES}, got {self.norm_mode!r}")
+        if int(self.interp_factor) < 1 or int(self.keep_people) < 1:
+            raise ValueError(f"ProcCfg.interp_factor and keep_people must be >= 1, got "
+                             f"{self.interp_factor}, {self.keep_people}")
+
+
+#: The settings of the ``enhance_data.py`` docstring example (interp x5, frame 0 dropped).
+EXAMPLE_CFG = ProcCfg(interp_factor=5, min_valid_joint_frac=0.12, drop_frame0=True)
+
+
+class SampleRejected(ValueError):
+    """Stage 1 kept no track. ``reason`` is ``no_valid_tracks`` or ``all_tracks_filtered``;
+    ``record`` holds the per-track statistics (as :func:`kinematics` records them)."""
+
+    def __init__(self, reason: str, record: dict[str, Any]) -> None:
+        super().__init__(f"pose kinematics rejected the sample: {reason} "
+                         f"({[s.get('reason') for s in record.get('track_stats', [])]})")
+        self.reason = reason
+        self.record = record
+
+
+def valid_joints(xy: np.ndarray, score: np.ndarray, min_score: float) -> np.ndarray:
+    """bool [...]: x, y and score finite and ``score >= min_score``. xy is [..., 2]."""
+    return np.isfinite(xy[..., 0]) & np.isfinite(xy[..., 1]) & np.isfinite(score) & (score >= float(min_score))
+
+
+def _safe_step(dt: np.ndarray) -> np.ndarray:
+    """float32 time steps with non-finite or <= 1e-6 steps replaced by 1.0 (reference rule)."""
+    return np.where(np.isfinite(dt) & (dt > 1e-6), dt, 1.0).astype(np.float32)
+
+
+def velocity_acceleration(xy: np.ndarray, valid: np.ndarray, time: np.ndarray):
+    """Backward-difference velocity and acceleration of one track.
+
+    ``vel[t] = (xy[t] - xy[t-1]) / dt[t]`` (valid when frames t-1 and t are valid, ``vel[0] = 0``);
+    ``acc[t] = (vel[t] - vel[t-1]) / (0.5 * (dt[t] + dt[t-1]))`` (valid when both velocities are,
+    ``acc[0:2] = 0``). Invalid entries are 0. Seed spec 5.1.
+
+    Args:
+        xy: float32 [T, J, 2] positions without NaN (invalid joints hold any finite value).
+        valid: bool [T, J].
+        time: float32 [T] frame times.
+
+    Returns:
+        ``(vel, acc, vel_valid, acc_valid)``: float32 [T, J, 2], float32 [T, J, 2], bool [T, J] x2.
+    """
+    n_t, n_j = xy.shape[:2]
+    vel = np.zeros((n_t, n_j, 2), np.float32)
+    acc = np.zeros((n_t, n_j, 2), np.float32)
+    vel_ok = np.zeros((n_t, n_j), bool)
+    acc_ok = np.zeros((n_t, n_j), bool)
+    if n_t < 2:
+        return vel, acc, vel_ok, acc_ok
+    dt = _safe_step(np.diff(time).astype(np.float32))
+    vel_ok[1:] = valid[1:] & valid[:-1]
+    vel[1:] = (xy[1:] - xy[:-1]) / dt[:, None, None]
+    vel[~vel_ok] = 0.0
+    if n_t < 3:
+        return vel, acc, vel_ok, acc_ok
+    dt_mid = _safe_step(0.5 * (dt[1:] + dt[:-1]))
+    acc_ok[2:] = vel_ok[2:] & vel_ok[1:-1]
+    acc[2:] = (vel[2:] - vel[1:-1]) / dt_mid[:, None, None]
+    acc[~acc_ok] = 0.0
+    return vel, acc, vel_ok, acc_ok
+
+
+def upsample_constant_acceleration(xy, valid, acc, acc_valid, time, factor: int):
+    """Insert ``factor - 1`` frames in every interval, moving with constant acceleration.
+
+    On ``[t0, t1]`` with ``dt = t1 - t0`` and ``a0 = acc[t0]`` (0 where not valid):
+    ``v0 = (x1 - x0) / dt - a0 dt / 2``, ``x(tau) = x0 + v0 tau + a0 tau^2 / 2`` for
+    ``tau = s dt / factor``, ``s = 0 .. factor-1``; the last input frame is appended. A joint is
+    valid in an interval only when both ends are. Seed spec 5.1.
+
+    Args:
+        xy: float32 [T, J, 2] positions without NaN. valid: bool [T, J].
+        acc: float32 [T, J, 2]. acc_valid: bool [T, J]. time: float32 [T].
+        factor: >= 1; 1 (or T <= 1) returns the inputs unchanged.
+
+    Returns:
+        ``(xy_up, valid_up, time_up)``: float32 [T', J, 2] (NaN where invalid), bool [T', J],
+        float32 [T'] with ``T' = (T - 1) * factor + 1``.
+    """
+    factor = int(factor)
+    n_t = xy.shape[0]
+    if factor <= 1 or n_t <= 1:
+        return xy, valid, time
+    t64 = time.astype(np.float64)
+    dt = t64[1:] - t64[:-1]
+    dt = np.where(np.isfinite(dt) & (dt > 1e-6), dt, 1.0)                       # [T-1] float64
+    tau = (np.arange(factor, dtype=np.float64) / float(factor))[None, :] * dt[:, None]  # [T-1, f]
+    a0 = np.where(acc_valid[:-1, :, None], acc[:-1], 0.0).astype(np.float32)    # [T-1, J, 2]
+    dt32 = dt.astype(np.float32)[:, None, None]
+    v0 = (xy[1:] - xy[:-1]) / dt32 - np.float32(0.5) * a0 * dt32
+    tau32 = tau.astype(np.float32)[:, :, None, None]
+    tau_sq32 = (tau * tau).astype(np.float32)[:, :, None, None]
+    x = xy[:-1, None] + v0[:, None] * tau32 + (np.float32(0.5) * a0)[:, None] * tau_sq32  # [T-1, f, J, 2]
+    ok = (valid[1:] & valid[:-1])[:, None, :].repeat(factor, axis=1)
+    n_j = xy.shape[1]
+    xy_up = np.concatenate([np.where(ok[..., None], x, np.nan).reshape(-1, n_j, 2).astype(np.float32),
+                            xy[-1:].astype(np.float32)])
+    valid_up = np.concatenate([ok.reshape(-1, n_j), valid[-1:]])
+    time_up = np.concatenate([(t64[:-1, None] + tau).reshape(-1), t64[-1:]]).astype(np.float32)
+    return xy_up, valid_up, time_up
+
+
+def _masked_mean(xy: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """float32 [T, 2] mean of the valid joints (weights 0/1; NaN coordinates still poison it)."""
+    w = valid.astype(np.float32)[:, :, None]
+    return (xy * w).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-6)
+
+
+def _pair_mid(xy, valid, a: int, b: int, fallback):
+    """Midpoint of joints a, b where both are valid, ``fallback`` elsewhere: float32 [T, 2]."""
+    both = valid[:, a] & valid[:, b]
+    out = np.zeros((xy.shape[0], 2), np.float32)
+    out[both] = 0.5 * (xy[both, a] + xy[both, b])
+    out[~both] = fallback[~both]
+    return out
+
+
+def normalize_pose(xy: np.ndarray, valid: np.ndarray, mode: str = "center_scale_rotate"):
+    """Per-frame body normalisation of one track (seed spec 5.1, ``enhance_data.normalize_xy``).
+
+    - centre: mid-hip (COCO 11/12) when both hips are valid, else the mean of valid joints;
+    - scale (``center_scale*``): divide by the torso length |mid-shoulder - centre| (mid-shoulder
+      falls back to the mean of valid joints), or the RMS radius of the valid joints when that is
+      <= 1e-6 or not finite (1.0 when no joint is valid); the divisor is clamped to >= 1 pixel;
+    - rotate (``center_scale_rotate``): rotate so L_SH - R_SH points along +x, in frames where
+      both shoulders are valid.
+
+    Args:
+        xy: float32 [T, 17, 2] pixels (NaN allowed). valid: bool [T, 17]. mode: one of NORM_MODES.
+
+    Returns:
+        ``(xy_norm float32 [T, 17, 2], info)`` with ``scale_mean``, ``center_abs_mean``,
+        ``center_abs_p95`` (``info`` is empty for ``none``).
+
+    Raises:
+        ValueError: unknown mode.
+    """
+    if mode not in NORM_MODES:
+        raise ValueError(f"norm mode must be one of {NORM_MODES}, got {mode!r}")
+    info: dict[str, float] = {}
+    if mode == "none":
+        return xy, info
+    mean_valid = _masked_mean(xy, valid)
+    centre = _pair_mid(xy, valid, L_HIP, R_HIP, mean_valid)
+    out = xy - centre[:, None, :]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN frames: nanmean -> NaN -> fallback
+        if mode in ("center_scale", "center_scale_rotate"):
+            torso = np.linalg.norm(_pair_mid(xy, valid, L_SHOULDER, R_SHOULDER, mean_valid) - centre, axis=1)
+            radius2 = np.where(valid, out[..., 0] ** 2 + out[..., 1] ** 2, np.nan)
+            rms = np.sqrt(np.nanmean(radius2, axis=1))
+            rms = np.where(np.isfinite(rms), rms, 1.0)
+            scale = np.maximum(np.where(np.isfinite(torso) & (torso > 1e-6), torso, rms), 1.0)
+            out = out / scale[:, None, None]
+            info["scale_mean"] = float(np.mean(scale))
+        if mode == "center_scale_rotate":
+            out = _rotate_shoulders_level(out, valid)
+        centre_after = np.abs(_masked_mean(out, valid))
+        info["center_abs_mean"] = float(np.mean(centre_after))
+        info["center_abs_p95"] = float(np.nanpercentile(centre_after, 95))
+    return out.astype(np.float32), info
+
+
+def _rotate_shoulders_level(xy: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Rotate each frame by -atan2(L_SH - R_SH) where both shoulders are valid (float32)."""
+    shoulders = valid[:, L_SHOULDER] & valid[:, R_SHOULDER]
+    vec = xy[:, L_SHOULDER] - xy[:, R_SHOULDER]
+    angle = np.arctan2(vec[:, 1], vec[:, 0])
+    cos, sin = np.cos(-angle).astype(np.float32)[:, None], np.sin(-angle).astype(np.float32)[:, None]
+    x, y = xy[..., 0], xy[..., 1]
+    rotated = np.stack([x * cos - y * sin, x * sin + y * cos], axis=2).astype(np.float32)
+    return np.where(shoulders[:, None, None], rotated, xy)
+
+
+def top_tracks(keypoints: np.ndarray, min_score: float, keep: int) -> list[int]:
+    """Indices of the ``keep`` tracks with the most valid joints over all frames.
+
+    Ties go to the higher track index (reversed stable argsort, as the reference); tracks with no
+    valid joint are left out; when none has one, ``[0]`` (the reference's fallback).
+
+    Args:
+        keypoints: float32 [T, K, 17, 3] (x, y, score).
+    """
+    counts = valid_joints(keypoints[..., :2], keypoints[..., 2], min_score).sum(axis=(0, 2))
+    order = np.argsort(counts, kind="stable")[::-1]
+    kept = [int(k) for k in order[:keep] if counts[k] > 0]
+    return kept or ([0] if keypoints.shape[1] > 0 else [])
+
+
+def _p95_magnitude(vec: np.ndarray, ok: np.ndarray) -> float:
+    """95th percentile of |vec| over the ``ok`` entries; inf when there are none."""
+    mag = np.where(ok, np.sqrt(vec[..., 0] ** 2 + vec[..., 1] ** 2), np.nan)
+    if not np.isfinite(mag).any():
+        return float("inf")
+    return float(np.nanpercentile(mag, 95))
+
+
+def _check_inputs(keypoints, frame_indices):
+    """Return (float32 [T, K, 17, 3], float32 [T] time); raise ValueError on bad shapes."""
+    kps = np.asarray(keypoints, dtype=np.float32)
+    if kps.ndim == 3 and kps.shape[1:] == (NUM_JOINTS, 3):
+        kps = kps[:, None]
+    if kps.ndim != 4 or kps.shape[2:] != (NUM_JOINTS, 3):
+        raise ValueError(f"keypoints must be [T, K, 17, 3] (or [T, 17, 3]) COCO-17 x, y, score; got {kps.shape}")
+    if frame_indices is None:
+        return kps, np.arange(kps.shape[0], dtype=np.float32)
+    time = np.asarray(frame_indices).astype(np.float32)
+    if time.shape != (kps.shape[0],):
+        raise ValueError(f"frame_indices must be [T] = [{kps.shape[0]}] to match keypoints, got {time.shape}")
+    return kps, time
+
+
+def _track_kinematics(kp: np.ndarray, time: np.ndarray, cfg: ProcCfg):
+    """Stage 1 for one track [T, 17, 3]. Returns (stats, arrays or None when rejected)."""
+    xy, score = kp[..., :2], kp[..., 2]
+    valid = valid_joints(xy, score, cfg.min_score)
+    valid_frac = float(np.mean(valid))
+    if valid_frac < cfg.min_valid_joint_frac:
+        return {"kept": False, "reason": "low_valid_frac", "valid_frac": valid_frac}, None
+    xy_n, norm_info = normalize_pose(xy, valid, cfg.norm_mode)
+    xy_n = np.nan_to_num(np.where(valid[..., None], xy_n, np.nan), nan=0.0).astype(np.float32)
+    vel, acc, vel_ok, acc_ok = velocity_acceleration(xy_n, valid, time)
+    speed95, acc95 = _p95_magnitude(vel, vel_ok), _p95_magnitude(acc, acc_ok)
+    if speed95 > cfg.max_speed_p95:
+        return {"kept": False, "reason": "speed_p95", "speed_p95": speed95, "valid_frac": valid_frac}, None
+    if acc95 > cfg.max_acc_p95:
+        return {"kept": False, "reason": "acc_p95", "acc_p95": acc95, "valid_frac": valid_frac}, None
+    xy_u, valid_u, time_u = upsample_constant_acceleration(xy_n, valid, acc, acc_ok, time, cfg.interp_factor)
+    xy_u = np.where(valid_u[..., None], xy_u, np.nan).astype(np.float32)
+    vel_u, acc_u, _, _ = velocity_acceleration(np.nan_to_num(xy_u, nan=0.0).astype(np.float32), valid_u, time_u)
+    stats = {"kept": True, "valid_frac": valid_frac, "speed_p95_pre": speed95, "acc_p95_pre": acc95,
+             "norm": norm_info, "interp_factor": int(cfg.interp_factor)}
+    return stats, (xy_u, score, vel_u, acc_u, time_u)
+
+
+def kinematics(keypoints: np.ndarray, frame_indices: np.ndarray | None = None, cfg: ProcCfg = ProcCfg()) -> dict:
+    """Stage 1: normalised keypoints, velocity and acceleration of the top tracks.
+
+    Source: ``enhance_data.py process_one`` (seed spec 5.1), reproduced to float32 rounding.
+
+    Args:
+        keypoints: float32 [T, K, 17, 3] (or [T, 17, 3]) COCO-17 pixel x, y, keypoint score,
+            NaN where a person is not tracked (``filtering.py`` layout).
+        frame_indices: [T] frame numbers (the time axis); None = 0..T-1.
+        cfg: :class:`ProcCfg`.
+
+    Returns:
+        dict with ``kin_keypoints`` float32 [T', P, 17, 3] (normalised x, y + input score; x/y NaN
+        where invalid), ``kin_vel`` / ``kin_acc`` float32 [T', P, 17, 2] (0 where invalid),
+        ``kin_time`` float32 [T'] and ``record`` (``cfg``, ``track_stats`` per slot, ``shapes``);
+        ``P = cfg.keep_people``, ``T' = (T - 1) * interp_factor + 1`` (T after ``drop_frame0``).
+        Slots without a kept track are NaN (keypoints) / 0 (vel, acc).
+
+    Raises:
+        ValueError: bad shapes (naming the field).
+        SampleRejected: no track has a valid joint or every track failed a quality gate.
+    """
+    kps, time = _check_inputs(keypoints, frame_indices)
+    if cfg.drop_frame0 and kps.shape[0] >= 2 and float(time[0]) == 0.0:
+        kps, time = kps[1:], time[1:]
+    record: dict[str, Any] = {"layout": "coco17", "cfg": asdict(cfg), "track_stats": []}
+    order = top_tracks(kps, cfg.min_score, cfg.keep_people)
+    if not order:
+        raise SampleRejected("no_valid_tracks", record)
+    slots: dict[int, tuple] = {}
+    for slot in range(cfg.keep_people):
+        if slot >= len(order):
+            record["track_stats"].append({"kept": False, "reason": "missing_track"})
+            continue
+        stats, arrays = _track_kinematics(kps[:, order[slot]], time, cfg)
+        if arrays is not None:
+            stats = {"kept": True, "track_index": order[slot], **{k: v for k, v in stats.items() if k != "kept"}}
+            slots[slot] = arrays
+        record["track_stats"].append(stats)
+    if not slots:
+        raise SampleRejected("all_tracks_filtered", record)
+    return _assemble(slots, cfg.keep_people, record)
+
+
+def _assemble(slots: dict[int, tuple], people: int, record: dict) -> dict:
+    """Stack the kept tracks into their slots (all kept tracks share one time axis)."""
+    first = slots[min(slots)]
+    n_out = first[0].shape[0]
+    kin_kps = np.full((n_out, people, NUM_JOINTS, 3), np.nan, np.float32)
+    kin_vel = np.zeros((n_out, people, NUM_JOINTS, 2), np.float32)
+    kin_acc = np.zeros((n_out, people, NUM_JOINTS, 2), np.float32)
+    for slot, (xy, score, vel, acc, _) in slots.items():
+        kin_kps[:, slot, :, :2] = xy
+        kin_kps[:, slot, :, 2] = _fit_length(score, n_out)
+        kin_vel[:, slot] = vel
+        kin_acc[:, slot] = acc
+    record["shapes"] = {"keypoints": list(kin_kps.shape), "vel": list(kin_vel.shape), "acc": list(kin_acc.shape)}
+    return {"kin_keypoints": kin_kps, "kin_vel": kin_vel, "kin_acc": kin_acc,
+            "kin_time": first[4].astype(np.float32), "record": record}
+
+
+def _fit_length(score: np.ndarray, length: int) -> np.ndarray:
+    """Scores [T, 17] truncated or edge-padded to ``length`` frames (reference QUIRK)."""
+    if score.shape[0] >= length:
+        return score[:length]
+    return np.pad(score, ((0, length - score.shape[0]), (0, 0)), mode="edge")
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage 2: the 238-feature sequence
+# ---------------------------------------------------------------------------------------------
+class PoseKinematics(NamedTuple):
+    """One sample's kinematics: keypoints float32 [T, K, 17, 3] (x, y, conf), vel and acc
+    float32 [T, K, 17, 2]. The augmentations map a PoseKinematics to a new one."""
+
+    keypoints: np.ndarray
+    vel: np.ndarray
+    acc: np.ndarray
+
+    @classmethod
+    def from_kin(cls, kin: dict) -> "PoseKinematics":
+        """From a :func:`kinematics` result (``kin_*`` keys) or a ``*__kin.npz`` mapping
+        (``keypoints``, ``vel``, ``acc``). Raises ValueError on missing keys or bad shapes."""
+        keys = ("kin_keypoints", "kin_vel", "kin_acc") if "kin_keypoints" in kin else ("keypoints", "vel", "acc")
+        missing = [k for k in keys if k not in kin]
+        if missing:
+            raise ValueError(f"kinematics mapping lacks {missing} (has {sorted(kin)})")
+        kps, vel, acc = (np.asarray(kin[k], dtype=np.float32) for k in keys)
+        if kps.ndim != 4 or kps.shape[2:] != (NUM_JOINTS, 3):
+            raise ValueError(f"{keys[0]} must be [T, K, 17, 3], got {kps.shape}")
+        for name, arr in zip(keys[1:], (vel, acc)):
+            if arr.shape != kps.shape[:3] + (2,):
+                raise ValueError(f"{name} must be {kps.shape[:3] + (2,)} to match {keys[0]}, got {arr.shape}")
+        return cls(kps, vel, acc)
+
+
+def pose_feature_sequence(kin, seq_len: int = 64, num_people: int = 2,
+                          rng: np.random.Generator | None = None) -> np.ndarray:
+    """Stage 2: the CAER model input, float32 [seq_len, num_people * 17 * 7] ([64, 238]).
+
+    Source: ``train_bilstm.py EnhancedPoseDataset.__getitem__`` (seed spec 5.2). Steps: keep the
+    first ``num_people`` slots; crop to ``seq_len`` frames (centre ``start = (T - seq_len) // 2``,
+    or a uniform random start from ``rng`` for training) or zero-pad at the end; zero-pad missing
+    people; NaN -> 0 (+-inf -> +-float32 max, as ``np.nan_to_num``); per frame person-major, then
+    joint (COCO-17), then ``[x, y, conf, vx, vy, ax, ay]``. Augment before calling (the seed
+    augments before the crop).
+
+    Args:
+        kin: a :func:`kinematics` dict, a ``*__kin.npz`` mapping, or a :class:`PoseKinematics`.
+        seq_len: output frames (>= 1). num_people: person slots (>= 1).
+        rng: None for the centre crop (evaluation), a Generator for a random crop (training).
+
+    Raises:
+        ValueError: bad shapes / keys, or non-positive seq_len / num_people.
+    """
+    if int(seq_len) < 1 or int(num_people) < 1:
+        raise ValueError(f"seq_len and num_people must be >= 1, got {seq_len}, {num_people}")
+    sample = kin if isinstance(kin, PoseKinematics) else PoseKinematics.from_kin(kin)
+    kps, vel, acc = (a[:, :num_people] for a in sample)
+    n_t = kps.shape[0]
+    per_frame = np.concatenate([kps, vel, acc], axis=-1)                       # [T, K, 17, 7]
+    if n_t > seq_len:
+        start = (n_t - seq_len) // 2 if rng is None else int(rng.integers(0, n_t - seq_len + 1))
+        per_frame = per_frame[start:start + seq_len]
+    out = np.zeros((seq_len, num_people, NUM_JOINTS, FEATURES_PER_JOINT), np.float32)
+    out[:per_frame.shape[0], :per_frame.shape[1]] = per_frame
+    return np.nan_to_num(out, nan=0.0).reshape(seq_len, -1)
+
+
+def feature_index(person: int, joint: int, feature: str) -> int:
+    """Column of ``feature`` (one of FEATURE_NAMES) of ``joint`` of ``person`` in the 238 vector."""
+    return (person * NUM_JOINTS + joint) * FEATURES_PER_JOINT + FEATURE_NAMES.index(feature)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training-time augmentations (train_bilstm.py PoseAugmentor, seed spec 5.2)
+# ---------------------------------------------------------------------------------------------
+def flip(sample: PoseKinematics, centre: float = 0.5) -> PoseKinematics:
+    """Mirror x about ``centre`` (x -> 2 centre - x; vx, ax negated) and swap COCO left/right."""
+    perm = np.arange(NUM_JOINTS)
+    for left, right in COCO17_FLIP_PAIRS:
+        perm[left], perm[right] = right, left
+    kps, vel, acc = (a[:, :, perm].copy() for a in sample)
+    kps[..., 0] = 2.0 * centre - kps[..., 0]
+    vel[..., 0] *= -1.0
+    acc[..., 0] *= -1.0
+    return PoseKinematics(kps, vel, acc)
+
+
+def scale(sample: PoseKinematics, factor: float, centre: float = 0.5) -> PoseKinematics:
+    """Scale x, y about (centre, centre) and vel, acc by ``factor``; conf unchanged."""
+    kps, vel, acc = (a.copy() for a in sample)
+    kps[..., :2] = (kps[..., :2] - centre) * factor + centre
+    return PoseKinematics(kps, (vel * factor).astype(np.float32), (acc * factor).astype(np.float32))
+
+
+def _rotate_xy(xy: np.ndarray, cos: float, sin: float) -> np.ndarray:
+    return np.stack([xy[..., 0] * cos - xy[..., 1] * sin, xy[..., 0] * sin + xy[..., 1] * cos], -1)
+
+
+def rotate(sample: PoseKinematics, angle_rad: float, centre: float = 0.5) -> PoseKinematics:
+    """Rotate x, y by ``angle_rad`` (counter-clockwise in x-right/y-up terms) about
+    (centre, centre), and vel, acc about the origin; conf unchanged."""
+    cos, sin = float(np.cos(angle_rad)), float(np.sin(angle_rad))
+    kps = sample.keypoints.copy()
+    kps[..., :2] = _rotate_xy(kps[..., :2] - centre, cos, sin) + centre
+    return PoseKinematics(kps, _rotate_xy(sample.vel, cos, sin).astype(np.float32),
+                          _rotate_xy(sample.acc, cos, sin).astype(np.float32))
+
+
+def add_noise(sample: PoseKinematics, std: float, rng: np.random.Generator,
+              vel_mult: float = 2.0, acc_mult: float = 4.0) -> PoseKinematics:
+    """Add N(0, std) to x, y, N(0, vel_mult std) to vel, N(0, acc_mult std) to acc; conf unchanged."""
+    kps = sample.keypoints.copy()
+    kps[..., :2] += rng.standard_normal(kps[..., :2].shape).astype(np.float32) * np.float32(std)
+    vel = sample.vel + rng.standard_normal(sample.vel.shape).astype(np.float32) * np.float32(std * vel_mult)
+    acc = sample.acc + rng.standard_normal(sample.acc.shape).astype(np.float32) * np.float32(std * acc_mult)
+    return PoseKinematics(kps, vel, acc)
+
+
+def time_warp(sample: PoseKinematics, speed: float) -> PoseKinematics:
+    """Resample to ``clip(int(T / speed), 4, 2T)`` frames by linear interpolation at
+    ``linspace(0, T-1, T_new)`` (all channels; vel/acc are not rescaled, as the seed).
+    Sequences with T < 4 are returned unchanged. Output frames that fall exactly on an input
+    frame copy it (our choice: the seed also blends in the next frame with weight 0, which turns a
+    valid frame NaN when its neighbour is NaN); otherwise a NaN neighbour gives NaN."""
+    n_t = sample.keypoints.shape[0]
+    if n_t < 4:
+        return sample
+    n_new = max(4, min(int(n_t / speed), n_t * 2))
+    pos = np.linspace(0, n_t - 1, n_new)
+    low = pos.astype(int)
+    high = np.minimum(low + 1, n_t - 1)
+    alpha = (pos - low)[:, None, None, None]
+    return PoseKinematics(*(np.where(alpha == 0, a[low], a[low] * (1 - alpha) + a[high] * alpha).astype(np.float32)
+                            for a in sample))
+
+
+def drop_joints(sample: PoseKinematics, joints: Sequence[int]) -> PoseKinematics:
+    """Set every channel of ``joints`` to 0 for all frames and people."""
+    kps, vel, acc = (a.copy() for a in sample)
+    idx = list(joints)
+    for arr in (kps, vel, acc):
+        arr[:, :, idx] = 0.0
+    return PoseKinematics(kps, vel, acc)
+
+
+@dataclass(frozen=True)
+class RandomFlip:
+    """Apply :func:`flip` (about ``centre``)."""
+
+    centre: float = 0.5
+
+    def __call__(self, sample: PoseKinematics, rng: np.random.Generator) -> PoseKinematics:
+        return flip(sample, self.centre)
+
+
+@dataclass(frozen=True)
+class RandomScale:
+    """:func:`scale` by U(low, high) (seed 0.8-1.2)."""
+
+    low: float = 0.8
+    high: float = 1.2
+    centre: float = 0.5
+
+    def __call__(self, sample, rng):
+        return scale(sample, float(rng.uniform(self.low, self.high)), self.centre)
+
+
+@dataclass(frozen=True)
+class RandomRotation:
+    """:func:`rotate` by U(-max_deg, max_deg) degrees (seed 15)."""
+
+    max_deg: float = 15.0
+    centre: float = 0.5
+
+    def __call__(self, sample, rng):
+        return rotate(sample, np.deg2rad(rng.uniform(-self.max_deg, self.max_deg)), self.centre)
+
+
+@dataclass(frozen=True)
+class RandomNoise:
+    """:func:`add_noise` with std U(low, high) (seed 0.005-0.02; x2 vel, x4 acc)."""
+
+    low: float = 0.005
+    high: float = 0.02
+
+    def __call__(self, sample, rng):
+        return add_noise(sample, float(rng.uniform(self.low, self.high)), rng)
+
+
+@dataclass(frozen=True)
+class RandomTimeWarp:
+    """:func:`time_warp` with speed U(low, high) (seed 0.8-1.2)."""
+
+    low: float = 0.8
+    high: float = 1.2
+
+    def __call__(self, sample, rng):
+        return time_warp(sample, float(rng.uniform(self.low, self.high)))
+
+
+@dataclass(frozen=True)
+class RandomJointDrop:
+    """:func:`drop_joints` on ``n`` distinct joints, ``n`` uniform in [min_joints, max_joints]."""
+
+    min_joints: int = 1
+    max_joints: int = 3
+
+    def __call__(self, sample, rng):
+        n = int(rng.integers(self.min_joints, self.max_joints + 1))
+        return drop_joints(sample, rng.choice(NUM_JOINTS, size=n, replace=False))
+
+
+@dataclass(frozen=True)
+class RandomApply:
+    """Apply ``transform`` with probability ``p`` (one ``rng.random()`` draw per call)."""
+
+    transform: Any
+    p: float
+
+    def __call__(self, sample, rng):
+        return self.transform(sample, rng) if rng.random() < self.p else sample
+
+
+@dataclass(frozen=True)
+class Compose:
+    """Apply ``transforms`` in order; each is ``(PoseKinematics, Generator) -> PoseKinematics``."""
+
+    transforms: tuple
+
+    def __call__(self, sample: PoseKinematics, rng: np.random.Generator) -> PoseKinematics:
+        for transform in self.transforms:
+            sample = transform(sample, rng)
+        return sample
+
+
+def seed_augmentation(aug_prob: float = 0.5, centre: float = 0.5) -> Compose:
+    """The seed's ``PoseAugmentor(aug_prob)`` chain: flip, scale, rotation, noise each with
+    probability ``aug_prob``, time warp with ``aug_prob / 2``, joint drop with ``0.3 aug_prob``
+    (seed spec 5.2; the architecture scripts use 0.5, the ``train_bilstm`` CLI 0.7)."""
+    return Compose((
+        RandomApply(RandomFlip(centre), aug_prob),
+        RandomApply(RandomScale(centre=centre), aug_prob),
+        RandomApply(RandomRotation(centre=centre), aug_prob),
+        RandomApply(RandomNoise(), aug_prob),
+        RandomApply(RandomTimeWarp(), aug_prob * 0.5),
+        RandomApply(RandomJointDrop(), aug_prob * 0.3),
+    ))
