@@ -109,3 +109,35 @@ class BlazeFaceHandler(_FrameModelHandler):
 
         results = detect_faces(model, list(batch), device=self.device)
         return [PredictionResult(x, r, self.extractor_name) for x, r in zip(batch, results)]
+
+
+class DBFaceHandler(_FrameModelHandler):
+    """DBFace face detection (dlunion/DBFace Small-H or large MobileNetV3 model).
+
+    Elements are RGB uint8 [H, W, 3] frames. Inference result per frame: ``float32 [D, 15]``
+    rows (x1, y1, x2, y2, score, 5 landmarks x, y) in source-frame pixels, descending score.
+    Frames of one padded size (multiples of 32) share a forward. See :mod:`extractors.dbface`.
+    The weights are user-supplied (``python -m extractors.weights install dbface-small FILE``).
+    """
+
+    def __init__(self, variant: str = "small", threshold: Optional[float] = None,
+                 nms_iou: Optional[float] = None, **kwargs):
+        super().__init__(**kwargs)
+        if variant not in ("small", "large"):
+            raise ValueError(f"DBFace variant must be 'small' or 'large', not {variant!r}")
+        self.variant = variant
+        self.threshold = threshold
+        self.nms_iou = nms_iou
+        self.extractor_name = f"dbface-{variant}"
+
+    def load_model(self):
+        from .dbface import load_dbface
+
+        return load_dbface(variant=self.variant, device=self._prepare_torch())
+
+    def run_inference(self, batch: Sequence[np.ndarray], model, inference_args: Optional[dict] = None
+                      ) -> Iterable[PredictionResult]:
+        from .dbface import detect_faces
+
+        results = detect_faces(model, list(batch), threshold=self.threshold, nms_iou=self.nms_iou)
+        return [PredictionResult(x, r, self.extractor_name) for x, r in zip(batch, results)]

@@ -203,3 +203,32 @@ def test_missing_weights_raise_registry_error(tmp_path, monkeypatch):
         msg = str(err.value)
         assert filename in msg and "github.com/dlunion/DBFace" in msg
         assert f"python -m extractors.weights install dbface-{variant} {filename}" in msg
+
+
+def test_beam_handler_runs_inference(shared, monkeypatch):
+    folder = shared / "data" / "weights"
+    if not (folder / "dbfaceSmallH.pth").is_file():
+        pytest.skip(f"{folder}/dbfaceSmallH.pth is absent")
+    monkeypatch.setenv(W.ENV_DIR, str(folder))
+    import apache_beam as beam
+    from apache_beam.ml.inference.base import RunInference
+    from apache_beam.testing.util import assert_that
+
+    from extractors.handlers import DBFaceHandler
+
+    with pytest.raises(ValueError, match="variant"):
+        DBFaceHandler(variant="tiny")
+    frames_dir = shared / "reference" / "frames"
+    frames = [_rgb(frames_dir / "armwrestling_f040.png"), _rgb(frames_dir / "face_closeup_f080.png")]
+    want = [len(json.loads((shared / "reference" / "dbface" / f"{n}.expected.json").read_text())["detections"])
+            for n in ("armwrestling_f040", "face_closeup_f080")]
+    handler = DBFaceHandler(variant="small", max_batch_size=2)
+    assert handler.batch_elements_kwargs()["max_batch_size"] == 2
+
+    def check(results):
+        got = sorted((r.example.shape, r.inference.shape, r.model_id) for r in results)
+        assert got == sorted(((f.shape, (n, 15), "dbface-small") for f, n in zip(frames, want)))
+
+    with beam.Pipeline() as p:
+        out = p | beam.Create(frames) | RunInference(handler)
+        assert_that(out, check)
