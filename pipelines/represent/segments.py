@@ -1,0 +1,357 @@
+"""TSN segments and crops of the EmoReact models (seed 3, seed_specs §3.2-§3.4).
+
+Source: nkegke/deep-affective-bodily-expression-recognition@863cf98 ``EmoReact/dataset.py``
+(``TSNDataSet._sample_indices``, ``_get_val_indices``, ``_get_test_indices``, ``_load_image``,
+``get_bounding_box``). Parity: :func:`val_offsets` and :func:`test_offsets` reproduce
+``shared/reference/representations/tsn/segment_offsets.json`` exactly.
+
+**Frame numbering.** Offsets are **1-based frame numbers**, as the seed's ffmpeg frame files
+``%06d.jpg`` start at ``000001``; :func:`offsets_to_indices` turns them into 0-based decoder
+indices (``offset - 1``).
+
+**The frame-count quirk.** The seed sets ``num_frames = int(CAP_PROP_FRAME_COUNT) - 1`` (QUIRK):
+the last frame of a video is never sampled and short videos are treated as one frame shorter.
+:func:`record_num_frames` takes the container frame count and applies it when ``faithful=True``
+(default, so that offsets equal the seed's); ``faithful=False`` uses the full count.
+
+**Crops** (:func:`tsn_crops`) are made from our own detections instead of the seed's OpenFace and
+MediaPipe landmarks: the face box ``[x1, y1, x2, y2]`` plays the role of the landmarks' bounding
+box, the body box is the bounding box of the valid body keypoints. Each box is rounded
+(``round``, half to even, as the seed), grown by ``round(0.1 * width)`` / ``round(0.1 * height)``
+pixels on each side and clamped to the frame (:func:`expand_box`). Inputs:
+
+- ``face``: the face region; the whole frame when there is no face.
+- ``body``: the face region is blacked out (set to 0) first, then the body region is cropped.
+- ``fullbody``: the body region without blacking out.
+- ``fusion``: the ``body`` crop plus the face crop taken from the original (unblacked) frame.
+
+A missing body (no valid keypoint) or an empty region gives the whole frame, as the seed does
+for an empty landmark row; where the seed would raise (all-NaN face landmarks in ``body`` mode),
+we black out nothing. The seed also reads the landmark row of 0-based index ``p`` for the frame
+file ``p`` (1-based), i.e. the next frame's landmarks; our detections are indexed by the frame
+itself, so that one-frame shift is not reproduced.
+
+**Face masks** (:func:`mask_polygon`, :func:`apply_face_mask`, :func:`preview`): the seed trains
+on videos masked beforehand and does not say how (seed_specs §3.2, §8 item 2). Ours (our own
+method, not the seed's) draws a filled "medical mask" polygon over nose, mouth and chin from the
+five face landmarks (two eyes, nose, two mouth corners, e.g. DBFace's), see :func:`mask_polygon`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "INPUTS",
+    "record_num_frames",
+    "train_offsets",
+    "val_offsets",
+    "test_offsets",
+    "segment_offsets",
+    "offsets_to_indices",
+    "expand_box",
+    "face_region",
+    "body_region",
+    "crop_region",
+    "tsn_crops",
+    "MASK_COLOR",
+    "mask_polygon",
+    "apply_face_mask",
+    "preview",
+]
+
+#: The seed's ``--input`` choices.
+INPUTS = ("face", "body", "fullbody", "fusion")
+
+
+def record_num_frames(frame_count: int, faithful: bool = True) -> int:
+    """``num_frames`` as the seed's ``VideoRecord`` holds it.
+
+    Args:
+        frame_count: frames in the container (``cv2.CAP_PROP_FRAME_COUNT`` or ``len(VideoReader)``).
+        faithful: True = ``frame_count - 1`` (the seed's QUIRK, needed for identical offsets);
+            False = ``frame_count`` (every frame may be sampled).
+    Raises:
+        ValueError: negative ``frame_count``.
+    """
+    if frame_count < 0:
+        raise ValueError(f"frame_count must be >= 0, got {frame_count}")
+    return int(frame_count) - 1 if faithful else int(frame_count)
+
+
+def _check(num_segments: int, new_length: int) -> None:
+    if num_segments < 1 or new_length < 1:
+        raise ValueError(f"num_segments and new_length must be >= 1, got {num_segments}, {new_length}")
+
+
+def train_offsets(num_frames: int, num_segments: int, rng: np.random.Generator,
+                  new_length: int = 1) -> np.ndarray:
+    """Random TSN offsets for training (``_sample_indices``), 1-based.
+
+    ``avg = (num_frames - new_length + 1) // S``; if ``avg > 0``: segment s gives
+    ``s * avg + U{0, avg-1}``; elif ``num_frames > S``: S sorted draws from ``U{0, num_frames -
+    new_length}`` (unreachable for ``new_length = 1``); else zeros. Then ``+ 1``.
+
+    Args:
+        num_frames: :func:`record_num_frames` of the video.
+        rng: the seeded generator that makes the draws (the seed uses numpy's global
+            ``randint``, so its exact draws cannot be reproduced; the distribution is the same).
+
+    Returns:
+        ``int64 [S]``.
+    """
+    _check(num_segments, new_length)
+    avg = (num_frames - new_length + 1) // num_segments
+    if avg > 0:
+        offsets = np.arange(num_segments) * avg + rng.integers(0, avg, size=num_segments)
+    elif num_frames > num_segments:
+        offsets = np.sort(rng.integers(0, num_frames - new_length + 1, size=num_segments))
+    else:
+        offsets = np.zeros(num_segments, np.int64)
+    return offsets.astype(np.int64) + 1
+
+
+def _ticks(num_frames: int, num_segments: int, new_length: int) -> np.ndarray:
+    tick = (num_frames - new_length + 1) / float(num_segments)
+    # int() truncates toward zero, also for the negative ticks of num_frames < 0 ... 0
+    return np.array([int(tick / 2.0 + tick * x) for x in range(num_segments)], np.int64)
+
+
+def val_offsets(num_frames: int, num_segments: int, new_length: int = 1) -> np.ndarray:
+    """Centre-of-segment offsets for validation (``_get_val_indices``), 1-based ``int64 [S]``.
+
+    ``tick = (num_frames - new_length + 1) / S``; offset s = ``int(tick/2 + tick*s) + 1`` when
+    ``num_frames > S + new_length - 1``, else all 1.
+    """
+    _check(num_segments, new_length)
+    if num_frames > num_segments + new_length - 1:
+        return _ticks(num_frames, num_segments, new_length) + 1
+    return np.ones(num_segments, np.int64)
+
+
+def test_offsets(num_frames: int, num_segments: int, new_length: int = 1) -> np.ndarray:
+    """Offsets for testing (``_get_test_indices``): the :func:`val_offsets` formula without its
+    guard, so short videos repeat frames (``num_frames = 2, S = 3`` -> ``[1, 2, 2]``); 1-based."""
+    _check(num_segments, new_length)
+    return _ticks(num_frames, num_segments, new_length) + 1
+
+
+
+def segment_offsets(num_frames: int, num_segments: int = 5, phase: str = "val",
+                    rng: np.random.Generator | None = None, new_length: int = 1) -> np.ndarray:
+    """Offsets of one phase: ``train`` (needs ``rng``), ``val`` or ``test``; 1-based ``int64 [S]``.
+
+    Raises:
+        ValueError: unknown phase, or ``train`` without ``rng``.
+    """
+    if phase == "train":
+        if rng is None:
+            raise ValueError("phase 'train' draws random offsets: pass rng=np.random.default_rng(seed)")
+        return train_offsets(num_frames, num_segments, rng, new_length)
+    if phase == "val":
+        return val_offsets(num_frames, num_segments, new_length)
+    if phase == "test":
+        return test_offsets(num_frames, num_segments, new_length)
+    raise ValueError(f"phase must be 'train', 'val' or 'test', got {phase!r}")
+
+
+def offsets_to_indices(offsets: np.ndarray, frame_count: int) -> np.ndarray:
+    """0-based decoder frame indices of 1-based offsets: ``offsets - 1``.
+
+    Raises:
+        ValueError: ``frame_count == 0`` (the seed would try to open the missing ``000001.jpg``) or
+            an offset outside ``1 .. frame_count``.
+    """
+    idx = np.asarray(offsets, np.int64) - 1
+    if frame_count <= 0:
+        raise ValueError("the video has no frames: no segment can be sampled")
+    if idx.size and (idx.min() < 0 or idx.max() >= frame_count):
+        raise ValueError(f"offsets {np.asarray(offsets).tolist()} outside frames 1..{frame_count}")
+    return idx
+
+
+# ----------------------------------------------------------------------------------------- crops
+
+def expand_box(box, frame_hw: tuple[int, int], ratio: float = 0.1) -> tuple[int, int, int, int]:
+    """The seed's region rule (``get_bounding_box(..., format="PIL")``) for a float box.
+
+    Args:
+        box: ``[x1, y1, x2, y2]`` in pixels (min/max of the points).
+        frame_hw: ``(H, W)`` of the frame.
+        ratio: growth per side, as a fraction of the rounded width / height (0.1 in the seed).
+
+    Returns:
+        ``(left, top, right, bottom)`` ints; rows ``top:bottom`` and columns ``left:right`` of the
+        frame. Corners are rounded with ``round`` (half to even), the margins are
+        ``round(ratio * (x2 - x1))`` and ``round(ratio * (y2 - y1))`` of the rounded corners, and
+        the result is clamped to ``[0, W] x [0, H]``.
+    Raises:
+        ValueError: a coordinate is not finite.
+    """
+    b = np.asarray(box, np.float64)
+    if b.shape != (4,) or not np.isfinite(b).all():
+        raise ValueError(f"box must be 4 finite numbers [x1, y1, x2, y2], got {box}")
+    x1, y1, x2, y2 = (int(round(float(v))) for v in b)
+    ex, ey = int(round(ratio * (x2 - x1))), int(round(ratio * (y2 - y1)))
+    h, w = frame_hw
+    return max(0, x1 - ex), max(0, y1 - ey), min(x2 + ex, w), min(y2 + ey, h)
+
+
+def face_region(face_box, frame_hw: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """:func:`expand_box` of a face box ``[x1, y1, x2, y2]``; None when the box is missing or NaN."""
+    if face_box is None or not np.isfinite(np.asarray(face_box, np.float64)).all():
+        return None
+    return expand_box(face_box, frame_hw)
+
+
+def body_region(keypoints: np.ndarray, frame_hw: tuple[int, int],
+                min_score: float = 0.5) -> tuple[int, int, int, int] | None:
+    """:func:`expand_box` of the bounding box of the valid body keypoints.
+
+    Args:
+        keypoints: ``[V, 3]`` (x, y, score) pixels, NaN where absent.
+        min_score: joints below it are left out (0.5 = the seed's MediaPipe visibility cut).
+    Returns:
+        The region, or None when no joint is valid.
+    Raises:
+        ValueError: keypoints not ``[V, 3]``.
+    """
+    kp = np.asarray(keypoints, np.float64)
+    if kp.ndim != 2 or kp.shape[1] != 3:
+        raise ValueError(f"keypoints must be [V, 3] (x, y, score), got shape {kp.shape}")
+    ok = np.isfinite(kp[:, :2]).all(axis=1) & (np.nan_to_num(kp[:, 2], nan=-1.0) >= min_score)
+    if not ok.any():
+        return None
+    xy = kp[ok, :2]
+    return expand_box([xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max()], frame_hw)
+
+
+def crop_region(frame: np.ndarray, region: tuple[int, int, int, int] | None) -> np.ndarray:
+    """``frame[top:bottom, left:right]`` (a copy); the whole frame when ``region`` is None or empty."""
+    if region is None:
+        return frame.copy()
+    left, top, right, bottom = region
+    if right <= left or bottom <= top:
+        return frame.copy()
+    return frame[top:bottom, left:right].copy()
+
+
+def tsn_crops(frame: np.ndarray, mode: str, face_box=None, keypoints: np.ndarray | None = None,
+              min_score: float = 0.5) -> tuple[np.ndarray, np.ndarray | None]:
+    """The crop(s) one TSN input mode takes from one frame (seed_specs §3.3).
+
+    Args:
+        frame: ``uint8 [H, W, 3]``.
+        mode: ``face``, ``body``, ``fullbody`` or ``fusion``.
+        face_box: ``[x1, y1, x2, y2]`` source pixels of the person's face, or None / NaN.
+        keypoints: ``[V, 3]`` body keypoints (pixels), or None.
+        min_score: keypoint validity threshold for the body region.
+
+    Returns:
+        ``(crop, face_crop)``: ``crop`` is the mode's image; ``face_crop`` is the face image of
+        ``fusion`` (from the original frame; the whole frame when there is no face) and None
+        for the other modes.
+
+    Raises:
+        ValueError: unknown mode, frame not ``[H, W, 3]``.
+    """
+    if mode not in INPUTS:
+        raise ValueError(f"mode must be one of {INPUTS}, got {mode!r}")
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"frame must be [H, W, 3], got shape {frame.shape}")
+    hw = frame.shape[:2]
+    face = face_region(face_box, hw)
+    if mode == "face":
+        return crop_region(frame, face), None
+    body = body_region(keypoints, hw, min_score) if keypoints is not None else None
+    source = frame
+    if mode in ("body", "fusion") and face is not None:
+        left, top, right, bottom = face
+        source = frame.copy()
+        source[top:bottom, left:right] = 0
+    crop = crop_region(source, body)
+    return crop, (crop_region(frame, face) if mode == "fusion" else None)
+
+
+# ------------------------------------------------------------------------------------ face masks
+
+#: Fill colour of the synthetic mask (RGB, a light surgical-mask blue).
+MASK_COLOR = (168, 204, 230)
+
+# Mask outline in face coordinates (a, b): a along the eye axis in inter-ocular distances from
+# the eye midpoint, b towards the mouth in units of the eye-to-mouth distance. The top edge
+# (b ~ 0.3) sits on the nose bridge below the eyes, the sides pass outside the mouth corners,
+# the bottom wraps the chin (b ~ 1.8).
+_MASK_OUTLINE = np.array([
+    (-0.95, 0.45), (-0.5, 0.33), (0.0, 0.28), (0.5, 0.33), (0.95, 0.45),
+    (1.05, 1.0), (0.8, 1.5), (0.35, 1.75), (0.0, 1.8), (-0.35, 1.75), (-0.8, 1.5), (-1.05, 1.0),
+])
+
+
+def mask_polygon(landmarks: np.ndarray) -> np.ndarray:
+    """Outline of our synthetic medical mask from five face landmarks.
+
+    Args:
+        landmarks: ``[5, 2]`` (x, y) pixels: two eyes, nose, two mouth corners (either eye / corner
+            first, e.g. DBFace or MTCNN order).
+
+    Returns:
+        ``float64 [12, 2]`` polygon in pixels. With ``e`` the eye midpoint, ``d`` the inter-ocular
+        distance, ``u`` the unit eye axis and ``v`` the unit normal to it pointing to the mouth,
+        ``h = (mouth midpoint - e) . v``, point ``(a, b)`` of the outline maps to
+        ``e + a*d*u + b*h*v``; the outline covers nose bridge to chin and cheek to cheek.
+
+    Raises:
+        ValueError: not ``[5, 2]`` finite, coincident eyes, or a mouth not below the eye line.
+    """
+    lm = np.asarray(landmarks, np.float64)
+    if lm.shape != (5, 2) or not np.isfinite(lm).all():
+        raise ValueError(f"landmarks must be 5 finite (x, y) points, got shape {lm.shape}")
+    eye_mid, mouth_mid = lm[:2].mean(0), lm[3:].mean(0)
+    axis = lm[1] - lm[0]
+    d = float(np.hypot(*axis))
+    if d == 0:
+        raise ValueError("landmarks: the two eyes coincide")
+    u = axis / d
+    v = np.array([-u[1], u[0]])
+    if (mouth_mid - eye_mid) @ v < 0:
+        v = -v
+    h = float((mouth_mid - eye_mid) @ v)
+    if h <= 0:
+        raise ValueError("landmarks: the mouth is not below the eye line")
+    return eye_mid + _MASK_OUTLINE[:, :1] * d * u + _MASK_OUTLINE[:, 1:] * h * v
+
+
+def apply_face_mask(frame: np.ndarray, landmarks: np.ndarray, color=MASK_COLOR) -> np.ndarray:
+    """A copy of ``frame`` (``uint8 [H, W, 3]`` RGB) with :func:`mask_polygon` filled in ``color``
+    (``cv2.fillPoly``, anti-aliased edge, polygon rounded to 1/16 px)."""
+    out = np.ascontiguousarray(frame).copy()
+    poly = np.round(mask_polygon(landmarks) * 16).astype(np.int32)
+    cv2.fillPoly(out, [poly], tuple(int(c) for c in color), lineType=cv2.LINE_AA, shift=4)
+    return out
+
+
+def preview(frame: np.ndarray, landmarks: np.ndarray, path: str | Path, face_box=None) -> Path:
+    """Write a PNG of the masked frame with the landmarks (red dots), the mask outline (white) and
+    the face box (green) drawn, for checking the mask by eye.
+
+    Args:
+        frame: ``uint8 [H, W, 3]`` RGB. path: output ``.png``. face_box: optional ``[x1, y1, x2, y2]``.
+    Returns:
+        The written path.
+    Raises:
+        OSError: the PNG could not be written.
+    """
+    img = apply_face_mask(frame, landmarks)
+    cv2.polylines(img, [np.round(mask_polygon(landmarks)).astype(np.int32)], True, (255, 255, 255), 1)
+    for x, y in np.round(np.asarray(landmarks, np.float64)).astype(int):
+        cv2.circle(img, (int(x), int(y)), 2, (255, 0, 0), -1)
+    if face_box is not None and np.isfinite(np.asarray(face_box, np.float64)).all():
+        x1, y1, x2, y2 = (int(round(float(c))) for c in face_box)
+        cv2.rectangle(img, (x1, y1), (x2, y2), (0, 255, 0), 1)
+    path = Path(path)
+    if not cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"could not write {path}")
+    return path
