@@ -18,15 +18,22 @@ def available_cards() -> list[str]:
     return sorted(p.stem for p in CARDS_DIR.glob("*.toml"))
 
 
-def load_card(name_or_path: str | Path) -> dict[str, Any]:
+def load_card(name_or_path: str | Path, label_order: str | None = None) -> dict[str, Any]:
     """Load a corpus card by name (``sample``) or path.
 
+    Args:
+        label_order: name of one of the card's ``[labels.orders]`` tables to use instead of
+            the card's ``labels.order`` (corpora whose sources disagree on the order, e.g.
+            EWalk, seed spec 2.6); None = the card's choice.
+
     Returns:
-        The parsed TOML as a dict, with ``card_path`` added.
+        The parsed TOML as a dict, with ``card_path`` added and ``labels.names`` resolved
+        from ``labels.orders[labels.order]`` when the card declares orders.
 
     Raises:
-        CardError: unknown name, unreadable file, TOML syntax error or a missing required
-            section (``corpus``, ``labels``).
+        CardError: unknown name, unreadable file, TOML syntax error, a missing required
+            section (``corpus``, ``labels``), an unknown label order or a malformed
+            ``labels.names``.
     """
     path = Path(name_or_path)
     if path.suffix != ".toml":
@@ -41,7 +48,39 @@ def load_card(name_or_path: str | Path) -> dict[str, Any]:
         if section not in card:
             raise CardError(f"{path}: missing [{section}] section")
     card["card_path"] = str(path)
+    _resolve_label_order(card, label_order)
     return card
+
+
+def _resolve_label_order(card: dict[str, Any], override: str | None) -> None:
+    """Set ``labels.names`` from ``labels.orders[order]``; check the names are unique strings."""
+    labels, path = card["labels"], card["card_path"]
+    orders = labels.get("orders", {})
+    order = override or labels.get("order")
+    if override and override not in orders:
+        raise CardError(f"{path}: unknown label order {override!r} (card orders: {sorted(orders)})")
+    if order:
+        if order not in orders:
+            raise CardError(f"{path}: labels.order {order!r} is not in [labels.orders] ({sorted(orders)})")
+        labels["names"] = list(orders[order])
+        labels["order"] = order
+    names = labels.get("names")
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+        raise CardError(f"{path}: labels.names must be a non-empty list of names, got {names!r}")
+    if len(set(names)) != len(names):
+        raise CardError(f"{path}: labels.names has duplicates: {names}")
+
+
+def card_section(card: dict[str, Any], name: str) -> dict[str, Any]:
+    """A required card table (``[layout]``, ``[splits]`` ...).
+
+    Raises:
+        CardError: the table is missing or not a table.
+    """
+    section = card.get(name)
+    if not isinstance(section, dict):
+        raise CardError(f"{card['card_path']}: missing [{name}] section")
+    return section
 
 
 def corpus_root(card: dict[str, Any], root: str | Path | None) -> Path:

@@ -1,4 +1,5 @@
-"""The ``Sample`` record every corpus reader yields, and the reader for ``segments`` cards."""
+"""The ``Sample`` record every corpus reader yields, the reader for ``segments`` cards and the
+registry of readers by layout kind (``READERS``; the corpus readers live in :mod:`pipelines.readers`)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -10,19 +11,37 @@ from .cards import CardError
 
 @dataclass(frozen=True)
 class Sample:
-    """One unit of extraction: a video, or a time window of one.
+    """One unit of extraction: a video or a window of one, an image, an image sequence, or a
+    skeleton sequence (an entry inside a gait file or one mocap sheet).
 
     Attributes:
         corpus: corpus name (card ``corpus.name``).
         sample_id: stable id, unique in the corpus: ``<corpus>/<relative path>`` plus
-            ``#<start_ms>-<end_ms>`` for windows. Shard assignment is a pure function of it.
-        video_id: ``<corpus>/<relative path>`` of the source video.
-        uri: absolute path of the media file.
+            ``#<start_ms>-<end_ms>`` for windows, ``#<key>`` for an entry inside a file, or
+            ``#<frame>-<person>`` for one annotated face of an episode. Shard assignment is a pure
+            function of it.
+        video_id: ``<corpus>/<relative path>`` of the source media (video, image, image-sequence
+            folder, gait file or sheet).
+        uri: absolute path of the media file (the folder for an image sequence).
         split: ``train``, ``val`` or ``test``.
-        label: class index into the card's ``labels.names``.
-        label_name: the class name.
+        label: class index into the card's ``labels.names``; for multi-label corpora the first
+            active class, or -1 when no class is active (see ``targets``).
+        label_name: the class name ("" when ``label`` is -1).
         start_s, end_s: window bounds in seconds (``end_s`` None = to the end of the video).
-        meta: free-form extra fields from the card.
+        meta: free-form extra fields from the card or the annotation.
+        modality: ``video``, ``images`` or ``skeleton`` (card ``corpus.modality``); decides
+            the pipeline stage the sample enters at.
+        key: entry inside ``uri`` (HDF5 dataset name of a gait; None otherwise).
+        frames: absolute paths of the images of an image sequence (or the one image), in
+            temporal order; empty for videos and skeletons.
+        frame_indices: explicit 0-based video frame numbers to decode (empty = sample the window
+            ``start_s`` .. ``start_s + length_s`` at the card's rate).
+        labels: names of the active classes (multi-label corpora; single-label: ``(label_name,)``).
+        targets: float per class of ``labels.names`` (multi-hot, or a soft distribution such as
+            RAF-DB compound / multi); empty when the corpus has one hard label.
+        box: annotated face box ``(x1, y1, x2, y2)`` in source pixels, or None.
+        valence, arousal: continuous annotations in the corpus's own scale, or None.
+        fold: cross-validation fold (1-based) of the sample, or None.
     """
 
     corpus: str
@@ -35,8 +54,19 @@ class Sample:
     start_s: float = 0.0
     end_s: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    modality: str = "video"
+    key: str | None = None
+    frames: tuple[str, ...] = ()
+    frame_indices: tuple[int, ...] = ()
+    labels: tuple[str, ...] = ()
+    targets: tuple[float, ...] = ()
+    box: tuple[float, float, float, float] | None = None
+    valence: float | None = None
+    arousal: float | None = None
+    fold: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The sample as a plain dict (JSON-able; tuples become lists only when serialised)."""
         return asdict(self)
 
 
@@ -88,15 +118,35 @@ def read_segments(card: dict[str, Any], root: Path) -> Iterator[Sample]:
 
 
 READERS = {"segments": read_segments}
+"""Reader per ``corpus.layout`` kind: ``reader(card, root, problems)`` yields Samples.
+
+``problems`` is None (raise :class:`pipelines.cards.CardError` / ``CorpusError`` on the first bad
+entry) or a list that collects :class:`pipelines.readers.base.Problem` records while the reader
+skips the bad entries and goes on. ``read_segments`` takes no ``problems`` (its card is the only
+annotation)."""
 
 
-def read_samples(card: dict[str, Any], root: Path) -> list[Sample]:
+def read_samples(card: dict[str, Any], root: Path, problems: list | None = None) -> list[Sample]:
     """All samples of a corpus, read by the reader of its card's ``corpus.layout``.
+
+    Args:
+        problems: when a list, bad entries (missing media, unknown labels, unreadable
+            annotations, duplicate ids) are appended to it as
+            :class:`pipelines.readers.base.Problem` and left out; when None the first one raises.
 
     Raises:
         CardError: unknown layout kind, or the reader's own card errors.
+        pipelines.readers.base.CorpusError: a bad entry while ``problems`` is None.
     """
     layout = card["corpus"].get("layout")
     if layout not in READERS:
         raise CardError(f"{card['card_path']}: layout {layout!r} has no reader (known: {sorted(READERS)})")
-    return list(READERS[layout](card, Path(root)))
+    reader = READERS[layout]
+    if reader is read_segments:
+        return list(reader(card, Path(root)))
+    from pipelines.readers.base import dedupe
+
+    return dedupe(reader(card, Path(root), problems), problems)
+
+
+import pipelines.readers  # noqa: E402,F401  (its __init__ registers the corpus readers in READERS)

@@ -1,0 +1,202 @@
+"""Loading the media of non-window samples: images, explicit video frames, gaits, mocap sheets.
+
+Used by the pipeline's entry stages (images and skeleton corpora skip video decoding) and by
+``python -m pipelines.corpora check`` to prove that every file opens and decodes to the end.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+
+from pipelines.decode import DecodedWindow, DecodeError
+
+
+class MediaError(RuntimeError):
+    """A media file is missing, truncated or not in the expected format; names file and reason."""
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Decode one image fully (PIL, so a truncated file fails instead of decoding half).
+
+    Returns:
+        uint8 [H, W, 3] RGB.
+
+    Raises:
+        MediaError: missing file, unknown format or truncated data.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+        raise MediaError(f"{path}: cannot decode image: {exc}") from exc
+
+
+def load_images(paths: list[str] | tuple[str, ...]) -> np.ndarray:
+    """Decode an image sequence; all images must have one size.
+
+    Returns:
+        uint8 [T, H, W, 3] RGB in the given order.
+
+    Raises:
+        MediaError: no path, an image that fails, or images of different sizes.
+    """
+    if not paths:
+        raise MediaError("image sequence is empty")
+    frames = [load_image(p) for p in paths]
+    shapes = {f.shape for f in frames}
+    if len(shapes) != 1:
+        raise MediaError(f"{Path(paths[0]).parent}: images of different sizes {sorted(shapes)}")
+    return np.stack(frames)
+
+
+def decode_frames(uri: str, indices: tuple[int, ...] | list[int]) -> DecodedWindow:
+    """Decode the given 0-based frames of a video with decord (indices past the end dropped).
+
+    Raises:
+        DecodeError: unreadable video, or no requested frame inside it.
+    """
+    import decord
+
+    try:
+        reader = decord.VideoReader(uri, ctx=decord.cpu(0), num_threads=1)
+        fps, n_video = float(reader.get_avg_fps()), len(reader)
+    except Exception as exc:  # decord raises its own error types
+        raise DecodeError(f"{uri}: cannot open video: {exc}") from exc
+    idx = np.asarray([i for i in indices if 0 <= i < n_video], np.int32)
+    if idx.size == 0:
+        raise DecodeError(f"{uri}: frames {list(indices)[:4]} are past the end ({n_video} frames)")
+    try:
+        frames = reader.get_batch(idx.tolist()).asnumpy()
+    except Exception as exc:
+        raise DecodeError(f"{uri}: decoding frames {idx[0]}-{idx[-1]} failed: {exc}") from exc
+    fps = fps if math.isfinite(fps) and fps > 0 else float("nan")
+    return DecodedWindow(idx, (idx / fps).astype(np.float32), frames, fps, n_video)
+
+
+def load_gait(uri: str, key: str, joints: int = 16) -> np.ndarray:
+    """One gait of a ``features*.h5`` file (seed spec 2.2).
+
+    Returns:
+        float64 [T, joints, 3] (x, y, z per joint, the file's units).
+
+    Raises:
+        MediaError: missing / unreadable file or key, or a shape that is not [T, 3 * joints].
+    """
+    import h5py
+
+    try:
+        with h5py.File(uri, "r") as f:
+            data = np.asarray(f[key][()], dtype=np.float64)
+    except (OSError, KeyError) as exc:
+        raise MediaError(f"{uri}: cannot read gait {key!r}: {exc}") from exc
+    if data.ndim != 2 or data.shape[0] < 1 or data.shape[1] != 3 * joints:
+        raise MediaError(f"{uri}: gait {key!r} has shape {data.shape}, expected [T, {3 * joints}]")
+    return data.reshape(data.shape[0], joints, 3)
+
+
+def _sheet_rows(path: Path, sheet_index: int) -> list[list]:
+    if path.suffix.lower() == ".csv":
+        with open(path, newline="", encoding="utf-8") as f:
+            return list(csv.reader(f))
+    try:
+        import xlrd  # optional: only Emilya workbooks need it
+    except ImportError as exc:
+        raise MediaError(f"{path}: reading .xls workbooks needs the xlrd package (pip install xlrd), "
+                         "or export sheet index 2 to CSV") from exc
+    try:
+        sheet = xlrd.open_workbook(str(path)).sheet_by_index(sheet_index)
+    except Exception as exc:  # xlrd raises XLRDError / IndexError / OSError
+        raise MediaError(f"{path}: cannot read sheet {sheet_index}: {exc}") from exc
+    return [sheet.row_values(i) for i in range(sheet.nrows)]
+
+
+def load_sheet(path: str | Path, joints: int = 28, sheet_index: int = 2) -> np.ndarray:
+    """One Emilya mocap sheet (seed spec 1.6): header row, then ``joints`` x (x, y, z) per row.
+
+    Returns:
+        float64 [T, joints, 3] (the sheet's first ``3 * joints`` values of each data row).
+
+    Raises:
+        MediaError: unreadable file, no data row, or a row with fewer than ``3 * joints``
+            numbers (a truncated export).
+    """
+    path = Path(path)
+    try:
+        rows = _sheet_rows(path, sheet_index)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise MediaError(f"{path}: cannot read sheet: {exc}") from exc
+    data = rows[1:]
+    if not data:
+        raise MediaError(f"{path}: sheet has no data row after the header")
+    out = np.empty((len(data), joints, 3), np.float64)
+    for i, row in enumerate(data):
+        try:
+            values = [float(v) for v in row[: 3 * joints]]
+        except (TypeError, ValueError) as exc:
+            raise MediaError(f"{path}: data row {i + 1} is not numeric: {exc}") from exc
+        if len(values) < 3 * joints:
+            raise MediaError(f"{path}: data row {i + 1} has {len(values)} values, expected {3 * joints}")
+        out[i] = np.asarray(values).reshape(joints, 3)
+    return out
+
+
+def declared_frames(uri: str) -> int:
+    """Frame count the container declares (OpenCV's ``CAP_PROP_FRAME_COUNT``); 0 when unknown."""
+    import cv2
+
+    cap = cv2.VideoCapture(uri)
+    try:
+        n = cap.get(cv2.CAP_PROP_FRAME_COUNT) if cap.isOpened() else 0.0
+    finally:
+        cap.release()
+    return int(n) if math.isfinite(n) and n > 0 else 0
+
+
+def verify_video(uri: str) -> None:
+    """Open a video, decode its first and last frames, and compare the decodable frame count
+    with the count the container declares (a truncated AVI still opens and decodes: FFmpeg
+    rebuilds its index from what is left, so only the declared count shows the loss).
+
+    Raises:
+        MediaError: the video does not open, a frame does not decode, or fewer frames than
+            declared are decodable (more than ``max(2, 2 %)`` missing).
+    """
+    import decord
+
+    try:
+        reader = decord.VideoReader(uri, ctx=decord.cpu(0), num_threads=1)
+        n = len(reader)
+        if n < 1:
+            raise MediaError(f"{uri}: no video frames")
+        reader.get_batch([0, n - 1]).asnumpy()
+    except MediaError:
+        raise
+    except Exception as exc:
+        raise MediaError(f"{uri}: video does not decode to the end: {exc}") from exc
+    declared = declared_frames(uri)
+    if declared > n + max(2, 0.02 * declared):
+        raise MediaError(f"{uri}: truncated: the container declares {declared} frames, only {n} are decodable")
+
+
+def verify_sample_media(sample) -> None:
+    """Check that a sample's media decode completely (what the pipeline will need).
+
+    Raises:
+        MediaError: the first failure, naming the file and the reason.
+    """
+    if sample.modality == "images":
+        for path in sample.frames:
+            load_image(path)
+    elif sample.modality == "skeleton":
+        if sample.key is not None:
+            load_gait(sample.uri, sample.key, int(sample.meta.get("joints", 16)))
+        else:
+            load_sheet(sample.uri, int(sample.meta.get("joints", 28)))
+    else:
+        verify_video(sample.uri)

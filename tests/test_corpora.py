@@ -1,0 +1,198 @@
+"""Corpus cards, readers and ``python -m pipelines.corpora check`` on generated fixture trees.
+
+Each fixture tree (``tests/corpus_fixtures.py``) is written in the corpus's distributed layout
+with real media from ``../shared/data`` standing in; broken trees carry the classic faults
+(missing annotation, unknown label, truncated media, duplicate id) and ``check`` must name
+every one with its file and reason while the good entries still read.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from corpus_fixtures import BUILDERS, step_pair, truncate
+from pipelines.cards import CardError, available_cards, load_card
+from pipelines.corpora import check_corpus, compare_counts, count_samples
+from pipelines.readers.base import CorpusError
+from pipelines.samples import READERS, read_samples
+
+CORPORA = sorted(BUILDERS)
+
+
+def _tree(name, tmp_path, shared, broken=False):
+    return BUILDERS[name](tmp_path / name, shared, broken=broken)
+
+
+def test_every_card_loads_with_a_registered_reader():
+    assert set(CORPORA) | {"sample"} <= set(available_cards())
+    for name in CORPORA + ["sample"]:
+        card = load_card(name)
+        assert card["corpus"]["layout"] in READERS, name
+        assert card["corpus"]["modality"] in ("video", "images", "skeleton"), name
+        for key in ("licence", "download"):
+            assert card["corpus"].get(key), f"{name}: corpus.{key} missing"
+
+
+def test_label_order_is_a_card_choice():
+    assert load_card("ewalk")["labels"]["names"] == ["Angry", "Happy", "Sad", "Neutral"]
+    assert load_card("ewalk", label_order="step")["labels"]["names"] == ["Angry", "Neutral", "Happy", "Sad"]
+    assert load_card("affectnet", label_order="affectnet8")["labels"]["names"][-1] == "contempt"
+    with pytest.raises(CardError, match="unknown label order 'nope'"):
+        load_card("ewalk", label_order="nope")
+
+
+@pytest.mark.parametrize("name", CORPORA)
+def test_good_tree_reads_with_right_labels_and_splits(name, tmp_path, shared):
+    fx = _tree(name, tmp_path, shared)
+    report = check_corpus(name, fx.root, counts=False)
+    assert report.ok, [str(p) for p in report.problems]
+    got = {s.sample_id.split("/", 1)[1]: (s.split, s.label_name) for s in report.samples}
+    assert set(got) == set(fx.samples)
+    for sid, (split, label) in fx.samples.items():
+        if split:  # gait splits are hash-based: checked separately
+            assert got[sid][0] == split, sid
+        if label:  # multi-label EmoReact: checked separately
+            assert got[sid][1] == label, sid
+    modality = load_card(name)["corpus"]["modality"]
+    assert {s.modality for s in report.samples} == {modality}
+
+
+@pytest.mark.parametrize("name", CORPORA)
+def test_broken_tree_reports_every_problem_and_keeps_the_rest(name, tmp_path, shared):
+    fx = _tree(name, tmp_path, shared, broken=True)
+    report = check_corpus(name, fx.root, counts=False)
+    assert not report.ok
+    for kind, fragment in fx.problems:
+        hits = [p for p in report.problems if p.kind == kind and fragment in p.path]
+        assert hits, f"{name}: no {kind} problem naming {fragment}: {[str(p) for p in report.problems]}"
+        assert all(p.reason for p in hits)
+    assert len(report.problems) == len(fx.problems), [str(p) for p in report.problems]
+    assert {s.sample_id.split("/", 1)[1] for s in report.samples} == set(fx.samples)
+
+
+def test_reader_raises_on_first_problem_without_a_list(tmp_path, shared):
+    fx = _tree("caer", tmp_path, shared, broken=True)
+    with pytest.raises(CorpusError, match="Contempt"):
+        read_samples(load_card("caer"), fx.root)
+
+
+def test_emoreact_multi_label_targets_and_valence(tmp_path, shared):
+    fx = _tree("emoreact", tmp_path, shared)
+    samples = {s.sample_id: s for s in read_samples(load_card("emoreact"), fx.root)}
+    cake = samples["emoreact/AllVideos/CAKE10_2.mp4"]
+    assert cake.targets == (0, 0, 1, 1, 1, 0, 1, 0)
+    assert cake.labels == ("Excitement", "Happiness", "Surprise", "Fear")
+    assert cake.label == 2 and cake.label_name == "Excitement" and cake.valence == pytest.approx(5.6667)
+    none = samples["emoreact/AllVideos/CAKE12_2.mp4"]
+    assert none.label == -1 and none.targets == (0.0,) * 8 and none.labels == ()
+
+
+def test_affectnet_boxes_codes_and_valence_arousal(tmp_path, shared):
+    fx = _tree("affectnet", tmp_path, shared)
+    samples = {s.sample_id.rsplit("/", 1)[1]: s for s in read_samples(load_card("affectnet"), fx.root)}
+    assert "contempt.jpg" not in samples  # code 7 is dropped by the 7-class order
+    astro = samples["astro1.jpg"]
+    assert astro.box == (200.0, 90.0, 330.0, 230.0) and astro.label_name == "happy"
+    assert (astro.valence, astro.arousal) == (pytest.approx(0.785), pytest.approx(0.3))
+    assert samples["astro2.jpg"].box is None  # NULL box: the face detector searches the image
+    eight = {s.sample_id.rsplit("/", 1)[1]: s for s in read_samples(load_card("affectnet", "affectnet8"), fx.root)}
+    assert eight["contempt.jpg"].label_name == "contempt" and eight["contempt.jpg"].label == 7
+
+
+def test_rafdb_soft_targets_compound_and_multi(tmp_path, shared):
+    fx = _tree("rafdb", tmp_path, shared)
+    base = fx.root
+    (base / "compound" / "EmoLabel").mkdir(parents=True)
+    (base / "compound" / "EmoLabel" / "list_patition_label.txt").write_text("train_0001.jpg 4\n")  # sadly angry
+    (base / "compound" / "Annotation" / "boundingbox").mkdir(parents=True)
+    (base / "compound" / "Annotation" / "boundingbox" / "train_0001_boundingbox.txt").write_text("10 10 90 90\n")
+    (base / "compound" / "Image" / "original").mkdir(parents=True)
+    shutil.copyfile(base / "basic" / "Image" / "original" / "train_00001.jpg", base / "compound" / "Image" / "original" / "train_0001.jpg")
+    (base / "multi" / "EmoLabel").mkdir(parents=True)
+    (base / "multi" / "EmoLabel" / "distribution.txt").write_text("test_0001.jpg 0.1 0.0 0.0 0.6 0.1 0.0\n")
+    (base / "multi" / "Annotation" / "manual").mkdir(parents=True)
+    (base / "multi" / "Annotation" / "manual" / "test_0001_manu_ldmk.txt").write_text("100\t100\n140\t100\n120\t140\n")
+    (base / "multi" / "Image" / "original").mkdir(parents=True)
+    shutil.copyfile(base / "basic" / "Image" / "original" / "test_0001.jpg", base / "multi" / "Image" / "original" / "test_0001.jpg")
+    card = load_card("rafdb")
+    card["layout"]["subsets"] = ["basic", "compound", "multi"]
+    samples = {s.sample_id: s for s in read_samples(card, base)}
+    # FER order: angry, disgust, fear, happy, sad, surprise, neutral
+    assert samples["rafdb/basic/Image/original/train_00001.jpg"].targets == (0, 0, 0, 1, 0, 0, 0)
+    assert samples["rafdb/compound/Image/original/train_0001.jpg"].targets == (0.5, 0, 0, 0, 0.5, 0, 0)
+    multi = samples["rafdb/multi/Image/original/test_0001.jpg"]
+    assert multi.targets == pytest.approx((0, 0, 0, 0.6, 0.1, 0.1, 0.2)) and multi.label_name == "happy"
+    assert multi.box == pytest.approx((80, 80, 160, 160))  # landmark box 40 x 40 + 0.5 x 40 each side
+
+
+def test_ewalk_reader_reads_the_real_step_gaits(tmp_path, shared):
+    fx = step_pair(tmp_path / "step", shared)
+    card = load_card("ewalk", label_order="step_cvae")
+    card["layout"]["features"] = ["features4DCVAEGCN.h5"]
+    samples = read_samples(card, fx.root)
+    assert len(samples) == 60
+    got = {s.sample_id.split("/", 1)[1]: s.label_name for s in samples}
+    assert got == {k: v for k, (_, v) in fx.samples.items()}
+    assert all(k.split("#")[1].endswith(v) for k, v in got.items())  # keys name the same class
+    from pipelines.readers.media import load_gait
+    gait = load_gait(samples[0].uri, samples[0].key)
+    assert gait.shape == (18, 16, 3)
+    tests = [s for s in samples if s.split == "test"]
+    assert 0 < len(tests) < 20  # about 10 % by crc32(key)
+
+
+def test_ckplus_folds_are_subject_round_robin(tmp_path, shared):
+    fx = _tree("ckplus", tmp_path, shared)
+    card = load_card("ckplus")
+    folds = {s.sample_id.split("/")[2]: s.fold for s in read_samples(card, fx.root)}
+    assert folds == {"S005": 1, "S010": 2, "S011": 3, "S014": 4}
+    card["splits"]["eval_fold"] = 3
+    assert [s.sample_id for s in read_samples(card, fx.root) if s.split == "test"] == \
+        ["ckplus/cohn-kanade-images/S011/002"]
+    frames = read_samples(card, fx.root)[0].frames
+    assert len(frames) == 4 and frames == tuple(sorted(frames))
+
+
+def test_friends_window_and_box(tmp_path, shared):
+    fx = _tree("friends", tmp_path, shared)
+    s = {x.sample_id: x for x in read_samples(load_card("friends"), fx.root)}["friends/videos/s01_ep01.mp4#000010-Monica"]
+    assert s.frame_indices == (8, 9, 10, 11) and s.box == (300.0, 120.0, 360.0, 190.0)
+    assert s.meta["character"] == "Monica" and s.split == "val"
+
+
+def test_counts_are_compared_with_the_published_ones(tmp_path, shared):
+    fx = _tree("caer", tmp_path, shared)
+    report = check_corpus("caer", fx.root)
+    assert [p.kind for p in report.problems] == ["count_mismatch"]
+    assert "all/total: 4 found, 13201 published" in report.problems[0].reason
+    counts = count_samples(read_samples(load_card("emoreact"), _tree("emoreact", tmp_path, shared).root))
+    assert {p.reason.split(":")[0] for p in compare_counts(load_card("emoreact"), counts)} == \
+        {"train/total", "val/total", "test/total"}
+
+
+def test_gait_truncated_features_file(tmp_path, shared):
+    fx = _tree("ewalk", tmp_path, shared)
+    truncate(fx.root / "features.h5")
+    report = check_corpus("ewalk", fx.root, counts=False)
+    assert [p.kind for p in report.problems] == ["truncated_media"] and "features.h5" in report.problems[0].path
+
+
+def test_check_cli_exit_status_and_report(repo, tmp_path, shared):
+    good = _tree("rafdb", tmp_path / "good", shared)
+    bad = _tree("rafdb", tmp_path / "bad", shared, broken=True)
+    cmd = [sys.executable, "-m", "pipelines.corpora", "check", "rafdb"]
+    ok = subprocess.run(cmd + [str(good.root), "--no-counts"], cwd=repo, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and "OK" in ok.stdout
+    run = subprocess.run(cmd + [str(bad.root), "--no-counts"], cwd=repo, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    for fragment in ("train_00003.jpg: label ['9'] is not a basic code", "train_00004_boundingbox.txt",
+                     "test_0002.jpg", "appears again"):
+        assert fragment in run.stdout
+    assert subprocess.run(cmd[:-1] + ["nosuch", "."], cwd=repo, capture_output=True, text=True).returncode == 2
+    helped = subprocess.run([sys.executable, "-m", "pipelines.corpora", "check", "--help"], cwd=repo,
+                            capture_output=True, text=True)
+    assert "--no-media" in helped.stdout and "--label-order" in helped.stdout
