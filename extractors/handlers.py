@@ -141,3 +141,38 @@ class DBFaceHandler(_FrameModelHandler):
 
         results = detect_faces(model, list(batch), threshold=self.threshold, nms_iou=self.nms_iou)
         return [PredictionResult(x, r, self.extractor_name) for x, r in zip(batch, results)]
+
+
+class OpenPoseHandler(_FrameModelHandler):
+    """OpenPose COCO-18 body keypoints (pytorch-openpose ``body_pose_model.pth``).
+
+    Frames of one size share one batched forward per scale; ``mode="fast"`` decodes the batch
+    on ``device``, ``"reference"`` reproduces body.py frame by frame on the CPU.
+    Inference result per frame: ``(scores float32 [M], keypoints float32 [M, 18, 3])`` like
+    :class:`PoseNetHandler`: keypoints (x, y, score) in source-frame pixels, OPENPOSE18 order,
+    NaN for missing parts; score = body.py total score / part count. See
+    :mod:`extractors.openpose`.
+    """
+
+    extractor_name = "openpose-body"
+
+    def __init__(self, scale_search: Sequence[float] = (0.5,), mode: str = "fast", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in ("fast", "reference"):
+            raise ValueError(f"OpenPose mode must be 'fast' or 'reference', not {mode!r}")
+        self.scale_search = tuple(float(s) for s in scale_search)
+        self.mode = mode
+
+    def load_model(self):
+        from .openpose import load_openpose
+
+        return load_openpose(device=self._prepare_torch())
+
+    def run_inference(self, batch: Sequence[np.ndarray], model, inference_args: Optional[dict] = None
+                      ) -> Iterable[PredictionResult]:
+        from .openpose import estimate_poses
+
+        poses = estimate_poses(model, list(batch), scale_search=self.scale_search,
+                               device=self.device, mode=self.mode)
+        return [PredictionResult(x, (p.scores, p.keypoints), self.extractor_name)
+                for x, p in zip(batch, poses)]
