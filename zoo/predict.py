@@ -1,0 +1,781 @@
+"""``python -m zoo.predict MODEL_OR_CHECKPOINT VIDEO...``: predict emotions on videos.
+
+Two kinds of model:
+
+* **face models** (``mini-xception-fer2013``): decode sampled frames with decord (in chunks,
+  never the whole video), detect faces on the whole frame with BlazeFace (back model, 256 px,
+  by default: it finds the small faces of whole scenes that the front model misses), track them
+  (:mod:`extractors.face_tracks`), classify each tracked face with mini-Xception on ``fer``'s
+  exact crop (:func:`zoo.face_preprocess.fer_face_input`) and write one JSON line per face per
+  sampled frame in the VTT format, then one summary line per track.
+* **zoo checkpoints** (``checkpoint.pt`` of ``python -m zoo.train``): cut the video into the
+  windows of the extraction config the checkpoint was trained on, run that config's decode,
+  pose estimation, tracking and representation (the pipeline's own functions), classify each
+  window and write per-window and per-video class probabilities.
+
+JSON lines (``--out`` file, else stdout), per video in input order::
+
+    {"type": "video", "video": ..., "model": ..., "detector": ..., "fps": ..., ...,
+     "message": null | "no face found ...", "error": null | "..."}
+    {"type": "emotion", "class": "happy", "scores": {...}, "frame": 12, "seconds": 0.4,
+     "coordinates": [x1, y1, x2, y2], "id": 0, "confidence": 0.93, "video": ...}
+    {"type": "emotion_summary", "video": ..., "id": 0, "class": ..., "scores": {mean}, "frames": n, ...}
+    {"type": "window", ...} / {"type": "video_prediction", "class": ..., "scores": {...}, ...}
+
+One video runs in-process; several (``--beam`` or more than ``BEAM_MIN_VIDEOS``) go through a
+small Apache Beam pipeline (DirectRunner) that calls the same per-video function. A video with no
+face is a result with a message (exit 0); a missing or corrupt video is an error record naming
+it, the other videos still run; the exit status is 1 only when every video failed (or any, with
+``--fail-on-error``), 2 for a bad command line or model.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Optional, Sequence
+
+import numpy as np
+import torch
+
+from pipelines.decode import DecodeError, plan_window
+
+FACE_MODELS = ("mini-xception-fer2013",)
+DETECTORS = ("blazeface-back", "blazeface-front")
+DEFAULT_DETECTOR = "blazeface-back"
+DEFAULT_FPS = 5.0
+CHUNK_FRAMES = 32
+BEAM_MIN_VIDEOS = 4
+SCORE_DIGITS = 6
+
+
+class PredictError(ValueError):
+    """A model, checkpoint or option that zoo.predict cannot use; the message says why."""
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class VideoPrediction:
+    """What one video gave.
+
+    Attributes:
+        video: the path as given.
+        header: the ``{"type": "video", ...}`` line (model, detector, fps, frames, counts).
+        records: ``emotion`` (face models) or ``window`` (checkpoints) lines.
+        summary: ``emotion_summary`` per track or one ``video_prediction`` line.
+        annotations: ``{frame index: [annotation]}`` for :mod:`zoo.overlay` (not serialised
+            to the JSON lines).
+        message: a note such as "no face found" (not an error), or None.
+        error: why the video failed (names the file), or None.
+    """
+
+    video: str
+    header: dict = field(default_factory=dict)
+    records: list = field(default_factory=list)
+    summary: list = field(default_factory=list)
+    annotations: dict = field(default_factory=dict)
+    message: Optional[str] = None
+    error: Optional[str] = None
+
+    def lines(self) -> list[dict]:
+        """The JSON-lines records of this video: header, then records, then summary."""
+        head = {"type": "video", "video": self.video, **self.header, "message": self.message, "error": self.error}
+        return [head] + self.records + self.summary
+
+    def to_json(self) -> str:
+        """Serialise everything but ``annotations`` keys' numpy arrays (lists instead)."""
+        d = asdict(self)
+        d["annotations"] = {str(k): [_jsonable_annotation(a) for a in v] for k, v in self.annotations.items()}
+        return json.dumps(d)
+
+    @classmethod
+    def from_json(cls, text: str) -> "VideoPrediction":
+        """Inverse of :meth:`to_json`."""
+        d = json.loads(text)
+        d["annotations"] = {int(k): v for k, v in d["annotations"].items()}
+        return cls(**d)
+
+
+def _jsonable_annotation(a: dict) -> dict:
+    return {k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else v) for k, v in a.items()}
+
+
+def _scores(probs: np.ndarray, names: Sequence[str]) -> dict[str, float]:
+    return {n: round(float(p), SCORE_DIGITS) for n, p in zip(names, probs)}
+
+
+# --------------------------------------------------------------------------------------------
+# Decoding in chunks
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Sampling:
+    """Which frames of a video to predict on.
+
+    Exactly one of ``every`` (every N-th frame: 0, N, 2N, ...) or ``fps`` (frames shown at
+    ``i / fps`` seconds, :func:`pipelines.decode.plan_window`) is used; ``every`` wins when
+    both are set. ``max_frames`` keeps only the first K sampled frames.
+    """
+
+    every: Optional[int] = None
+    fps: Optional[float] = DEFAULT_FPS
+    max_frames: Optional[int] = None
+
+    def plan(self, video_fps: float, num_frames: int) -> np.ndarray:
+        """int64 [S] increasing 0-based frame indices to sample."""
+        if self.every:
+            idx = np.arange(0, num_frames, int(self.every), dtype=np.int64)
+        else:
+            idx = np.unique(plan_window(0.0, num_frames / video_fps, float(self.fps), video_fps, num_frames))
+        return idx[: self.max_frames] if self.max_frames else idx.astype(np.int64)
+
+    def describe(self) -> str:
+        """Human-readable sampling, e.g. ``every 6th frame`` or ``5 fps``."""
+        rule = f"every {self.every} frames" if self.every else f"{self.fps:g} fps"
+        return rule + (f", first {self.max_frames}" if self.max_frames else "")
+
+
+def open_video(path: str):
+    """Open ``path`` with decord.
+
+    Returns:
+        ``(reader, fps, num_frames, (height, width))``.
+
+    Raises:
+        DecodeError: the file is missing, unreadable, has no video stream or no usable fps.
+    """
+    import decord
+
+    if not Path(path).is_file():
+        raise DecodeError(f"{path}: no such video file")
+    try:
+        reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+        fps, n = float(reader.get_avg_fps()), len(reader)
+        shape = tuple(reader[0].shape[:2]) if n else (0, 0)
+    except Exception as exc:  # decord raises DECORDError / RuntimeError subclasses
+        raise DecodeError(f"{path}: cannot open video (corrupt or not a video?): {exc}") from exc
+    if not np.isfinite(fps) or fps <= 0 or n <= 0:
+        raise DecodeError(f"{path}: no usable video stream (fps={fps}, frames={n})")
+    return reader, fps, n, shape
+
+
+def frame_chunks(reader, path: str, indices: np.ndarray, chunk: int = CHUNK_FRAMES) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(indices int64 [c], frames uint8 [c, H, W, 3] RGB)`` for ``chunk`` frames at a time.
+
+    Raises:
+        DecodeError: decoding a chunk failed (the message names the file and frames).
+    """
+    for start in range(0, len(indices), chunk):
+        idx = indices[start:start + chunk]
+        try:
+            frames = reader.get_batch(idx.tolist()).asnumpy()
+        except Exception as exc:
+            raise DecodeError(f"{path}: decoding frames {idx[0]}-{idx[-1]} failed (corrupt video?): {exc}") from exc
+        yield idx, frames
+
+
+# --------------------------------------------------------------------------------------------
+# Face models
+# --------------------------------------------------------------------------------------------
+
+def fer_box(det: np.ndarray) -> tuple[int, int, int, int]:
+    """Integer (x, y, w, h) of a detection, the way ``fer.FER.find_faces`` converts MTCNN boxes:
+    ``[int(x1), int(y1), int(x2) - int(x1), int(y2) - int(y1)]`` (truncation toward zero)."""
+    x1, y1, x2, y2 = (int(v) for v in det[:4])
+    return x1, y1, x2 - x1, y2 - y1
+
+
+def clip_box(det: np.ndarray, height: int, width: int) -> list[float]:
+    """Box (x1, y1, x2, y2) clipped to ``[0, width] x [0, height]`` pixels, rounded to 0.1 px."""
+    x1, x2 = np.clip(det[[0, 2]], 0, width)
+    y1, y2 = np.clip(det[[1, 3]], 0, height)
+    return [round(float(v), 1) for v in (x1, y1, x2, y2)]
+
+
+class FacePredictor:
+    """Face detection + tracking + mini-Xception expression classification on video frames.
+
+    Args:
+        device: torch device (``cpu``, ``cuda``).
+        detector: ``blazeface-back`` (256 px input, whole scenes, default) or
+            ``blazeface-front`` (128 px, faces filling much of the frame).
+        iou_threshold, max_gap: face tracking settings (:class:`extractors.face_tracks.FaceTracker`).
+        weights: optional path of a Keras HDF5 mini-Xception file (default: the registry's
+            ``mini-xception-fer2013``).
+
+    Raises:
+        PredictError: unknown detector. Weights errors from :mod:`extractors.weights`.
+    """
+
+    kind = "face"
+
+    def __init__(self, device: str = "cpu", detector: str = DEFAULT_DETECTOR, iou_threshold: float = 0.3,
+                 max_gap: int = 5, weights: Optional[str] = None):
+        from extractors.blazeface import load_blazeface
+        from zoo.models.mini_xception import FER2013_CLASSES, MiniXception, load_keras_hdf5, load_mini_xception
+
+        if detector not in DETECTORS:
+            raise PredictError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
+        self.device, self.detector_name = device, detector
+        self.iou_threshold, self.max_gap = iou_threshold, max_gap
+        self.detector = load_blazeface(detector.split("-")[-1], device)
+        if weights:
+            self.model = load_keras_hdf5(MiniXception(len(FER2013_CLASSES)), weights).to(device).eval()
+            self.model_name = str(weights)
+        else:
+            self.model = load_mini_xception(device)
+            self.model_name = FACE_MODELS[0]
+        self.classes = FER2013_CLASSES
+
+    def face_inputs(self, frame_rgb: np.ndarray, dets: np.ndarray) -> tuple[list, list]:
+        """fer-exact mini-Xception inputs of the faces ``dets`` [D, >=4] of one RGB frame.
+
+        Returns:
+            ``(inputs, kept)``: float32 [64, 64] arrays in [-1, 1] and the row indices of the
+            detections whose crop is valid (degenerate / out-of-image boxes are dropped).
+        """
+        import cv2
+
+        from zoo.face_preprocess import fer_face_input
+
+        grey = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY)  # = BGR2GRAY of the BGR frame
+        inputs, kept = [], []
+        for j, det in enumerate(dets):
+            try:
+                inputs.append(fer_face_input(grey, fer_box(det))[0])
+                kept.append(j)
+            except ValueError:
+                continue
+        return inputs, kept
+
+    @torch.no_grad()
+    def classify(self, inputs: Sequence[np.ndarray]) -> np.ndarray:
+        """Softmax float32 [N, 7] (:data:`FER2013_CLASSES` order) of N face inputs [64, 64],
+        one batched forward."""
+        if len(inputs) == 0:
+            return np.zeros((0, len(self.classes)), np.float32)
+        x = torch.from_numpy(np.stack(inputs))[:, None].to(self.device)
+        return torch.softmax(self.model(x), dim=1).cpu().numpy()
+
+    def predict_video(self, path: str, sampling: Sampling, progress: bool = False) -> VideoPrediction:
+        """Predict on the sampled frames of one video.
+
+        Returns:
+            :class:`VideoPrediction` with one ``emotion`` record per classified face per sampled
+            frame and one ``emotion_summary`` per track; ``message`` set when no face was found.
+
+        Raises:
+            DecodeError: the video cannot be opened (nothing predicted). A decoding failure
+            after the first chunk is returned as ``error`` with the records so far.
+        """
+        from tqdm import tqdm
+
+        from extractors.blazeface import detect_faces
+        from extractors.face_tracks import FaceTracker
+
+        reader, fps, n, (h, w) = open_video(path)
+        plan = sampling.plan(fps, n)
+        tracker = FaceTracker(self.iou_threshold, self.max_gap)
+        result = VideoPrediction(path, header={
+            "model": self.model_name, "detector": self.detector_name, "classes": list(self.classes),
+            "fps": round(fps, 4), "num_frames": n, "width": w, "height": h,
+            "sampling": sampling.describe(), "sampled_frames": 0})
+        with tqdm(total=len(plan), unit="frame", desc=Path(path).name, disable=not progress,
+                  file=sys.stderr, leave=False) as bar:
+            try:
+                for idx, frames in frame_chunks(reader, path, plan):
+                    dets = detect_faces(self.detector, list(frames), device=self.device)
+                    self._chunk_records(result, idx, frames, dets, tracker, fps, (h, w))
+                    result.header["sampled_frames"] += len(idx)
+                    bar.update(len(idx))
+            except DecodeError as exc:
+                if result.header["sampled_frames"] == 0:
+                    raise
+                result.error = str(exc)
+        result.summary = summarise_tracks(result.records, self.classes)
+        result.header.update(faces=len(result.records), tracks=len(result.summary))
+        if not result.records and result.error is None:
+            result.message = (f"no face found in {result.header['sampled_frames']} sampled frames of {path} "
+                              f"(detector {self.detector_name})")
+        return result
+
+    def _chunk_records(self, result, idx, frames, dets, tracker, fps, hw) -> None:
+        """Track, classify (one forward for the chunk) and record the faces of a chunk."""
+        per_frame, inputs = [], []
+        for frame, d in zip(frames, dets):
+            ids = tracker.update(d)
+            x, kept = self.face_inputs(frame, d)
+            per_frame.append((d, ids, kept, len(inputs)))
+            inputs += x
+        probs = self.classify(inputs)
+        for f, (d, ids, kept, first) in zip(idx, per_frame):
+            f, anns = int(f), []
+            for p, j in zip(probs[first:first + len(kept)], kept):
+                box = clip_box(d[j], *hw)
+                if box[2] <= box[0] or box[3] <= box[1]:
+                    continue
+                cls = self.classes[int(np.argmax(p))]
+                result.records.append({
+                    "type": "emotion", "class": cls, "scores": _scores(p, self.classes), "frame": f,
+                    "seconds": round(f / fps, 4), "coordinates": box, "id": int(ids[j]),
+                    "confidence": round(float(d[j, 4]), 4), "video": result.video})
+                anns.append({"box": box, "id": int(ids[j]), "label": f"{ids[j]} {cls} {p.max():.2f}"})
+            result.annotations[f] = anns
+
+
+def summarise_tracks(records: Sequence[dict], classes: Sequence[str]) -> list[dict]:
+    """One ``emotion_summary`` line per track id of the ``emotion`` records of one video.
+
+    ``scores`` is the mean of the per-frame scores, ``class`` its argmax (the dominant class),
+    ``frames`` the number of sampled frames the track was seen in, ``votes`` the per-frame
+    argmax counts. Tracks are listed by id.
+    """
+    by_id: dict[int, list[dict]] = {}
+    for r in records:
+        by_id.setdefault(r["id"], []).append(r)
+    out = []
+    for tid in sorted(by_id):
+        rs = by_id[tid]
+        mean = np.mean([[r["scores"][c] for c in classes] for r in rs], axis=0)
+        votes = {c: sum(r["class"] == c for r in rs) for c in classes}
+        out.append({"type": "emotion_summary", "video": rs[0]["video"], "id": tid,
+                    "class": classes[int(np.argmax(mean))], "scores": _scores(mean, classes),
+                    "frames": len(rs), "first_frame": rs[0]["frame"], "last_frame": rs[-1]["frame"],
+                    "first_seconds": rs[0]["seconds"], "last_seconds": rs[-1]["seconds"],
+                    "votes": {c: v for c, v in votes.items() if v}})
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Zoo checkpoints
+# --------------------------------------------------------------------------------------------
+
+def _find_manifest_dir(config: dict, checkpoint: Path, shards: Optional[str]) -> Path:
+    repo = Path(__file__).resolve().parents[1]
+    raw = shards or config.get("shards")
+    if not raw:
+        raise PredictError(f"{checkpoint}: the checkpoint names no shard folder; pass --shards DIR")
+    for base in (Path.cwd(), checkpoint.parent, repo):
+        cand = (base / raw) if not Path(raw).is_absolute() else Path(raw)
+        if (cand / "manifest.json").is_file():
+            return cand
+    raise PredictError(
+        f"{checkpoint}: the extraction config it was trained on lives in {raw}/manifest.json, which was "
+        "not found (looked in the working folder, beside the checkpoint and in the repository); "
+        "pass --shards DIR of that extraction run")
+
+
+def extraction_config(checkpoint: dict, path: Path, shards: Optional[str] = None):
+    """The :class:`pipelines.config.ExtractConfig` a zoo checkpoint was trained on.
+
+    ``zoo.train`` stores the shard manifest's ``config`` in the checkpoint as
+    ``config["manifest_config"]``; that is used when present. Older checkpoints only record their
+    shard folder and the sha256 of its ``manifest.json``: the manifest is then read from
+    ``shards`` (or the recorded folder, looked up from the working folder, beside the checkpoint
+    and in the repository).
+
+    Returns:
+        ``(ExtractConfig, note)``; ``note`` is a warning (manifest changed since training) or None.
+
+    Raises:
+        PredictError: no manifest can be found.
+    """
+    import hashlib
+
+    from pipelines.config import ExtractConfig
+    from zoo.data import load_manifest
+
+    config = checkpoint["config"]
+    embedded = config.get("manifest_config") or config.get("extract_config")
+    if embedded:
+        values = dict(embedded)
+        note = None
+    else:
+        folder = _find_manifest_dir(config, path, shards)
+        values = dict(load_manifest(folder)["config"])
+        sha = hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest()
+        note = None if sha == config.get("manifest_sha256") else (
+            f"{folder}/manifest.json is not the one {path} was trained on (sha256 differs); using its config")
+    import dataclasses
+
+    known = {f.name for f in dataclasses.fields(ExtractConfig)}
+    values["label_names"] = tuple(values.get("label_names", ()))
+    try:
+        return ExtractConfig(**{k: v for k, v in values.items() if k in known}), note
+    except TypeError as exc:
+        raise PredictError(f"{path}: its extraction config does not fit this affectzoo: {exc}") from exc
+
+
+class CheckpointPredictor:
+    """Per-video class probabilities of a ``zoo.train`` checkpoint on skeleton timelines.
+
+    The video is cut into consecutive windows of the extraction config's ``window_s`` (the last,
+    shorter window is kept when it is at least half a window long, or when it is the only one);
+    each window is decoded at ``sample_fps`` (:func:`pipelines.decode.decode_window`), poses are
+    estimated by the pipeline's PoseNet handler, and :func:`pipelines.assemble.build_record`
+    tracks them, picks the main person and builds the timeline; the model's softmax per window
+    is averaged into the video's probabilities.
+
+    Args:
+        path: ``checkpoint.pt`` (or its run folder).
+        device: torch device.
+        shards: the extraction folder, when the checkpoint's recorded one has moved.
+
+    Raises:
+        PredictError: not a zoo checkpoint, an input other than ``videos/timeline``, or no
+            extraction config.
+    """
+
+    kind = "checkpoint"
+
+    def __init__(self, path: str | Path, device: str = "cpu", shards: Optional[str] = None):
+        from extractors.handlers import PoseNetHandler
+        from zoo.registry import get_model
+
+        self.path = Path(path)
+        ckpt = load_checkpoint(self.path)
+        config = ckpt["config"]
+        if config.get("input") != "videos/timeline":
+            raise PredictError(f"{self.path}: model input {config.get('input')!r} is not supported by zoo.predict "
+                               "yet: the extraction pipeline's per-sample functions build only skeleton "
+                               "timelines (videos/timeline)")
+        self.cfg, self.note = extraction_config(ckpt, self.path, shards)
+        if getattr(self.cfg, "modality", "video") != "video":
+            raise PredictError(f"{self.path}: trained on a {self.cfg.modality!r} corpus; zoo.predict runs "
+                               "checkpoints of video corpora on videos")
+        if self.cfg.pose_extractor != "posenet-mobilenet-v1-075":
+            raise PredictError(f"{self.path}: pose extractor {self.cfg.pose_extractor!r} is not available")
+        self.device, self.classes = device, tuple(config["label_names"])
+        self.in_shape = tuple(config["in_shape"])
+        try:
+            spec = get_model(ckpt["model"])
+        except KeyError as exc:
+            raise PredictError(f"{self.path}: {exc.args[0]}") from exc
+        if getattr(spec, "task", "multiclass") != "multiclass":
+            raise PredictError(f"{self.path}: task {spec.task!r} is not supported by zoo.predict (multiclass only)")
+        self.prepare = getattr(spec, "prepare", lambda t: t.float())
+        self.model = spec.build(self.in_shape, len(self.classes))
+        self.model.load_state_dict(ckpt["state_dict"])
+        self.model.to(device).eval()
+        self.model_name = f"{ckpt['model']} ({self.path})"
+        self.pose = PoseNetHandler(scale_factor=self.cfg.pose_scale_factor, device=device,
+                                   max_batch_size=self.cfg.max_batch_size)
+        self.pose_model = self.pose.load_model()
+
+    def windows(self, duration_s: float) -> list[float]:
+        """Start times (s) of the windows of a video ``duration_s`` long."""
+        win = self.cfg.window_s
+        starts = list(np.arange(0.0, duration_s, win))
+        if len(starts) > 1 and duration_s - starts[-1] < win / 2:
+            starts.pop()
+        return [float(s) for s in starts]
+
+    @torch.no_grad()
+    def _window(self, path: str, start: float) -> tuple[np.ndarray, dict, Any]:
+        from pipelines.assemble import build_record
+        from pipelines.decode import decode_window
+
+        win = decode_window(path, start, self.cfg.window_s, self.cfg.sample_fps)
+        frames = list(win.frames)
+        poses = {}
+        for s in range(0, len(frames), self.cfg.max_batch_size):
+            batch = frames[s:s + self.cfg.max_batch_size]
+            for i, res in enumerate(self.pose.run_inference(batch, self.pose_model), start=s):
+                poses[i] = res.inference
+        sample = {"sample_id": f"{path}@{start:g}", "video_id": Path(path).stem, "uri": path, "box": None}
+        meta = {"sample": sample, "frame_indices": win.frame_indices, "timestamps_s": win.timestamps_s,
+                "fps": win.fps}
+        record, _ = build_record(meta, poses, {}, self.cfg)
+        x = self.prepare(torch.from_numpy(record["timeline"])[None])
+        if tuple(x.shape[1:]) != self.in_shape:
+            raise PredictError(f"{self.path}: timeline shape {tuple(x.shape[1:])} differs from the "
+                               f"checkpoint's input {self.in_shape}")
+        probs = torch.softmax(self.model(x.to(self.device)), dim=1)[0].cpu().numpy()
+        return probs, record, win
+
+    def predict_video(self, path: str, sampling: Sampling, progress: bool = False) -> VideoPrediction:
+        """Per-window and per-video class probabilities of one video (``sampling`` is not used:
+        the checkpoint's extraction config fixes it).
+
+        Raises:
+            DecodeError: the video cannot be opened or a window cannot be decoded.
+        """
+        from tqdm import tqdm
+
+        _, fps, n, (h, w) = open_video(path)
+        starts = self.windows(n / fps)
+        result = VideoPrediction(path, header={
+            "model": self.model_name, "classes": list(self.classes), "pose": self.cfg.pose_extractor,
+            "representation": "videos/timeline", "window_s": self.cfg.window_s, "sample_fps": self.cfg.sample_fps,
+            "fps": round(fps, 4), "num_frames": n, "width": w, "height": h, "windows": len(starts)})
+        all_probs = []
+        for i, start in enumerate(tqdm(starts, unit="window", desc=Path(path).name, disable=not progress,
+                                       file=sys.stderr, leave=False)):
+            probs, record, win = self._window(path, start)
+            all_probs.append(probs)
+            cls = self.classes[int(np.argmax(probs))]
+            result.records.append({
+                "type": "window", "video": path, "window": i, "start_s": round(start, 4),
+                "end_s": round(start + self.cfg.window_s, 4), "first_frame": int(win.frame_indices[0]),
+                "last_frame": int(win.frame_indices[-1]), "class": cls, "scores": _scores(probs, self.classes),
+                "persons_max": int(record["persons"].max(initial=0))})
+            for f, kp in zip(win.frame_indices, record["keypoints"]):
+                result.annotations[int(f)] = [{"box": None, "id": 0, "keypoints": kp,
+                                               "label": f"window {i}: {cls} {probs.max():.2f}"}]
+        mean = np.mean(all_probs, axis=0)
+        result.summary = [{"type": "video_prediction", "video": path, "class": self.classes[int(np.argmax(mean))],
+                           "scores": _scores(mean, self.classes), "windows": len(all_probs)}]
+        return result
+
+
+def load_checkpoint(path: Path) -> dict:
+    """Read a ``zoo.train`` checkpoint (a run folder resolves to its ``checkpoint.pt``).
+
+    Raises:
+        PredictError: missing file or not a zoo checkpoint (needs ``model``, ``state_dict``,
+        ``config`` with ``label_names``, ``in_shape`` and ``input``).
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoint.pt"
+    if not path.is_file():
+        raise PredictError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise PredictError(f"{path}: cannot read as a torch checkpoint: {exc}") from exc
+    keys = ("label_names", "in_shape", "input")
+    if not isinstance(ckpt, dict) or not {"model", "state_dict", "config"} <= set(ckpt) \
+            or not all(k in ckpt["config"] for k in keys):
+        raise PredictError(f"{path}: not a zoo.train checkpoint (expected keys model, state_dict, config "
+                           f"with {', '.join(keys)})")
+    return ckpt
+
+
+def load_predictor(model: str, device: str = "cpu", detector: str = DEFAULT_DETECTOR,
+                   shards: Optional[str] = None):
+    """A :class:`FacePredictor` or :class:`CheckpointPredictor` for a model name or file.
+
+    Args:
+        model: ``mini-xception-fer2013``; a Keras ``.hdf5`` mini-Xception file; a
+            ``checkpoint.pt`` of ``zoo.train`` or its run folder.
+
+    Raises:
+        PredictError: unknown name / missing file / unusable checkpoint / CUDA asked for but
+            absent.
+    """
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise PredictError(f"--device {device} asked for, but torch sees no CUDA device")
+    path = Path(model)
+    if model in FACE_MODELS:
+        return FacePredictor(device, detector)
+    if path.suffix.lower() in (".hdf5", ".h5") and path.is_file():
+        return FacePredictor(device, detector, weights=str(path))
+    if path.exists():
+        return CheckpointPredictor(path, device, shards)
+    raise PredictError(f"{model!r} is neither a known face model ({', '.join(FACE_MODELS)}) nor an existing "
+                       "checkpoint file or run folder")
+
+
+# --------------------------------------------------------------------------------------------
+# One video, many videos
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Options:
+    """Per-video options: sampling, progress, and where overlays / sheets go (None = none)."""
+
+    sampling: Sampling = Sampling()
+    overlay: Optional[str] = None
+    sheet: Optional[str] = None
+    progress: bool = False
+    multiple: bool = False
+
+
+def _artefact_path(base: str, video: str, multiple: bool) -> str:
+    if not multiple:
+        return base
+    b = Path(base)
+    return str(b.with_name(f"{b.stem}.{Path(video).stem}{b.suffix}"))
+
+
+def predict_one(predictor, video: str, options: Options) -> VideoPrediction:
+    """Predict one video and write its overlay / contact sheet; failures become ``error``.
+
+    With several videos, ``--overlay out.mp4`` becomes ``out.<video stem>.mp4`` per video (same
+    for ``--sheet``).
+
+    Returns:
+        :class:`VideoPrediction` (never raises for a bad video: ``error`` names the file).
+    """
+    from zoo import overlay
+
+    try:
+        result = predictor.predict_video(video, options.sampling, options.progress)
+    except (DecodeError, OSError, ValueError, RuntimeError) as exc:
+        msg = str(exc) if video in str(exc) else f"{video}: {exc}"
+        return VideoPrediction(video, error=msg)
+    try:
+        if options.overlay and result.annotations:
+            path = overlay.write_overlay(video, result.annotations, _artefact_path(options.overlay, video, options.multiple))
+            result.header["overlay"] = str(path)
+        if options.sheet and result.annotations:
+            path = overlay.write_contact_sheet(video, result.annotations, _artefact_path(options.sheet, video, options.multiple))
+            result.header["sheet"] = str(path)
+    except (DecodeError, OSError, ValueError, RuntimeError) as exc:
+        result.error = result.error or f"{video}: overlay failed: {exc}"
+    return result
+
+
+def _predict_dofn(model, device, detector, shards, options, tmp):
+    """A Beam DoFn: ``(position, video)`` -> writes ``<tmp>/<position>.json`` with
+    :func:`predict_one`; the predictor is loaded once per DoFn instance in ``setup``. Built
+    here so that importing :mod:`zoo.predict` does not import Beam."""
+    import apache_beam as beam
+
+    class PredictVideos(beam.DoFn):
+        def setup(self):
+            self.predictor = load_predictor(model, device, detector, shards)
+
+        def process(self, element):
+            pos, video = element
+            result = predict_one(self.predictor, video, options)
+            Path(tmp, f"{pos}.json").write_text(result.to_json())
+            yield pos
+
+    return PredictVideos()
+
+
+def predict_many_beam(model: str, videos: Sequence[str], options: Options, device: str = "cpu",
+                      detector: str = DEFAULT_DETECTOR, shards: Optional[str] = None) -> list[VideoPrediction]:
+    """Predict several videos through an Apache Beam pipeline (DirectRunner), one element per
+    video, with :func:`predict_one`. Results come back in input order.
+
+    Raises:
+        PredictError: the model cannot be loaded (checked once in the driver first).
+    """
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    load_predictor(model, device, detector, shards)  # fail fast on a bad model, before Beam starts
+    with tempfile.TemporaryDirectory(prefix="zoo-predict-") as tmp:
+        with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
+            (p | "Videos" >> beam.Create(list(enumerate(videos))) | "Reshuffle" >> beam.Reshuffle()
+             | "Predict" >> beam.ParDo(_predict_dofn(model, device, detector, shards, options, tmp)))
+        out = []
+        for pos, video in enumerate(videos):
+            f = Path(tmp, f"{pos}.json")
+            out.append(VideoPrediction.from_json(f.read_text()) if f.is_file()
+                       else VideoPrediction(video, error=f"{video}: no result came back from the Beam pipeline"))
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------------
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m zoo.predict", description=__doc__.split("\n")[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("model", help=f"face model ({', '.join(FACE_MODELS)}), or a zoo.train checkpoint.pt / run folder")
+    ap.add_argument("videos", nargs="+", help="video files")
+    ap.add_argument("--out", default=None, help="JSON-lines output file (default: stdout)")
+    vis = ap.add_mutually_exclusive_group()
+    vis.add_argument("--overlay", default=None, help="write an annotated mp4 (several videos: OUT.<video>.mp4)")
+    vis.add_argument("--sheet", default=None, help="write a contact-sheet PNG of annotated sampled frames")
+    samp = ap.add_mutually_exclusive_group()
+    samp.add_argument("--every", type=int, default=None, help="predict on every N-th frame")
+    samp.add_argument("--fps", type=float, default=None, help=f"predict on F frames per second (default {DEFAULT_FPS:g})")
+    ap.add_argument("--max-frames", type=int, default=None, help="at most N sampled frames per video")
+    ap.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    ap.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS, help="face detector (face models)")
+    ap.add_argument("--shards", default=None, help="extraction folder of a checkpoint, if it has moved")
+    ap.add_argument("--beam", action="store_true", help=f"use the Beam pipeline (automatic above {BEAM_MIN_VIDEOS} videos)")
+    ap.add_argument("--fail-on-error", action="store_true", help="exit 1 if any video failed")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = ap.parse_args(argv)
+    if args.every is not None and args.every < 1:
+        ap.error("--every must be >= 1")
+    if args.fps is not None and args.fps <= 0:
+        ap.error("--fps must be > 0")
+    if args.max_frames is not None and args.max_frames < 1:
+        ap.error("--max-frames must be >= 1")
+    return args
+
+
+def _describe(result: VideoPrediction) -> list[str]:
+    h = result.header
+    if result.error and not result.records:
+        return [f"  {result.video}: ERROR {result.error}"]
+    lines = []
+    if "detector" in h:
+        lines.append(f"  {result.video}: {h['sampled_frames']} of {h['num_frames']} frames sampled, "
+                     f"{h['faces']} faces, {h['tracks']} tracks")
+        for s in result.summary:
+            lines.append(f"    track {s['id']}: {s['class']} ({s['scores'][s['class']]:.2f} mean), "
+                         f"{s['frames']} frames, frames {s['first_frame']}-{s['last_frame']}")
+    else:
+        lines.append(f"  {result.video}: {h['windows']} windows of {h['window_s']:g} s")
+        for s in result.summary:
+            top = sorted(s["scores"].items(), key=lambda kv: -kv[1])
+            lines.append("    " + ", ".join(f"{k} {v:.2f}" for k, v in top))
+    if result.message:
+        lines.append(f"    {result.message}")
+    if result.error:
+        lines.append(f"    ERROR (partial result) {result.error}")
+    for key in ("overlay", "sheet"):
+        if key in h:
+            lines.append(f"    {key}: {h[key]}")
+    return lines
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    sampling = Sampling(every=args.every, fps=None if args.every else (args.fps or DEFAULT_FPS),
+                        max_frames=args.max_frames)
+    options = Options(sampling, args.overlay, args.sheet, not args.no_progress, len(args.videos) > 1)
+    use_beam = args.beam or len(args.videos) > BEAM_MIN_VIDEOS
+    try:
+        if use_beam:
+            results = predict_many_beam(args.model, args.videos, options, args.device, args.detector, args.shards)
+            note = None
+        else:
+            predictor = load_predictor(args.model, args.device, args.detector, args.shards)
+            note = getattr(predictor, "note", None)
+            results = [predict_one(predictor, v, options) for v in args.videos]
+    except PredictError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    lines = [json.dumps(line) for r in results for line in r.lines()]
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text("".join(line + "\n" for line in lines))
+    else:
+        sys.stdout.write("".join(line + "\n" for line in lines))
+    report = sys.stdout if args.out else sys.stderr
+    head = results[0].header if results and results[0].header else {}
+    print(f"zoo.predict {args.model}" + (f" (detector {head['detector']}, {head['sampling']})" if "detector" in head else "")
+          + f", device {args.device}" + (", Beam DirectRunner" if use_beam else ""), file=report)
+    if note:
+        print(f"  warning: {note}", file=report)
+    for r in results:
+        print("\n".join(_describe(r)), file=report)
+    failed = [r for r in results if r.error]
+    if args.out:
+        print(f"wrote {len(lines)} lines to {args.out}", file=report)
+    if failed:
+        print(f"{len(failed)} of {len(results)} videos failed", file=report)
+    if failed and (len(failed) == len(results) or args.fail_on_error):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
