@@ -109,6 +109,10 @@ def _face_of(crop, crop_box, detections, size):
 
 
 def _clip_face(record, faces, ck, size):
+    given = record.get("given_faces", {})
+    if ck in given:  # annotated face box: the crop is the face, no detector (score 1 by convention)
+        face, box = given[ck]
+        return face, box, 1.0, True
     head_crop, detections = faces.get(ck, (None, None))
     return _face_of(head_crop, record["head_boxes"].get(ck), detections, size)
 
@@ -136,7 +140,13 @@ def video_row(record: dict[str, Any], cfg: ExtractConfig) -> dict[str, Any]:
             "timestamps_s": _pad(record["timestamps_s"], t, np.nan),
             "keypoints": _pad(record["keypoints"], t, np.nan),
             "persons": _pad(record["persons"], t, 0),
-            "timeline": record["timeline"]}
+            "timeline": record["timeline"], **annotation_columns(sample)}
+
+
+def annotation_columns(sample: dict[str, Any]) -> dict[str, Any]:
+    """``targets`` (list of float), ``valence``, ``arousal``, ``fold`` of a sample dict (None = absent)."""
+    return {"targets": [float(v) for v in sample.get("targets") or ()], "valence": sample.get("valence"),
+            "arousal": sample.get("arousal"), "fold": sample.get("fold")}
 
 
 def clip_rows(record: dict[str, Any], faces: dict, cfg: ExtractConfig) -> list[dict[str, Any]]:
@@ -194,7 +204,91 @@ def build_record(meta: dict[str, Any], poses: dict[int, tuple], frames: dict[int
         raise ValueError(f"pose results missing for positions {missing[:5]}")
     coco, persons = main_person([poses[i] for i in range(n)], cfg)
     op18 = coco17_to_openpose18(coco)
-    crops, boxes = head_requests(coco, frames, cfg)
+    given = meta["sample"].get("box")
+    if given is not None:  # annotated face box (AffectNet, RAF-DB, Friends): no detector needed
+        crops, boxes, given_faces = {}, {}, given_faces_at(given, frames, n, cfg)
+    else:
+        (crops, boxes), given_faces = head_requests(coco, frames, cfg), {}
     record = {**meta, "keypoints": op18, "persons": persons, "timeline": timeline_of(op18, cfg),
-              "clip_plan": clip_positions(n, cfg.clips, cfg.frames_per_clip), "head_boxes": boxes}
+              "clip_plan": clip_positions(n, cfg.clips, cfg.frames_per_clip), "head_boxes": boxes,
+              "given_faces": given_faces}
     return record, crops
+
+
+def given_face_square(box, margin: float) -> np.ndarray:
+    """Square crop box around an annotated face box (x1, y1, x2, y2), source pixels.
+
+    Side ``sqrt((w + m)(h + m))`` with ``m = margin * (w + h)``, centred on the box: the Friends
+    rule of ``JanghoonChoi/VTT_vid_emotion`` (seed spec 4.2, margin 0.3); for a square box it
+    equals the static AffectNet / RAF-DB side ``w + margin (w + h)`` of seed 4.3 (margin 0.5).
+
+    Returns:
+        float32 [4] (x1, y1, x2, y2).
+
+    Raises:
+        ValueError: an empty or inverted box.
+    """
+    x1, y1, x2, y2 = (float(v) for v in box)
+    w, h = x2 - x1, y2 - y1
+    if w <= 0 or h <= 0:
+        raise ValueError(f"face box {box} is empty or inverted")
+    m = margin * (w + h)
+    side = float(np.sqrt((w + m) * (h + m)))
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float32)
+
+
+def given_faces_at(box, frames: dict[int, np.ndarray], num_frames: int, cfg: ExtractConfig) -> dict:
+    """Face crops from an annotated box at every clip frame: ``{(c, k): (uint8 [S, S, 3], box [4])}``.
+
+    The same box is used in every frame of the window (as the seed does for Friends windows).
+    """
+    square = given_face_square(box, cfg.given_box_margin)
+    out = {}
+    plan = clip_positions(num_frames, cfg.clips, cfg.frames_per_clip)
+    for (c, k), pos in np.ndenumerate(plan):
+        if pos in frames:
+            out[(c, k)] = (crop_square(frames[pos], square, cfg.face_size), np.asarray(box, np.float32))
+    return out
+
+
+def even_positions(num_frames: int, keep: int) -> np.ndarray:
+    """``keep`` evenly spaced positions of a sequence (all of them when it is not longer).
+
+    Returns:
+        int64 [min(num_frames, keep)] increasing, starting at 0.
+    """
+    if num_frames <= keep:
+        return np.arange(num_frames)
+    return np.linspace(0, num_frames, keep, endpoint=False).astype(np.int64)
+
+
+def skeleton_record(sample: dict[str, Any], joints: np.ndarray, cfg: ExtractConfig) -> dict[str, Any]:
+    """Record of a skeleton sample (EWalk / ELMD gait, Emilya sheet): no decoding, no detection.
+
+    Args:
+        sample: the Sample dict.
+        joints: float64 [T, V, 3] (x, y, z) in the corpus's units, V = ``cfg.joints``.
+
+    Returns:
+        The record :func:`video_row` / :func:`clip_rows` read: ``keypoints`` float32 [T', V, 3]
+        (raw x, y, z at ``cfg.frames`` evenly spaced rows when T is longer), ``frame_indices``
+        int32 [T'] (rows of the sequence), ``timestamps_s`` (rows / ``cfg.frame_rate``, NaN when
+        unknown), ``persons`` (1 per frame), ``timeline`` float32 [2V, size, length] from the
+        (x, y) of **all** T rows times ``cfg.coordinate_scale`` (seed spec 1.7), ``clip_plan``
+        and no face requests.
+
+    Raises:
+        ValueError: ``joints`` is not [T >= 1, cfg.joints, 3].
+    """
+    joints = np.asarray(joints, np.float64)
+    if joints.ndim != 3 or joints.shape[0] < 1 or joints.shape[1:] != (cfg.joints, 3):
+        raise ValueError(f"{sample.get('uri')}: joints of shape {joints.shape}, expected [T, {cfg.joints}, 3]")
+    keep = even_positions(len(joints), cfg.frames)
+    fps = cfg.frame_rate if cfg.frame_rate > 0 else float("nan")
+    timeline = skeleton_timeline(joints[..., :2] * cfg.coordinate_scale, size=cfg.timeline_size,
+                                 length=cfg.timeline_length, pad=cfg.timeline_pad)
+    return {"sample": sample, "frame_indices": keep.astype(np.int32), "timestamps_s": (keep / fps).astype(np.float32),
+            "fps": fps, "keypoints": joints[keep].astype(np.float32), "persons": np.ones(len(keep), np.int16),
+            "timeline": timeline, "clip_plan": clip_positions(len(keep), cfg.clips, cfg.frames_per_clip),
+            "head_boxes": {}, "given_faces": {}}

@@ -13,6 +13,13 @@ class ExtractConfig:
     """Everything that determines the content of a run's shards.
 
     Units: seconds for times, frames per second for rates, pixels for sizes.
+    ``modality`` (card ``corpus.modality``) picks the entry stage: ``video`` decodes and runs
+    PoseNet, ``images`` loads the images (no pose model; annotated face boxes used when given),
+    ``skeleton`` reads the joint arrays straight into the representations. ``joints`` is V of
+    the stored keypoints (18 OpenPose joints for video / images, the card's ``skeleton.joints``
+    for skeleton corpora); ``coordinate_scale`` multiplies skeleton coordinates before the
+    timeline's integer binning; ``frame_rate`` (Hz, 0 = unknown) dates skeleton frames;
+    ``given_box_margin`` sizes the square crop around an annotated face box.
     """
 
     corpus: str
@@ -35,15 +42,22 @@ class ExtractConfig:
     device: str = "cpu"
     max_batch_size: int = 16
     min_keypoint_score: float = 0.2
+    modality: str = "video"
+    joints: int = 18
+    max_frames: int = 0
+    coordinate_scale: float = 1.0
+    frame_rate: float = 0.0
+    given_box_margin: float = 0.3
 
     @property
     def frames(self) -> int:
-        """T, frames planned per sample."""
-        return int(round(self.window_s * self.sample_fps))
+        """T, frames stored per sample: ``max_frames`` when set (skeleton cards), else
+        ``round(window_s * sample_fps)``."""
+        return self.max_frames if self.max_frames > 0 else int(round(self.window_s * self.sample_fps))
 
     @property
     def shapes(self) -> ShardShapes:
-        return ShardShapes(frames=self.frames, joints=18, clips=self.clips,
+        return ShardShapes(frames=self.frames, joints=self.joints, clips=self.clips,
                            frames_per_clip=self.frames_per_clip, face_size=self.face_size,
                            timeline_size=self.timeline_size, timeline_length=self.timeline_length)
 
@@ -71,6 +85,14 @@ def config_from_card(card: dict, root: str, out: str, **overrides) -> ExtractCon
         pose_extractor=str(ext.get("pose", "posenet-mobilenet-v1-075")),
         pose_scale_factor=float(ext.get("pose_scale_factor", 1.0)),
         num_shards=int(card.get("shards", {}).get("num_shards", 4)),
+        modality=str(card["corpus"].get("modality", "video")),
+        max_frames=int(win.get("max_frames", 0)),
+        given_box_margin=float(reps.get("given_box_margin", 0.3)),
     )
+    skeleton = card.get("skeleton", {})
+    if values["modality"] == "skeleton":
+        values.update(joints=int(skeleton.get("joints", 16)),
+                      coordinate_scale=float(skeleton.get("coordinate_scale", 1.0)),
+                      frame_rate=float(skeleton.get("frame_rate", 0.0)))
     values.update({k: v for k, v in overrides.items() if v is not None})
     return ExtractConfig(**values)

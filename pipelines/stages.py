@@ -18,6 +18,7 @@ from pipelines import assemble
 from pipelines.config import ExtractConfig
 from pipelines.decode import decode_window
 from pipelines.errors import error_record
+from pipelines.readers.media import decode_frames, load_gait, load_images, load_sheet
 from pipelines.shards import shard_of, write_shard
 
 ERRORS = "errors"
@@ -59,13 +60,68 @@ class Decode(_Stage):
         return element.to_dict()
 
     def run(self, sample) -> Iterator:
-        window = decode_window(sample.uri, sample.start_s, self.cfg.window_s, self.cfg.sample_fps)
+        if sample.frame_indices:  # explicit frames (Friends: the 4 frames around an annotation)
+            window = decode_frames(sample.uri, sample.frame_indices)
+        else:
+            window = decode_window(sample.uri, sample.start_s, self.cfg.window_s, self.cfg.sample_fps)
         keep = assemble.kept_positions(len(window.frame_indices), self.cfg)
         yield beam.pvalue.TaggedOutput("meta", (sample.sample_id, {
             "sample": sample.to_dict(), "frame_indices": window.frame_indices,
             "timestamps_s": window.timestamps_s, "fps": window.fps}))
         for pos, frame in enumerate(window.frames):
             yield (sample.sample_id, pos, pos in keep), np.ascontiguousarray(frame)
+
+
+class LoadImages(_Stage):
+    """Image sample (one image or a CK+ sequence) -> ``(sample_id, record)`` + ``faces`` requests.
+
+    The entry stage of image corpora: no video decoding and no pose model (keypoints stay NaN,
+    the timeline empty). Sequences longer than ``cfg.frames`` keep evenly spaced images; their
+    time stamps are ``position / cfg.sample_fps``. An annotated box gives the face crops
+    directly; without one the face detector searches each clip frame.
+    """
+
+    stage = "load_images"
+
+    def sample_of(self, element):
+        return element.to_dict()
+
+    def run(self, sample) -> Iterator:
+        keep = assemble.even_positions(len(sample.frames), self.cfg.frames)
+        images = load_images([sample.frames[i] for i in keep])
+        n = len(images)
+        meta = {"sample": sample.to_dict(), "frame_indices": keep.astype(np.int32),
+                "timestamps_s": (keep / self.cfg.sample_fps).astype(np.float32), "fps": self.cfg.sample_fps}
+        no_pose = (np.zeros(0, np.float32), np.zeros((0, 17, 3), np.float32))
+        clip_frames = assemble.kept_positions(n, self.cfg)
+        record, crops = assemble.build_record(meta, {i: no_pose for i in range(n)},
+                                              {i: images[i] for i in clip_frames}, self.cfg)
+        for ck, crop in crops.items():
+            yield beam.pvalue.TaggedOutput("faces", ((sample.sample_id,) + ck, crop))
+        yield sample.sample_id, record
+
+
+class LoadSkeleton(_Stage):
+    """Skeleton sample (gait entry or mocap sheet) -> ``(sample_id, {"record": [..], "faces": []})``.
+
+    The entry stage of skeleton corpora: the joint arrays go straight to the representations
+    (:func:`pipelines.assemble.skeleton_record`), with no decoding, pose model or face detector.
+    The ProxEmo image embedding (``pipelines.represent.embedding.gait_embedding``) is a pure
+    function of the stored ``[T, 16, 3]`` keypoints and is computed by the trainer from them.
+    """
+
+    stage = "load_skeleton"
+
+    def sample_of(self, element):
+        return element.to_dict()
+
+    def run(self, sample) -> Iterator:
+        if sample.key is not None:
+            joints = load_gait(sample.uri, sample.key, self.cfg.joints)
+        else:
+            joints = load_sheet(sample.uri, self.cfg.joints)
+        record = assemble.skeleton_record(sample.to_dict(), joints, self.cfg)
+        yield sample.sample_id, {"record": [record], "faces": []}
 
 
 def pose_by_sample(item) -> tuple[str, tuple]:

@@ -101,7 +101,11 @@ def video_schema(s: ShardShapes) -> pa.Schema:
     ``fps`` (float32, decoder average), ``num_frames`` (int32, frames actually decoded, <= T),
     ``frame_indices`` int32 [T] (-1 = padding), ``timestamps_s`` float32 [T],
     ``keypoints`` float32 [T, V, 3] (main person track), ``persons`` int16 [T] (poses found per
-    frame) and ``timeline`` float32 [2V, size, length].
+    frame) and ``timeline`` float32 [2V, size, length]. Annotation columns (added in place in
+    version 1; null / empty where a corpus has none; not in the HDF5 layout): ``targets``
+    float32 list (one value per class: multi-hot or soft labels, empty for one hard label),
+    ``valence`` / ``arousal`` (float32, the corpus's scale) and ``fold`` (int16, 1-based).
+    Skeleton corpora store their own joints (V from the card) with (x, y, z) in ``keypoints``.
     """
     t = s.frames
     fields = _id_fields() + [
@@ -114,6 +118,10 @@ def video_schema(s: ShardShapes) -> pa.Schema:
         pa.field("keypoints", _tensor((t, s.joints, 3))),
         pa.field("persons", _tensor((t,), pa.int16())),
         pa.field("timeline", _tensor((s.timeline_channels, s.timeline_size, s.timeline_length))),
+        pa.field("targets", pa.list_(pa.float32())),
+        pa.field("valence", pa.float32()),
+        pa.field("arousal", pa.float32()),
+        pa.field("fold", pa.int16()),
     ]
     return pa.schema(fields, metadata={b"affectzoo_schema_version": str(SCHEMA_VERSION).encode(),
                                        b"table": b"videos"})

@@ -7,11 +7,14 @@ every one with its file and reason while the good entries still read.
 """
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 
 from corpus_fixtures import BUILDERS, step_pair, truncate
@@ -196,3 +199,117 @@ def test_check_cli_exit_status_and_report(repo, tmp_path, shared):
     helped = subprocess.run([sys.executable, "-m", "pipelines.corpora", "check", "--help"], cwd=repo,
                             capture_output=True, text=True)
     assert "--no-media" in helped.stdout and "--label-order" in helped.stdout
+
+
+# ------------------------------------------------------------------ whole pipeline into shards
+def _small_card(name: str, tmp_path: Path, **replace) -> Path:
+    """A copy of ``datasets/<name>.toml`` with small representations (CPU is scarce)."""
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "datasets" / f"{name}.toml").read_text()
+    text = re.sub(r"face_size = \d+", "face_size = 32", text)
+    text = re.sub(r"(?m)^clips = \d+", "clips = 2", text)
+    for old, new in replace.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / f"{name}_small.toml"
+    path.write_text(text)
+    return path
+
+
+def _extract(repo, card: Path, root: Path, out: Path, *extra):
+    cmd = [sys.executable, "-m", "pipelines.extract", "--dataset", str(card), "--root", str(root), "--out", str(out),
+           "--no-progress", "--num-shards", "1", *extra]
+    run = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    errors = [json.loads(x) for x in (out / "errors.jsonl").read_text().splitlines()] if (out / "errors.jsonl").exists() else []
+    return run, errors
+
+
+def _videos(out: Path):
+    import pyarrow.parquet as pq
+
+    return pq.read_table(sorted(out.glob("videos-*.parquet"))).to_pylist()
+
+
+def test_caer_videos_through_the_pipeline(repo, tmp_path, shared):
+    fx = _tree("caer", tmp_path, shared, broken=True)
+    # a truncated MP4 does not open at all (the truncated AVI of the fixture still decodes its first second)
+    truncate(shutil.copyfile(shared / "data" / "videos_shippable" / "group_event_smiling.mp4",
+                             fx.root / "test" / "Sad" / "0007.mp4"))
+    card = _small_card("caer", tmp_path, **{"length_s = 4.0": "length_s = 1.0", "sample_fps = 10.0": "sample_fps = 4.0",
+                                            "timeline_length = 40": "timeline_length = 4"})
+    out = tmp_path / "out"
+    run, errors = _extract(repo, card, fx.root, out)
+    rows = {r["sample_id"].split("/", 1)[1]: r for r in _videos(out)}
+    expected = dict(fx.samples, **{"test/Sad/0006.avi": ("test", "Sad")})  # decodable first second
+    assert {k: (r["split"], r["label_name"]) for k, r in rows.items()} == expected
+    names = load_card("caer")["labels"]["names"]
+    assert all(names[r["label"]] == r["label_name"] for r in rows.values())
+    assert all(r["num_frames"] == 4 for r in rows.values())
+    kinds = {(e["stage"], e["error_type"]) for e in errors}
+    assert kinds == {("read", "unknown_label"), ("decode", "DecodeError")}
+    assert any("Contempt" in e["uri"] for e in errors) and any("0007.mp4" in e["message"] for e in errors)
+    with h5py.File(next(out.glob("shard-*.h5")), "r") as f:
+        assert sorted(f["videos/label"][()].tolist()) == sorted(r["label"] for r in rows.values())
+
+
+def test_ewalk_step_gaits_through_the_pipeline(repo, tmp_path, shared):
+    fx = step_pair(tmp_path / "step", shared)
+    card = _small_card("ewalk", tmp_path, **{'features = ["features.h5"]': 'features = ["features4DCVAEGCN.h5"]',
+                                             "coordinate_scale = 10.0": "coordinate_scale = 1000.0",
+                                             "max_frames = 240": "max_frames = 24"})
+    out = tmp_path / "out"
+    run, errors = _extract(repo, card, fx.root, out, "--label-order", "step_cvae")
+    assert errors == [] and "60/60 written" in run.stdout
+    assert "decode" not in run.stdout and "load_skeleton" in run.stdout  # no decoding, no detectors
+    rows = {r["sample_id"].split("/", 1)[1]: r for r in _videos(out)}
+    assert {k: r["label_name"] for k, r in rows.items()} == {k: v for k, (_, v) in fx.samples.items()}
+    with h5py.File(fx.root / "features4DCVAEGCN.h5", "r") as f:
+        for sid, r in list(rows.items())[:5]:
+            gait = f[sid.split("#")[1]][()].reshape(18, 16, 3)
+            kp = np.asarray(r["keypoints"]).reshape(24, 16, 3)
+            np.testing.assert_array_equal(kp[:18], gait.astype(np.float32))
+            assert np.isnan(kp[18:]).all() and r["num_frames"] == 18
+            timeline = np.asarray(r["timeline"]).reshape(32, 64, 64)
+            assert set(np.unique(timeline[2 * 3: 2 * 3 + 2]).tolist()) <= {0.0, 4.0}  # joint 3 writes 4
+            assert (timeline > 0).any()
+    with h5py.File(next(out.glob("shard-*.h5")), "r") as f:
+        assert f["videos/keypoints"].shape == (60, 24, 16, 3) and f["videos/timeline"].shape == (60, 32, 64, 64)
+
+
+def test_rafdb_images_through_the_pipeline_with_given_boxes(repo, tmp_path, shared):
+    fx = _tree("rafdb", tmp_path, shared, broken=True)
+    card = _small_card("rafdb", tmp_path)
+    out = tmp_path / "out"
+    run, errors = _extract(repo, card, fx.root, out)
+    rows = {r["sample_id"].split("/", 1)[1]: r for r in _videos(out)}
+    assert {k: (r["split"], r["label_name"]) for k, r in rows.items()} == fx.samples
+    names = load_card("rafdb")["labels"]["names"]
+    for r in rows.values():
+        assert r["targets"] == [1.0 if n == r["label_name"] else 0.0 for n in names]
+        assert r["num_frames"] == 1 and np.isnan(np.asarray(r["keypoints"])).all()  # no pose model on images
+    import pyarrow.parquet as pq
+
+    clips = pq.read_table(sorted(out.glob("clips-*.parquet"))).to_pylist()
+    astro = [c for c in clips if c["sample_id"].endswith("train_00001.jpg")][0]
+    assert astro["face_found"] == [True]
+    np.testing.assert_allclose(np.asarray(astro["face_boxes"]).reshape(4), [180, 60, 340, 260])
+    by = {(e["stage"], e["error_type"]) for e in errors}
+    assert by == {("load_images", "MediaError"), ("read", "unknown_label"), ("read", "missing_annotation"),
+                  ("read", "duplicate_id")}
+    assert any("test_0002.jpg" in e["message"] and "truncated" in e["message"] for e in errors)
+
+
+def test_ckplus_sequences_through_the_pipeline_with_the_face_detector(repo, tmp_path, shared):
+    fx = _tree("ckplus", tmp_path, shared)
+    out = tmp_path / "out"
+    run, errors = _extract(repo, _small_card("ckplus", tmp_path), fx.root, out)
+    assert errors == []
+    rows = {r["sample_id"].split("/", 1)[1]: r for r in _videos(out)}
+    assert {k: (r["split"], r["label_name"]) for k, r in rows.items()} == fx.samples
+    assert {k.split("/")[1]: r["fold"] for k, r in rows.items()} == {"S005": 1, "S010": 2, "S011": 3, "S014": 4}
+    import pyarrow.parquet as pq
+
+    found = [f for c in pq.read_table(sorted(out.glob("clips-*.parquet"))).to_pylist() for f in c["face_found"]]
+    assert np.mean(found) > 0.5  # the astronaut's face is found by BlazeFace in the whole frames
