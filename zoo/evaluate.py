@@ -1,0 +1,332 @@
+"""``python -m zoo.evaluate MODEL --images DIR``: accuracy of a face-expression model on an image folder.
+
+The folder holds one sub-folder per class (``DIR/<class>/<image>``), the layout people keep
+CK+, JAFFE, RAF-DB or FER-style sets in. Folder names are mapped to the model's class names
+with :data:`SYNONYMS` (case-insensitive; spaces and hyphens count as underscores):
+
+============================================  =========  =============================================
+folder names                                  class      note
+============================================  =========  =============================================
+angry, anger, mad, an                         angry
+disgust, disgusted, disgusting, di            disgust
+fear, fearful, afraid, scared, fe             fear
+happy, happiness, joy, joyful, ha             happy
+sad, sadness, sorrow, unhappy, sa             sad
+surprise, surprised, surprising, su           surprise
+neutral, neutrality, none, ne                 neutral
+contempt, calm                                (skipped)  no counterpart among FER2013's 7 classes
+============================================  =========  =============================================
+
+(``an``, ``di``, ... are JAFFE's codes.) Numeric folder names are never guessed (CK+ and FER2013
+number their classes differently). Folders with no counterpart and unknown folders are skipped
+and listed. A folder whose name is one of the model's own class names always maps to it.
+
+Images are either face crops already (default: the whole image, grey, resized to 64x64 like
+``fer`` does) or whole pictures in which the largest BlazeFace face is classified
+(``--detect-faces``; ``fer``'s crop rule, :func:`zoo.face_preprocess.fer_face_input`).
+
+Writes to ``--out`` (default ``runs/evaluate-<model>-<folder>``): ``metrics.json`` (accuracy,
+macro-F1, per-class precision / recall / F1 / support, confusion matrix, folder mapping, skipped
+folders and images), ``confusion_matrix.png`` and ``predictions.csv``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import cv2
+import numpy as np
+import torch
+
+#: Normalised folder name -> FER2013 class name, or None for a known class that has no
+#: counterpart in the model (skipped). See the module docstring for the table.
+SYNONYMS: dict[str, Optional[str]] = {
+    **dict.fromkeys(("angry", "anger", "mad", "an"), "angry"),
+    **dict.fromkeys(("disgust", "disgusted", "disgusting", "di"), "disgust"),
+    **dict.fromkeys(("fear", "fearful", "afraid", "scared", "fe"), "fear"),
+    **dict.fromkeys(("happy", "happiness", "joy", "joyful", "ha"), "happy"),
+    **dict.fromkeys(("sad", "sadness", "sorrow", "unhappy", "sa"), "sad"),
+    **dict.fromkeys(("surprise", "surprised", "surprising", "su"), "surprise"),
+    **dict.fromkeys(("neutral", "neutrality", "none", "ne"), "neutral"),
+    **dict.fromkeys(("contempt", "calm"), None),
+}
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+FACE_MODELS = ("mini-xception-fer2013",)
+
+
+class EvaluateError(ValueError):
+    """A model or image folder that zoo.evaluate cannot use; the message says why."""
+
+
+def normalise(name: str) -> str:
+    """Folder name as looked up in :data:`SYNONYMS`: lower case, spaces/hyphens -> ``_``."""
+    return name.strip().lower().replace(" ", "_").replace("-", "_")
+
+
+def map_folders(folders: Sequence[str], classes: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Map class folder names to the model's classes.
+
+    Args:
+        folders: sub-folder names of the image folder.
+        classes: the model's class names (output order).
+
+    Returns:
+        ``(mapping, skipped)``: ``{folder: class}`` for the folders that map, and
+        ``{folder: reason}`` for the others (``no counterpart in the model's classes`` or
+        ``unknown class name``).
+    """
+    lowered = {c.lower(): c for c in classes}
+    mapping, skipped = {}, {}
+    for folder in sorted(folders):
+        key = normalise(folder)
+        if key in lowered:
+            mapping[folder] = lowered[key]
+        elif key in SYNONYMS and SYNONYMS[key] in classes:
+            mapping[folder] = SYNONYMS[key]
+        elif key in SYNONYMS:
+            skipped[folder] = "no counterpart in the model's classes"
+        else:
+            skipped[folder] = "unknown class name"
+    return mapping, skipped
+
+
+def list_images(root: Path) -> tuple[list[tuple[Path, str]], list[str]]:
+    """``([(image path, folder name)], class folder names)`` of ``root/<class>/<image>``,
+    sorted; files with other suffixes are ignored.
+
+    Raises:
+        EvaluateError: ``root`` is not a folder or has no sub-folders.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise EvaluateError(f"{root}: not a folder")
+    folders = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise EvaluateError(f"{root}: no class sub-folders (expected {root}/<class>/<image>)")
+    items = [(p, f) for f in folders for p in sorted((root / f).rglob("*"))
+             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    return items, folders
+
+
+def crop_input(image: np.ndarray) -> np.ndarray:
+    """mini-Xception input of an image that is already a face crop.
+
+    The whole image is the face box, with no margin: :func:`zoo.face_preprocess.fer_face_input`
+    with box (0, 0, w, h) and offsets (0, 0) (grey, squared with fer's padding band when not
+    square, ``cv2.resize`` INTER_LINEAR to 64x64, scaled to [-1, 1]). For a 64x64 grey crop
+    this is exactly ``(crop / 255 - 0.5) * 2``.
+
+    Args:
+        image: uint8 BGR [H, W, 3], BGRA or grey (as ``cv2.imread(..., IMREAD_UNCHANGED)``).
+
+    Returns:
+        float32 [64, 64] in [-1, 1].
+    """
+    from zoo.face_preprocess import fer_face_input
+
+    h, w = image.shape[:2]
+    return fer_face_input(image, (0, 0, w, h), offsets=(0, 0))[0]
+
+
+def largest_face(detections: np.ndarray) -> Optional[np.ndarray]:
+    """The detection row with the largest box area (None when there is none)."""
+    if len(detections) == 0:
+        return None
+    area = (detections[:, 2] - detections[:, 0]) * (detections[:, 3] - detections[:, 1])
+    return detections[int(np.argmax(area))]
+
+
+@dataclass
+class Inputs:
+    """Model inputs of an image folder: ``x`` float32 [N, 64, 64], parallel lists of paths and
+    folders, and the images left out (``{path: reason}``)."""
+
+    x: list = field(default_factory=list)
+    paths: list = field(default_factory=list)
+    folders: list = field(default_factory=list)
+    boxes: list = field(default_factory=list)
+    left_out: dict = field(default_factory=dict)
+
+
+def face_inputs(items: Sequence[tuple[Path, str]], detector=None, device: str = "cpu") -> Inputs:
+    """Read the images and build their mini-Xception inputs.
+
+    Args:
+        items: ``(path, folder)`` pairs.
+        detector: a loaded BlazeFace model to classify the largest face of each image
+            (``--detect-faces``), or None when the images are face crops.
+
+    Returns:
+        :class:`Inputs`; unreadable images and images without a face are left out, with the
+        reason.
+    """
+    from extractors.blazeface import detect_faces
+    from zoo.face_preprocess import fer_face_input
+    from zoo.predict import fer_box
+
+    out = Inputs()
+    for path, folder in items:
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if image is None or image.dtype != np.uint8:
+            out.left_out[str(path)] = "unreadable image (not an 8-bit image OpenCV can read)"
+            continue
+        box = None
+        try:
+            if detector is None:
+                x = crop_input(image)
+            else:
+                bgr = image if image.ndim == 3 and image.shape[2] == 3 else cv2.cvtColor(
+                    image, cv2.COLOR_GRAY2BGR if image.ndim == 2 else cv2.COLOR_BGRA2BGR)
+                det = largest_face(detect_faces(detector, [cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)], device)[0])
+                if det is None:
+                    out.left_out[str(path)] = "no face found"
+                    continue
+                box = [round(float(v), 1) for v in det[:4]]
+                x = fer_face_input(bgr, fer_box(det))[0]
+        except ValueError as exc:
+            out.left_out[str(path)] = f"unusable image: {exc}"
+            continue
+        out.x.append(x)
+        out.paths.append(str(path))
+        out.folders.append(folder)
+        out.boxes.append(box)
+    return out
+
+
+@torch.no_grad()
+def predict_inputs(model, x: Sequence[np.ndarray], device: str = "cpu", batch: int = 64) -> np.ndarray:
+    """Softmax float32 [N, C] of mini-Xception inputs [N, 64, 64], in batches."""
+    out = [np.zeros((0, model.num_classes), np.float32)]
+    for s in range(0, len(x), batch):
+        t = torch.from_numpy(np.stack(x[s:s + batch]))[:, None].to(device)
+        out.append(torch.softmax(model(t), dim=1).cpu().numpy())
+    return np.concatenate(out)
+
+
+def load_model(name: str, device: str = "cpu"):
+    """``(model, class names, display name)`` for ``name``.
+
+    Accepts ``mini-xception-fer2013`` or a Keras ``.hdf5`` mini-Xception file. A ``zoo.train``
+    checkpoint is recognised but refused with a reason: the zoo's trained models take
+    video representations (timelines, pose features, clip stacks), not single face images.
+
+    Raises:
+        EvaluateError: unknown name, missing file, or a checkpoint that takes no face images.
+    """
+    from zoo.models.mini_xception import FER2013_CLASSES, MiniXception, load_keras_hdf5, load_mini_xception
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise EvaluateError(f"--device {device} asked for, but torch sees no CUDA device")
+    path = Path(name)
+    if name in FACE_MODELS:
+        return load_mini_xception(device), FER2013_CLASSES, name
+    if path.suffix.lower() in (".hdf5", ".h5") and path.is_file():
+        model = load_keras_hdf5(MiniXception(len(FER2013_CLASSES)), path).to(device).eval()
+        return model, FER2013_CLASSES, str(path)
+    if path.exists():
+        from zoo.predict import PredictError, load_checkpoint
+
+        try:
+            ckpt = load_checkpoint(path)
+        except PredictError as exc:
+            raise EvaluateError(str(exc)) from exc
+        raise EvaluateError(
+            f"{path}: a zoo.train checkpoint of {ckpt['model']!r} takes {ckpt['config']['input']!r} "
+            "(a video representation), not single face images; evaluate it on its shards "
+            "(python -m zoo.train) or predict on videos (python -m zoo.predict). Image folders "
+            f"need a face-image model: {', '.join(FACE_MODELS)}")
+    raise EvaluateError(f"{name!r} is neither a known face model ({', '.join(FACE_MODELS)}) nor an existing file")
+
+
+def evaluate(model_name: str, images: Path, out: Path, detect: bool = False,
+             detector: str = "blazeface-back", device: str = "cpu") -> dict:
+    """Evaluate a face-expression model on an image folder and write the outputs.
+
+    Returns:
+        The ``metrics.json`` dict: :func:`zoo.metrics.classification_metrics` over the model's
+        classes (its ``macro_f1`` spans all of them), ``mean_recall`` over the classes present
+        (balanced accuracy), ``model``, ``images``, ``mode``, ``folders`` (mapping), ``skipped_folders``,
+        ``left_out`` images and ``num_images``.
+
+    Raises:
+        EvaluateError: bad model or folder, or no image left to evaluate.
+    """
+    from zoo.metrics import classification_metrics, plot_confusion
+
+    model, classes, display = load_model(model_name, device)
+    items, folders = list_images(images)
+    mapping, skipped = map_folders(folders, classes)
+    kept = [(p, f) for p, f in items if f in mapping]
+    det_model = None
+    if detect:
+        from extractors.blazeface import load_blazeface
+
+        det_model = load_blazeface(detector.split("-")[-1], device)
+    inputs = face_inputs(kept, det_model, device)
+    if not inputs.x:
+        raise EvaluateError(f"{images}: no image to evaluate (mapped folders: {mapping or 'none'}; "
+                            f"skipped: {skipped or 'none'})")
+    probs = predict_inputs(model, inputs.x, device)
+    y_true = [classes.index(mapping[f]) for f in inputs.folders]
+    y_pred = probs.argmax(1).tolist()
+    metrics = classification_metrics(y_true, y_pred, classes)
+    present = [c for c in classes if metrics["per_class"][c]["support"]]
+    # mean recall over the classes the folder has (balanced accuracy); macro_f1 spans all classes
+    metrics["mean_recall"] = float(np.mean([metrics["per_class"][c]["recall"] for c in present]))
+    metrics.update(model=display, images=str(images), mode="detect-faces" if detect else "face-crops",
+                   detector=detector if detect else None, folders=mapping, skipped_folders=skipped,
+                   left_out=inputs.left_out, num_images=len(items))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    plot_confusion(metrics["confusion_matrix"], classes, out / "confusion_matrix.png",
+                   f"{display} on {Path(images).name} ({len(y_true)} images)")
+    with open(out / "predictions.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "folder", "true", "predicted", "score", "box"])
+        for p, fo, t, pr, box in zip(inputs.paths, inputs.folders, y_true, probs, inputs.boxes):
+            w.writerow([p, fo, classes[t], classes[int(pr.argmax())], f"{pr.max():.6f}",
+                        "" if box is None else " ".join(map(str, box))])
+    return metrics
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m zoo.evaluate", description=__doc__.split("\n")[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("model", help=f"face model ({', '.join(FACE_MODELS)}) or a Keras .hdf5 mini-Xception file")
+    ap.add_argument("--images", type=Path, required=True, help="image folder, one sub-folder per class")
+    ap.add_argument("--out", type=Path, default=None, help="output folder (default runs/evaluate-<model>-<folder>)")
+    ap.add_argument("--detect-faces", action="store_true", help="classify the largest detected face of each image")
+    ap.add_argument("--detector", default="blazeface-back", choices=["blazeface-back", "blazeface-front"])
+    ap.add_argument("--device", default="cpu")
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    out = args.out or Path("runs") / f"evaluate-{Path(args.model).stem}-{args.images.resolve().name}"
+    try:
+        m = evaluate(args.model, args.images, out, args.detect_faces, args.detector, args.device)
+    except EvaluateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    used = m["num_samples"]
+    print(f"zoo.evaluate {m['model']} on {args.images} ({m['mode']}): {used} images, "
+          f"accuracy {m['accuracy']:.3f}, mean recall {m['mean_recall']:.3f}")
+    for folder, cls in m["folders"].items():
+        print(f"  {folder} -> {cls}: recall {m['per_class'][cls]['recall']:.3f} ({m['per_class'][cls]['support']} images)")
+    for folder, reason in m["skipped_folders"].items():
+        print(f"  skipped folder {folder}: {reason}")
+    if m["left_out"]:
+        print(f"  {len(m['left_out'])} images left out (see metrics.json: left_out)")
+    print(f"  outputs in {out}/ (metrics.json, confusion_matrix.png, predictions.csv)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
