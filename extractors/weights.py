@@ -150,7 +150,8 @@ REGISTRY: dict[str, WeightsFile] = {
             "https://github.com/Hzzone/pytorch-openpose/tree/5ee71dc10020403dc3def2bb68f9b77c40337ae2"
             "#download-the-models",
             "OpenPose academic non-commercial licence", False,
-            "OpenPose body_25/COCO-18 body model as used by Hzzone/pytorch-openpose; user-supplied",
+            "OpenPose COCO-18 body model (CMU pose_iter_440000, caffe layer names) as used by "
+            "Hzzone/pytorch-openpose; user-supplied",
         ),
         WeightsFile(
             "posenet3d-resnet50", "fusion_3d_var.pth", None, None,
