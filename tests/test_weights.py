@@ -16,7 +16,7 @@ from extractors import weights as W
 
 REPO = Path(W.__file__).resolve().parents[1]
 SHIPPED = ["blazeface-front", "blazeface-back", "blazeface-anchors", "posenet-mobilenet-v1-075",
-           "mini-xception-fer2013"]
+           "mini-xception-fer2013", "proxemo-vsgcnn"]
 
 
 @pytest.fixture
@@ -31,9 +31,10 @@ def isolated(tmp_path, monkeypatch):
 
 
 def test_registry_names_and_flags():
-    assert set(REG := W.REGISTRY) == set(SHIPPED) | {"dbface-small", "dbface-large", "openpose-body"}
+    user_supplied = {"dbface-small", "dbface-large", "openpose-body", "posenet3d-resnet50"}
+    assert set(REG := W.REGISTRY) == set(SHIPPED) | user_supplied
     assert all(REG[n].may_ship for n in SHIPPED)
-    assert not any(REG[n].may_ship for n in ("dbface-small", "dbface-large", "openpose-body"))
+    assert not any(REG[n].may_ship for n in user_supplied)
     assert REG["dbface-large"].sha256 is None and REG["openpose-body"].sha256 is None
     assert REG["dbface-small"].sha256.startswith("b87fbc64072d6c75")
     assert "852bfd8" in REG["blazeface-front"].url and REG["blazeface-front"].url.endswith("blazeface.pth")

@@ -43,7 +43,7 @@ class ShardDataset(Dataset):
         stack_clips: with ``group="clips"``, one item per sample holding its C clips stacked in
             ``clip_index`` order ([C, ...]); the SISTCM/TLSTM input.
         target: ``label`` (int class), ``targets`` (float {0,1} [L] multi-label vector, dataset
-            ``<group>/targets``) or ``view_group`` (int ``groups * label + view group``, dataset
+            ``<group>/targets``; one-hot of ``label`` when the corpus is single-label) or ``view_group`` (int ``groups * label + view group``, dataset
             ``<group>/view_group``, ProxEmo seed_specs §2.5).
         num_groups: view groups per class for ``target="view_group"``.
 
@@ -73,7 +73,9 @@ class ShardDataset(Dataset):
                 self.index.append((fi, rs))
                 lab = int(labels[rs[0]])
                 self.labels.append(lab)
-                if target == "targets":
+                if target == "targets" and extra is None:  # single-label corpus: one-hot targets
+                    self.targets.append(torch.nn.functional.one_hot(torch.tensor(lab), len(self.label_names)).float())
+                elif target == "targets":
                     self.targets.append(torch.as_tensor(extra[rs[0]], dtype=torch.float32))
                 elif target == "view_group":
                     self.targets.append(num_groups * lab + int(extra[rs[0]]))
@@ -105,6 +107,8 @@ class ShardDataset(Dataset):
             return None
         if target not in ("targets", "view_group"):
             raise ValueError(f"unknown target kind {target!r} (label, targets, view_group)")
+        if target == "targets" and f"{self.group}/targets" not in f:
+            return None
         self._require(f, path, f"{self.group}/{target}")
         return f[f"{self.group}/{target}"][()]
 

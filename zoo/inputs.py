@@ -24,3 +24,15 @@ def images_to_normalized_chw(x: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=x.device).view(3, 1, 1)
     return (x - mean) / std
+
+
+def images_to_unit_chw(x: torch.Tensor) -> torch.Tensor:
+    """uint8 RGB ``[..., H, W, 3]`` -> float32 ``[..., 3, H, W]`` in [0, 1] (FER_BGER SISTCM and
+    VTT feed ``ToTensor()`` images without mean/std, seed_specs 1.1 and 4.3)."""
+    return x.float().div_(255.0).movedim(-1, -3)
+
+
+def clips_to_segments(x: torch.Tensor) -> torch.Tensor:
+    """Stacked clips uint8 ``[N, C, K, H, W, 3]`` -> TSN segments float32 ``[N, C*K, 3, H, W]``
+    (ImageNet-normalised): the C x K face frames of a sample, in time order, are its segments."""
+    return images_to_normalized_chw(x.flatten(1, 2))

@@ -35,8 +35,9 @@ def run_epoch(model: torch.nn.Module, spec: ZooModel, task: Task, loader, device
         for x, y in tqdm(loader, desc=desc, leave=False, disable=not show, file=sys.stderr):
             x, y = spec.prepare(x.to(device)), y.to(device)
             with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=amp):
-                logits = model(x)
-                loss = task.loss(logits.float(), y)
+                output = model(x)
+                logits = spec.logits(output) if spec.logits else output
+                loss = spec.loss(output, y) if spec.loss else task.loss(logits.float(), y)
             if optimizer is not None:
                 _step(model, optimizer, scaler, loss, clip)
             total += loss.item() * len(y)

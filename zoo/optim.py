@@ -17,7 +17,7 @@ def build_optimizer(params, cfg: dict) -> torch.optim.Optimizer:
     """
     name, lr, wd = cfg.get("optimizer", "adam"), cfg["lr"], cfg.get("weight_decay", 0.0)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd, amsgrad=cfg.get("amsgrad", False))
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
     if name == "sgd":
@@ -26,8 +26,9 @@ def build_optimizer(params, cfg: dict) -> torch.optim.Optimizer:
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: dict, epochs: int):
-    """Per-epoch schedule: ``step`` (StepLR ``step_size``, ``gamma``), ``cosine``
-    (CosineAnnealingLR over ``epochs``) or ``none`` (constant).
+    """Per-epoch schedule: ``step`` (StepLR ``step_size``, ``gamma``), ``multistep``
+    (MultiStepLR ``milestones``, ``gamma``), ``cosine`` (CosineAnnealingLR over ``epochs``) or
+    ``none`` (constant).
 
     Raises:
         ValueError: unknown schedule name.
@@ -37,9 +38,11 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: dict, epochs: int):
         return torch.optim.lr_scheduler.StepLR(optimizer, cfg.get("step_size", 30), cfg.get("gamma", 0.1))
     if name == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1))
+    if name == "multistep":
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, cfg.get("milestones", [20, 40]), cfg.get("gamma", 0.1))
     if name == "none":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
-    raise ValueError(f"unknown schedule {name!r} (step, cosine, none)")
+    raise ValueError(f"unknown schedule {name!r} (step, multistep, cosine, none)")
 
 
 def balanced_sampler(labels: Sequence[int], generator: torch.Generator) -> WeightedRandomSampler:

@@ -7,12 +7,12 @@ defaults of ``python -m zoo.train NAME``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, Optional
 
 import torch
 import torch.nn as nn
 
-from zoo.inputs import as_float
+from zoo.inputs import as_float, clips_to_segments, images_to_unit_chw
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,11 @@ class ZooModel:
         example_classes: the reference's class count, for ``--list``.
         defaults: training hyper-parameters of the reference: optimizer (adam, adamw, sgd), lr,
             weight_decay, momentum, schedule (step, cosine, none), step_size, gamma, epochs,
-            batch_size, label_smoothing, sampler (None or ``balanced``).
+            batch_size, label_smoothing, sampler (None or ``balanced``), clip_grad_norm.
+        loss: ``loss(model_output, target)`` when the model has its own loss (SISTCM's joint
+            loss, VTT's neutral-vs-rest loss); None = the task's loss.
+        logits: ``logits(model_output) -> [N, outputs]`` for scoring when the output is not a
+            plain logits tensor; None = the output itself.
     """
 
     name: str
@@ -47,6 +51,8 @@ class ZooModel:
     example_shape: tuple[int, ...] = ()
     example_classes: int = 8
     defaults: dict = field(default_factory=dict)
+    loss: Optional[Callable[[Any, torch.Tensor], torch.Tensor]] = None
+    logits: Optional[Callable[[Any], torch.Tensor]] = None
 
 
 def _accm(in_shape, outputs, pretrained=False) -> nn.Module:
@@ -62,7 +68,7 @@ def _timeline_cnn(in_shape, outputs, pretrained=False) -> nn.Module:
 
 
 _FER_BGER_BODY = {"optimizer": "adam", "lr": 1e-3, "schedule": "step", "step_size": 50, "gamma": 0.1,
-                  "epochs": 200, "batch_size": 8}
+                  "epochs": 200, "batch_size": 8, "clip_grad_norm": 0.0}
 
 _ENTRIES = [
     ZooModel("accm", _accm, "videos", "timeline",
@@ -72,6 +78,133 @@ _ENTRIES = [
              "FER_BGER CNN baseline (same file, class CNN), seed_specs 1.9",
              example_shape=(56, 64, 300), defaults=_FER_BGER_BODY),
 ]
+
+
+def _caer(arch: str):
+    def build(in_shape, outputs, pretrained=False) -> nn.Module:
+        from zoo.models.caer import build_caer
+
+        return build_caer(arch, in_dim=in_shape[-1], num_classes=outputs)
+
+    return build
+
+
+def _caer_entries() -> list[ZooModel]:
+    from zoo.models.caer import CAER_ARCHITECTURES, CAER_BEST_TRAINING, CAER_TRAINING
+
+    entries = []
+    for arch in CAER_ARCHITECTURES:
+        recipe = CAER_BEST_TRAINING if arch == "DeepResidualPreact" else CAER_TRAINING
+        defaults = {**recipe, "schedule": "cosine"}
+        name = "caer-" + arch.lower().replace("_", "-")
+        entries.append(ZooModel(
+            name, _caer(arch), "videos", "pose_features",
+            f"CAER pose zoo {arch} (JohnOh3809/EmotionRecognizer-@11e5753), seed_specs 5.3",
+            example_shape=(64, 238), defaults=defaults))
+    return entries
+
+
+def _vsgcnn(in_shape, outputs, pretrained=False) -> nn.Module:
+    from zoo.models.vsgcnn import build_vsgcnn, load_proxemo_vsgcnn
+
+    if pretrained:  # the ProxEmo checkpoint (4 emotions x 4 view groups, shipped weights)
+        if outputs != 16:
+            raise ValueError(f"--pretrained vsgcnn has 16 outputs (4 emotions x 4 views), not {outputs}")
+        return load_proxemo_vsgcnn().train()
+    return build_vsgcnn(in_channels=in_shape[-1], num_classes=outputs // 4)
+
+
+_ENTRIES += _caer_entries() + [
+    ZooModel("vsgcnn", _vsgcnn, "videos", "gait_embedding",
+             "ProxEmo VS-GCNN (vijay4313/proxemo@98c4e21 modeling/vs_gcnn.py), seed_specs 2.5; "
+             "pretrained: weights proxemo-vsgcnn", task="view_groups", example_shape=(244, 244, 3),
+             example_classes=4,
+             defaults={"optimizer": "adam", "lr": 0.009, "weight_decay": 1e-5, "schedule": "none",
+                       "epochs": 2000, "batch_size": 16}),
+]
+
+
+
+def _sistcm(super_image: bool):
+    def build(in_shape, outputs, pretrained=False) -> nn.Module:
+        from zoo.models.sistcm import SISTCM, ResNet18TLSTM
+
+        frames = in_shape[1]  # [C, K, H, W, 3]
+        if super_image:
+            return SISTCM(num_classes=outputs, frames=frames, pretrained=pretrained)
+        return ResNet18TLSTM(num_classes=outputs, frames=frames, pretrained=pretrained)
+
+    return build
+
+
+def _sistcm_loss(output, target):
+    from zoo.models.sistcm import joint_loss
+
+    return joint_loss(output, target)
+
+
+def _tsn(base: str, shift: bool):
+    def build(in_shape, outputs, pretrained=False) -> nn.Module:
+        from zoo.models.tsn import TSN
+
+        return TSN(num_classes=outputs, num_segments=in_shape[0] * in_shape[1], base_model=base, shift=shift,
+                   pretrained=pretrained)
+
+    return build
+
+
+def _vtt(in_shape, outputs, pretrained=False) -> nn.Module:
+    from zoo.models.vtt import ResNet18TSM
+
+    return ResNet18TSM(num_classes=outputs, pretrained=pretrained)
+
+
+def _vtt_loss(output, target):
+    """VTT's loss on the 7 FER classes (neutral last); with another label set the
+    neutral-vs-rest term has no meaning, so only its per-class BCE term is used."""
+    from zoo.models.vtt import vtt_emo_loss
+
+    onehot = torch.nn.functional.one_hot(target, output.shape[-1]).float()
+    if output.shape[-1] == 7:
+        return vtt_emo_loss(output, onehot)
+    return torch.nn.functional.binary_cross_entropy_with_logits(output, onehot[:, None].expand_as(output))
+
+
+def _face_entries() -> list[ZooModel]:
+    from zoo.models.sistcm import RESNET18_TLSTM_DEFAULTS, SISTCM_DEFAULTS
+    from zoo.models.tsn import TSN_DEFAULTS
+    from zoo.models.vtt import VTT_DEFAULTS
+
+    fer_bger = "Janie1996/FER_BGER@b6d53bd Facial/Model"
+    tsn = {**TSN_DEFAULTS, "schedule": "multistep"}
+    emoreact = "nkegke/deep-affective-bodily-expression-recognition@863cf98 EmoReact/models.py"
+    face_clips = dict(group="clips", field="faces", stack_clips=True, example_shape=(5, 2, 224, 224, 3),
+                      example_classes=7)
+    tsn_clips = dict(group="clips", field="faces", stack_clips=True, prepare=clips_to_segments, task="multilabel",
+                     example_shape=(5, 1, 224, 224, 3), example_classes=8, defaults=tsn)
+    return [
+        ZooModel("sistcm", _sistcm(True), source=f"FER_BGER SISTCM + TLSTM ({fer_bger}/attention_2D_2dim.py), "
+                 "seed_specs 1.3-1.5", prepare=images_to_unit_chw, defaults={**SISTCM_DEFAULTS, "schedule": "none"},
+                 loss=_sistcm_loss, logits=lambda o: o.fused, **face_clips),
+        ZooModel("resnet18-tlstm", _sistcm(False), source=f"FER_BGER ResNet-18 + TLSTM ({fer_bger}/resnet18.py), "
+                 "seed_specs 1.4", prepare=images_to_unit_chw,
+                 defaults={**RESNET18_TLSTM_DEFAULTS, "schedule": "none"}, loss=_sistcm_loss,
+                 logits=lambda o: o.fused, **face_clips),
+        ZooModel("tsn-resnet50", _tsn("resnet50", False), source=f"EmoReact TSN ResNet-50 ({emoreact}), seed_specs 3.6",
+                 **tsn_clips),
+        ZooModel("tsm-resnet50", _tsn("resnet50", True),
+                 source=f"EmoReact TSM ResNet-50, shift_div 8 ({emoreact}, temporal_shift.py), seed_specs 3.6",
+                 **tsn_clips),
+        ZooModel("tsn-mobilenetv2", _tsn("mobilenet_v2", False),
+                 source=f"EmoReact TSN MobileNetV2 ({emoreact}), seed_specs 3.6", **tsn_clips),
+        ZooModel("vtt-resnet18-tsm", _vtt, "clips", "faces",
+                 "VTT ResNet-18 with causal temporal shift (JanghoonChoi/VTT_vid_emotion@e142d7d src/resnet_tsm.py), "
+                 "seed_specs 4.4-4.5", prepare=images_to_unit_chw, example_shape=(4, 224, 224, 3), example_classes=7,
+                 defaults={**VTT_DEFAULTS, "schedule": "none"}, loss=_vtt_loss, logits=lambda o: o.mean(1)),
+    ]
+
+
+_ENTRIES += _face_entries()
 
 MODELS: dict[str, ZooModel] = {m.name: m for m in _ENTRIES}
 

@@ -49,10 +49,10 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 
 def list_models() -> str:
     """One line per model: name, input field, task, parameter count in the reference setup, source."""
-    lines = [f"{'model':22} {'input':22} {'task':12} {'params':>11}  source"]
+    lines = [f"{'model':24} {'input':22} {'task':12} {'params':>11}  source"]
     for m in MODELS.values():
         n = count_parameters(m.build(m.example_shape, Task(m.task).outputs(m.example_classes)))
-        lines.append(f"{m.name:22} {m.group + '/' + m.field:22} {m.task:12} {n:>11,}  {m.source}")
+        lines.append(f"{m.name:24} {m.group + '/' + m.field:22} {m.task:12} {n:>11,}  {m.source}")
     return "\n".join(lines)
 
 
@@ -71,7 +71,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     ap.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
-    ap.add_argument("--clip-grad", type=float, default=5.0, help="max gradient norm (0 = off)")
+    ap.add_argument("--clip-grad", type=float, default=None,
+                    help="max gradient norm, 0 = off (default: the model's reference value)")
     ap.add_argument("--patience", type=int, default=0,
                     help="stop after this many epochs without a better eval metric (0 = never)")
     ap.add_argument("--resume", type=Path, default=None, help="continue from a last.pt of an earlier run")
@@ -90,6 +91,9 @@ def resolve_config(spec: ZooModel, args: argparse.Namespace) -> dict:
     for key in ("epochs", "batch_size", "lr"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
+    if args.clip_grad is not None:
+        cfg["clip_grad_norm"] = args.clip_grad
+    cfg.setdefault("clip_grad_norm", 0.0)
     return cfg
 
 
@@ -179,7 +183,7 @@ def train(args: argparse.Namespace) -> dict:
     for epoch in tqdm(range(start, cfg["epochs"] + 1), desc=f"train {args.model}", disable=not show,
                       file=sys.stderr, initial=start - 1, total=cfg["epochs"]):
         t0 = time.time()
-        tr = run_epoch(model, spec, task, train_loader, args.device, optimizer, scaler, args.clip_grad,
+        tr = run_epoch(model, spec, task, train_loader, args.device, optimizer, scaler, cfg["clip_grad_norm"],
                        f"epoch {epoch}", show)
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()

@@ -1,0 +1,82 @@
+"""Every registered zoo model: reference parameter counts, and training on pipeline shards."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from zoo.data import ShardDataset
+from zoo.registry import MODELS, count_parameters
+from zoo.tasks import Task
+from zoo.train import TARGET_OF_TASK, main
+
+# registry name -> key of shared/reference/param_counts.json (reference setup of each entry)
+REFERENCE_KEYS = {
+    "accm": "FER_BGER/ACCM proposed(56, 8)",
+    "accm-cnn": "FER_BGER/CNN baseline CNN(56, 8)",
+    "sistcm": "FER_BGER/SISTCM resnet18 + TLSTM",
+    "resnet18-tlstm": "FER_BGER/ResNet18 + TLSTM baseline",
+    "vsgcnn": "proxemo/VS-GCNN",
+    "tsn-resnet50": "EmoReact/TSN resnet50",
+    "tsm-resnet50": "EmoReact/TSN resnet50 + TSM",
+    "tsn-mobilenetv2": "EmoReact/TSN mobilenet_v2",
+    "vtt-resnet18-tsm": "VTT/ResNet18-TSM (causal shift)",
+    "caer-bilstm-h128-l1": "CAER/train_architectures BiLSTM_h128_l1",
+    "caer-bilstm-h256-l2": "CAER/train_architectures BiLSTM_h256_l2",
+    "caer-tcn-bilstm": "CAER/train_architectures TCN_BiLSTM",
+    "caer-transformer-h128": "CAER/train_architectures Transformer_h128",
+    "caer-gru-h128-l2": "CAER/train_architectures GRU_h128_l2",
+    "caer-conv1d": "CAER/train_architectures Conv1D",
+    "caer-multiscale": "CAER/train_architectures MultiScale",
+    "caer-convlstm": "CAER/train_architectures ConvLSTM",
+    "caer-deepresidual": "CAER/train_architectures DeepResidual",
+    "caer-graphskeleton": "CAER/train_architectures GraphSkeleton",
+    "caer-deepresidualpreact": "CAER/train_best_model DeepResidualPreact",
+}
+
+
+def test_every_model_has_a_reference_count():
+    assert set(REFERENCE_KEYS) == set(MODELS)
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE_KEYS))
+def test_parameter_count_equals_reference(name, shared):
+    ref = json.loads((shared / "reference" / "param_counts.json").read_text())["models"][REFERENCE_KEYS[name]]
+    m = MODELS[name]
+    model = m.build(m.example_shape, Task(m.task).outputs(m.example_classes))
+    assert count_parameters(model) == ref["parameters"]
+
+
+FACE_MODELS = ["sistcm", "resnet18-tlstm", "tsn-mobilenetv2", "tsm-resnet50", "vtt-resnet18-tsm"]
+
+
+@pytest.mark.parametrize("name", FACE_MODELS)
+def test_face_model_forward_backward_on_shards(name, extracted):
+    spec = MODELS[name]
+    data = ShardDataset(extracted["out"], spec.field, "train", spec.group, spec.stack_clips,
+                        TARGET_OF_TASK[spec.task])
+    xs, ys = zip(*(data[i] for i in range(2)))
+    x, y = torch.stack(xs), (torch.stack(ys) if spec.task == "multilabel" else torch.tensor(ys))
+    task = Task(spec.task)
+    model = spec.build(tuple(x.shape[1:]), task.outputs(len(data.label_names)))
+    out = model(spec.prepare(x))
+    logits = spec.logits(out) if spec.logits else out
+    assert logits.shape == (2, len(data.label_names))
+    loss = spec.loss(out, y) if spec.loss else task.loss(logits, y)
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize("name", ["tsn-mobilenetv2", "vtt-resnet18-tsm"])
+def test_face_models_learn_the_sample_shards(name, extracted, tmp_path):
+    out = tmp_path / name
+    code = main([name, "--shards", str(extracted["out"]), "--epochs", "4", "--batch-size", "3", "--lr", "0.01",
+                 "--out", str(out), "--no-progress", "--no-tensorboard"])
+    assert code == 0
+    rows = [r.split(",") for r in (out / "history.csv").read_text().splitlines()[1:]]
+    assert float(rows[-1][1]) < float(rows[0][1])
+    metrics = json.loads((out / "metrics.json").read_text())
+    key = "roc_auc_micro" if MODELS[name].task == "multilabel" else "accuracy"
+    assert metrics[key] is not None
