@@ -333,7 +333,7 @@ class DBFace(nn.Module):
         return torch.sigmoid(self.center(f)), torch.exp(self.box(f)), self.landmark(f)
 
 
-def load_dbface(variant: str = "small", device="cpu") -> DBFace:
+def load_dbface(variant: str = "small", device="cpu", channels_last: bool = True) -> DBFace:
     """Build :class:`DBFace` and load its registered weights strictly, in eval mode.
 
     Weights come from :mod:`extractors.weights` (``dbface-small`` = ``dbfaceSmallH.pth``,
@@ -345,6 +345,9 @@ def load_dbface(variant: str = "small", device="cpu") -> DBFace:
     Args:
         variant: ``"small"`` or ``"large"``.
         device: torch device of the returned model.
+        channels_last: store the weights in ``torch.channels_last`` layout (default), matching
+            :func:`preprocess`; measured 25-45 % less CPU time per 640x480 frame than NCHW
+            (``bench/results_dbface.md``). Outputs agree within the parity tolerances.
     Raises:
         ValueError: unknown variant. WeightsNotFoundError: file missing (the message names the
         file, its official source and the install command). WeightsChecksumError: sha256
@@ -353,7 +356,8 @@ def load_dbface(variant: str = "small", device="cpu") -> DBFace:
     model = DBFace(variant)
     state = _weights.load_state_dict(f"dbface-{variant}", map_location="cpu")
     model.load_state_dict(state, strict=True)
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
 def pad_to_multiple(frame: np.ndarray, multiple: int = PAD_MULTIPLE) -> np.ndarray:
@@ -409,7 +413,8 @@ def preprocess(frames: Sequence[np.ndarray], device="cpu", channel_order: str = 
         channel_order: ``"rgb"`` (our decoders; flipped to BGR here) or ``"bgr"`` (OpenCV).
     Returns:
         float32 [N, 3, H32, W32], channels B, G, R, ``(x/255 - mean)/std``, identical to the
-        reference's numpy float64 computation rounded to float32.
+        reference's numpy float64 computation rounded to float32; stored channels-last
+        (``torch.channels_last`` strides), the layout :func:`load_dbface` gives the model.
     Raises:
         ValueError: empty list, bad frame, unknown channel order, or different padded sizes.
     """
@@ -427,10 +432,9 @@ def preprocess(frames: Sequence[np.ndarray], device="cpu", channel_order: str = 
     canvas = np.zeros((len(frames), ph, pw, 3), np.uint8)
     for i, f in enumerate(frames):
         canvas[i, :f.shape[0], :f.shape[1]] = f[..., ::-1] if channel_order == "rgb" else f
-    pixels = torch.from_numpy(canvas).to(device).permute(0, 3, 1, 2).long()
-    lut = _LUT.to(device)
-    offsets = torch.arange(3, device=device).view(1, 3, 1, 1) * 256
-    return lut.view(-1)[pixels + offsets]
+    pixels = torch.from_numpy(canvas).to(device).long()
+    offsets = torch.arange(3, device=device) * 256
+    return _LUT.to(device).view(-1)[pixels + offsets].permute(0, 3, 1, 2)
 
 
 @torch.no_grad()
@@ -460,7 +464,7 @@ def _candidates(hm, tlrb, landmark, threshold: float, top_k: int):
     """Peak cells -> (image index [M], rank [M], score [M], boxes [M, 4] f64, landmarks [M, 10] f64)."""
     n, _, h, w = hm.shape
     peaks = hm * (hm == F.max_pool2d(hm, 3, 1, 1)).to(hm.dtype)
-    scores, cells = peaks.view(n, -1).topk(min(top_k, h * w), dim=1)
+    scores, cells = peaks.reshape(n, -1).topk(min(top_k, h * w), dim=1)
     img, rank = torch.nonzero(scores >= threshold, as_tuple=True)
     cell = cells[img, rank]
     cy, cx = (cell // w).double(), (cell % w).double()
