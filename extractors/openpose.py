@@ -769,32 +769,27 @@ def _find_peaks_fast(heats, ops, wh, thre1: float, max_elements: int) -> np.ndar
     return torch.cat(found).numpy().astype(np.int64)
 
 
-def _sample_heatmaps(heats, ops, weights, n_idx, c_idx, y_idx, x_idx) -> np.ndarray:
-    """Combined (unsmoothed) image-resolution heatmap values at points:
-    ``sum_s weight_s * A_y[y] . heat_s[n, c] . A_x[x]``. Index arrays int64 [Q]; float64 [Q]."""
+def _sample_points(maps, ops, weights, n_idx, c_idx, y_idx, x_idx, max_elements: int
+                   ) -> np.ndarray:
+    """Combined image-resolution map values at points, without forming the full-size maps:
+    ``sum_s weight_s * A_y[y] . (map_s[n, c] @ A_x^T)[:, x]``, with ``map_s @ A_x^T``
+    ([N, C, h, W]) built once per scale and gathered in chunks of ``max_elements``.
+
+    Args:
+        maps: per scale float [N, C, h, w] tensors; ops: per scale :class:`_Operators`;
+        weights: per scale floats; n_idx, c_idx, y_idx, x_idx: int64 [Q] (frame, channel,
+            image row, image column).
+    Returns:
+        float64 [Q].
+    """
     if len(n_idx) == 0:
         return np.zeros(0)
-    dev = heats[0].device
+    dev = maps[0].device
     n_t, c_t, y_t, x_t = (torch.from_numpy(np.ascontiguousarray(v)).to(dev)
                           for v in (n_idx, c_idx, y_idx, x_idx))
     total = torch.zeros(len(n_idx), dtype=torch.float32, device=dev)
-    for heat, op, weight in zip(heats, ops, weights):
-        rows = torch.einsum("qhw,qw->qh", heat.float()[n_t, c_t], op.up_x[x_t])
-        total += (rows * op.up_y[y_t]).sum(1) * weight
-    return total.double().cpu().numpy()
-
-
-def _sample_paf(pafs, ops, wp, n_idx, c_idx, y_idx, x_idx, max_elements: int) -> np.ndarray:
-    """PAF values at points through ``T = paf @ A_x^T`` ([N, 38, h, W], built once per scale),
-    then ``A_y[y] . T[n, c, :, x]``. Returns float64 [Q]."""
-    if len(n_idx) == 0:
-        return np.zeros(0)
-    dev = pafs[0].device
-    n_t, c_t, y_t, x_t = (torch.from_numpy(np.ascontiguousarray(a)).to(dev)
-                          for a in (n_idx, c_idx, y_idx, x_idx))
-    total = torch.zeros(len(n_idx), dtype=torch.float32, device=dev)
-    for paf, op, weight in zip(pafs, ops, wp):
-        t_map = paf.float() @ op.up_x.T  # [N, 38, h, W]
+    for m, op, weight in zip(maps, ops, weights):
+        t_map = m.float() @ op.up_x.T  # [N, C, h, W]
         step = max(1, max_elements // t_map.shape[2])
         for s in range(0, len(n_idx), step):
             sl = slice(s, s + step)
@@ -842,7 +837,8 @@ def decode_fast(pafs: Sequence[torch.Tensor], heatmaps: Sequence[torch.Tensor],
     image_h = geometries[0].image_hw[0]
 
     peaks = _find_peaks_fast(heatmaps, ops, wh, thre1, max_elements)   # (frame, part, y, x)
-    raw = _sample_heatmaps(heatmaps, ops, wh, peaks[:, 0], peaks[:, 1], peaks[:, 2], peaks[:, 3])
+    raw = _sample_points([h[:, :NUM_PARTS] for h in heatmaps], ops, wh, peaks[:, 0], peaks[:, 1],
+                        peaks[:, 2], peaks[:, 3], max_elements)
     # per frame: candidate rows (x, y, score, id), ids counted within the frame
     key = peaks[:, 0] * NUM_PARTS + peaks[:, 1]
     bounds = np.searchsorted(key, np.arange(n * NUM_PARTS + 1))
@@ -870,7 +866,7 @@ def decode_fast(pafs: Sequence[torch.Tensor], heatmaps: Sequence[torch.Tensor],
     cq = np.repeat(chans, MID_NUM, axis=1).ravel()                           # x x10, y x10
     yq = np.repeat(yi, 2, axis=0).ravel()
     xq = np.repeat(xi, 2, axis=0).ravel()
-    vals = _sample_paf(pafs, ops, wp, nq, cq, yq, xq, max_elements).reshape(-1, 2, MID_NUM)
+    vals = _sample_points(pafs, ops, wp, nq, cq, yq, xq, max_elements).reshape(-1, 2, MID_NUM)
     score, ok = _limb_scores(vals[:, 0], vals[:, 1], unit, norm, image_h, thre2)
 
     results = []
