@@ -319,7 +319,8 @@ def main(argv=None) -> int:
     print(f"zoo.evaluate {m['model']} on {args.images} ({m['mode']}): {used} images, "
           f"accuracy {m['accuracy']:.3f}, mean recall {m['mean_recall']:.3f}")
     for folder, cls in m["folders"].items():
-        print(f"  {folder} -> {cls}: recall {m['per_class'][cls]['recall']:.3f} ({m['per_class'][cls]['support']} images)")
+        stats = m["per_class"][cls]
+        print(f"  {folder} -> {cls}: recall {stats['recall']:.3f} ({stats['support']} images)")
     for folder, reason in m["skipped_folders"].items():
         print(f"  skipped folder {folder}: {reason}")
     if m["left_out"]:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -134,7 +133,8 @@ class Sampling:
             idx = np.arange(0, num_frames, int(self.every), dtype=np.int64)
         else:
             idx = np.unique(plan_window(0.0, num_frames / video_fps, float(self.fps), video_fps, num_frames))
-        return idx[: self.max_frames] if self.max_frames else idx.astype(np.int64)
+        idx = idx.astype(np.int64)
+        return idx[: self.max_frames] if self.max_frames else idx
 
     def describe(self) -> str:
         """Human-readable sampling, e.g. ``every 6th frame`` or ``5 fps``."""
@@ -166,7 +166,8 @@ def open_video(path: str):
     return reader, fps, n, shape
 
 
-def frame_chunks(reader, path: str, indices: np.ndarray, chunk: int = CHUNK_FRAMES) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def frame_chunks(reader, path: str, indices: np.ndarray,
+                 chunk: int = CHUNK_FRAMES) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(indices int64 [c], frames uint8 [c, H, W, 3] RGB)`` for ``chunk`` frames at a time.
 
     Raises:
@@ -624,10 +625,12 @@ def predict_one(predictor, video: str, options: Options) -> VideoPrediction:
         return VideoPrediction(video, error=msg)
     try:
         if options.overlay and result.annotations:
-            path = overlay.write_overlay(video, result.annotations, _artefact_path(options.overlay, video, options.multiple))
+            target = _artefact_path(options.overlay, video, options.multiple)
+            path = overlay.write_overlay(video, result.annotations, target)
             result.header["overlay"] = str(path)
         if options.sheet and result.annotations:
-            path = overlay.write_contact_sheet(video, result.annotations, _artefact_path(options.sheet, video, options.multiple))
+            target = _artefact_path(options.sheet, video, options.multiple)
+            path = overlay.write_contact_sheet(video, result.annotations, target)
             result.header["sheet"] = str(path)
     except (DecodeError, OSError, ValueError, RuntimeError) as exc:
         result.error = result.error or f"{video}: overlay failed: {exc}"
@@ -692,12 +695,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     vis.add_argument("--sheet", default=None, help="write a contact-sheet PNG of annotated sampled frames")
     samp = ap.add_mutually_exclusive_group()
     samp.add_argument("--every", type=int, default=None, help="predict on every N-th frame")
-    samp.add_argument("--fps", type=float, default=None, help=f"predict on F frames per second (default {DEFAULT_FPS:g})")
+    samp.add_argument("--fps", type=float, default=None,
+                      help=f"predict on F frames per second (default {DEFAULT_FPS:g})")
     ap.add_argument("--max-frames", type=int, default=None, help="at most N sampled frames per video")
     ap.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     ap.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS, help="face detector (face models)")
     ap.add_argument("--shards", default=None, help="extraction folder of a checkpoint, if it has moved")
-    ap.add_argument("--beam", action="store_true", help=f"use the Beam pipeline (automatic above {BEAM_MIN_VIDEOS} videos)")
+    ap.add_argument("--beam", action="store_true",
+                    help=f"use the Beam pipeline (automatic above {BEAM_MIN_VIDEOS} videos)")
     ap.add_argument("--fail-on-error", action="store_true", help="exit 1 if any video failed")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
@@ -760,8 +765,9 @@ def main(argv=None) -> int:
     else:
         sys.stdout.write("".join(line + "\n" for line in lines))
     report = sys.stdout if args.out else sys.stderr
-    head = results[0].header if results and results[0].header else {}
-    print(f"zoo.predict {args.model}" + (f" (detector {head['detector']}, {head['sampling']})" if "detector" in head else "")
+    head = next((r.header for r in results if "detector" in r.header), {})
+    detector = f" (detector {head['detector']}, {head['sampling']})" if head else ""
+    print(f"zoo.predict {args.model}" + detector
           + f", device {args.device}" + (", Beam DirectRunner" if use_beam else ""), file=report)
     if note:
         print(f"  warning: {note}", file=report)
