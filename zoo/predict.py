@@ -391,7 +391,6 @@ def extraction_config(checkpoint: dict, path: Path, shards: Optional[str] = None
     import hashlib
 
     from pipelines.config import ExtractConfig
-    from zoo.data import load_manifest
 
     config = checkpoint["config"]
     embedded = config.get("manifest_config") or config.get("extract_config")
@@ -400,7 +399,10 @@ def extraction_config(checkpoint: dict, path: Path, shards: Optional[str] = None
         note = None
     else:
         folder = _find_manifest_dir(config, path, shards)
-        values = dict(load_manifest(folder)["config"])
+        try:  # only the config is needed: the shards' schema version does not matter here
+            values = dict(json.loads((folder / "manifest.json").read_text())["config"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise PredictError(f"{folder}/manifest.json: no readable extraction config: {exc}") from exc
         sha = hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest()
         note = None if sha == config.get("manifest_sha256") else (
             f"{folder}/manifest.json is not the one {path} was trained on (sha256 differs); using its config")
