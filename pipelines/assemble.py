@@ -11,11 +11,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from extractors.tracking import main_track, track_poses
+from extractors.tracking import track_poses, track_prominence
 from pipelines.config import ExtractConfig
 from pipelines.decode import clip_positions
 from pipelines.faces import (HEAD_CROP_SIZE, best_face, crop_square, crop_to_source, face_crop,
                              head_box)
+from pipelines.represent.pose_features import ProcCfg, SampleRejected, kinematics, pose_feature_sequence
 from pipelines.represent.superimage import tile_superimage
 from pipelines.represent.timeline import skeleton_timeline
 from schemas.keypoints import coco17_to_openpose18
@@ -26,22 +27,51 @@ def kept_positions(num_frames: int, cfg: ExtractConfig) -> set[int]:
     return set(clip_positions(num_frames, cfg.clips, cfg.frames_per_clip).ravel().tolist())
 
 
-def main_person(poses: list[tuple[np.ndarray, np.ndarray]], cfg: ExtractConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Track the poses of one window and pick its main person.
+PERSONS = 2  # people kept per sample in ``tracks`` (the CAER features use two)
+
+
+def person_tracks(poses: list[tuple[np.ndarray, np.ndarray]], cfg: ExtractConfig,
+                  keep: int = PERSONS) -> tuple[np.ndarray, np.ndarray]:
+    """Track the poses of one window and keep its ``keep`` most prominent people.
 
     Args:
         poses: per sampled frame ``(pose_scores [P], keypoints [P, 17, 3])`` in source pixels.
 
     Returns:
-        ``(coco float32 [T', 17, 3], persons int16 [T'])``: the most prominent track (NaN where
-        unseen, all NaN when nobody is found) and the number of poses per frame.
+        ``(tracks float32 [keep, T', 17, 3], persons int16 [T'])``: COCO-17 tracks ordered by
+        :func:`extractors.tracking.track_prominence` (NaN where unseen; all-NaN rows when fewer
+        people were found) and the number of poses per frame.
     """
     frames = [kp.astype(np.float32) for _, kp in poses]
     persons = np.array([len(kp) for kp in frames], np.int16)
-    tracks = track_poses(frames, min_score=cfg.min_keypoint_score)
-    if tracks.shape[0] == 0:
-        return np.full((len(frames), 17, 3), np.nan, np.float32), persons
-    return main_track(tracks, cfg.min_keypoint_score), persons
+    found = track_poses(frames, min_score=cfg.min_keypoint_score)
+    out = np.full((keep, len(frames), 17, 3), np.nan, np.float32)
+    if found.shape[0]:
+        order = np.argsort(-track_prominence(found, cfg.min_keypoint_score), kind="stable")[:keep]
+        out[: len(order)] = found[order]
+    return out, persons
+
+
+def main_person(poses: list[tuple[np.ndarray, np.ndarray]], cfg: ExtractConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The most prominent track ``coco float32 [T', 17, 3]`` (all NaN when nobody is found) and
+    the poses per frame ``int16 [T']`` (see :func:`person_tracks`)."""
+    tracks, persons = person_tracks(poses, cfg, keep=1)
+    return tracks[0], persons
+
+
+def pose_features_of(tracks: np.ndarray, frame_indices: np.ndarray, seq_len: int = 64) -> np.ndarray:
+    """CAER pose features ``float32 [seq_len, P*17*7]`` of a sample's person tracks
+    ``[P, T, 17, 3]`` (seed_specs 5.1-5.2: stage 1 with the CLI defaults, then the centre crop).
+
+    A sample whose tracks all fail the stage-1 quality gates gives all zeros, as the seed's
+    dataset does for an all-NaN sequence.
+    """
+    p = tracks.shape[0]
+    try:
+        kin = kinematics(np.transpose(tracks, (1, 0, 2, 3)), np.asarray(frame_indices), ProcCfg(keep_people=p))
+    except SampleRejected:
+        return np.zeros((seq_len, p * 17 * 7), np.float32)
+    return pose_feature_sequence(kin, seq_len=seq_len, num_people=p)
 
 
 def timeline_of(openpose18: np.ndarray, cfg: ExtractConfig) -> np.ndarray:
@@ -140,7 +170,22 @@ def video_row(record: dict[str, Any], cfg: ExtractConfig) -> dict[str, Any]:
             "timestamps_s": _pad(record["timestamps_s"], t, np.nan),
             "keypoints": _pad(record["keypoints"], t, np.nan),
             "persons": _pad(record["persons"], t, 0),
-            "timeline": record["timeline"], **annotation_columns(sample)}
+            "timeline": record["timeline"], "frame_shape": record["frame_shape"],
+            "tracks": _pad(record["tracks"].transpose(1, 0, 2, 3), t, np.nan).transpose(1, 0, 2, 3),
+            "pose_features": record["pose_features"], **annotation_columns(sample),
+            "targets_vector": targets_vector(sample, len(cfg.label_names))}
+
+
+def targets_vector(sample: dict[str, Any], classes: int) -> np.ndarray:
+    """float32 [classes]: the sample's multi-hot / soft ``targets`` when the corpus gives them,
+    else the one-hot of its ``label`` (all zero for ``label < 0``)."""
+    given = sample.get("targets")
+    if given:
+        return np.asarray(given, np.float32)
+    out = np.zeros(classes, np.float32)
+    if 0 <= int(sample["label"]) < classes:
+        out[int(sample["label"])] = 1.0
+    return out
 
 
 def annotation_columns(sample: dict[str, Any]) -> dict[str, Any]:
@@ -202,14 +247,17 @@ def build_record(meta: dict[str, Any], poses: dict[int, tuple], frames: dict[int
     missing = sorted(set(range(n)) - set(poses))
     if missing:
         raise ValueError(f"pose results missing for positions {missing[:5]}")
-    coco, persons = main_person([poses[i] for i in range(n)], cfg)
-    op18 = coco17_to_openpose18(coco)
+    tracks, persons = person_tracks([poses[i] for i in range(n)], cfg)
+    op18 = coco17_to_openpose18(tracks[0])
     given = meta["sample"].get("box")
     if given is not None:  # annotated face box (AffectNet, RAF-DB, Friends): no detector needed
         crops, boxes, given_faces = {}, {}, given_faces_at(given, frames, n, cfg)
     else:
-        (crops, boxes), given_faces = head_requests(coco, frames, cfg), {}
+        (crops, boxes), given_faces = head_requests(tracks[0], frames, cfg), {}
+    shape = next(iter(frames.values())).shape[:2] if frames else (0, 0)
     record = {**meta, "keypoints": op18, "persons": persons, "timeline": timeline_of(op18, cfg),
+              "tracks": tracks, "pose_features": pose_features_of(tracks, meta["frame_indices"]),
+              "frame_shape": np.array(meta.get("frame_shape", shape), np.int32),
               "clip_plan": clip_positions(n, cfg.clips, cfg.frames_per_clip), "head_boxes": boxes,
               "given_faces": given_faces}
     return record, crops
@@ -290,5 +338,7 @@ def skeleton_record(sample: dict[str, Any], joints: np.ndarray, cfg: ExtractConf
                                  length=cfg.timeline_length, pad=cfg.timeline_pad)
     return {"sample": sample, "frame_indices": keep.astype(np.int32), "timestamps_s": (keep / fps).astype(np.float32),
             "fps": fps, "keypoints": joints[keep].astype(np.float32), "persons": np.ones(len(keep), np.int16),
+            "tracks": np.full((PERSONS, len(keep), 17, 3), np.nan, np.float32),
+            "pose_features": np.zeros((64, PERSONS * 17 * 7), np.float32), "frame_shape": np.zeros(2, np.int32),
             "timeline": timeline, "clip_plan": clip_positions(len(keep), cfg.clips, cfg.frames_per_clip),
             "head_boxes": {}, "given_faces": {}}

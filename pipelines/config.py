@@ -59,7 +59,8 @@ class ExtractConfig:
     def shapes(self) -> ShardShapes:
         return ShardShapes(frames=self.frames, joints=self.joints, clips=self.clips,
                            frames_per_clip=self.frames_per_clip, face_size=self.face_size,
-                           timeline_size=self.timeline_size, timeline_length=self.timeline_length)
+                           timeline_size=self.timeline_size, timeline_length=self.timeline_length,
+                           persons=2, classes=len(self.label_names))
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -7,6 +7,7 @@ marker exists and names the same config hash.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -82,17 +83,22 @@ def _h5_value(value, dtype: str):
     return value if dtype == "str" else np.asarray(value, dtype=dtype)
 
 
+#: HDF5 datasets filled from a row key other than their own name.
+_H5_SOURCE = {"videos/targets": "targets_vector"}
+
+
 def write_h5(path: Path, shapes: ShardShapes, videos: list[dict], clips: list[dict], attrs: dict) -> None:
     """Write the dense HDF5 shard (layout :data:`schemas.shards.H5_LAYOUT`), LZF, row chunks."""
     tables = {"videos": videos, "clips": clips}
     with h5py.File(path, "w") as f:
         f.attrs["affectzoo_schema_version"] = SCHEMA_VERSION
+        f.attrs["shapes"] = json.dumps(dataclasses.asdict(shapes), sort_keys=True)
         for key, value in attrs.items():
             f.attrs[key] = value
         for name, (dtype, shape_of) in H5_LAYOUT.items():
             group, column = name.split("/")
             rows = tables[group]
-            source = "faces" if column == "faces" else column
+            source = _H5_SOURCE.get(name, column)
             data = [_h5_value(r[source], dtype) for r in rows]
             if dtype == "str":
                 f.create_dataset(name, data=np.array(data, dtype=object), dtype=h5py.string_dtype())

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+#: Version 2 added ``frame_shape``, ``tracks``, ``pose_features`` and the per-class ``targets``
+#: to the videos table and HDF5 group, and the per-row shape check (:func:`check_h5`).
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,9 @@ class ShardShapes:
         timeline_channels: 2V, channels of the skeleton timeline.
         timeline_size: rows of the timeline (position bins).
         timeline_length: columns of the timeline (time).
+        persons: P, people kept in ``tracks`` (the CAER features use 2).
+        classes: L, length of the ``targets`` vector (the card's label count).
+        feature_frames: frames of the CAER pose-feature sequence (64).
     """
 
     frames: int
@@ -45,10 +50,18 @@ class ShardShapes:
     face_size: int
     timeline_size: int
     timeline_length: int
+    persons: int = 2
+    classes: int = 1
+    feature_frames: int = 64
 
     @property
     def timeline_channels(self) -> int:
         return 2 * self.joints
+
+    @property
+    def feature_dim(self) -> int:
+        """Values per frame of the CAER pose features: P x 17 COCO joints x 7 (seed_specs 5.2)."""
+        return self.persons * 17 * 7
 
 
 def _tensor(shape: tuple[int, ...], value_type=pa.float32()) -> pa.DataType:
@@ -101,7 +114,11 @@ def video_schema(s: ShardShapes) -> pa.Schema:
     ``fps`` (float32, decoder average), ``num_frames`` (int32, frames actually decoded, <= T),
     ``frame_indices`` int32 [T] (-1 = padding), ``timestamps_s`` float32 [T],
     ``keypoints`` float32 [T, V, 3] (main person track), ``persons`` int16 [T] (poses found per
-    frame) and ``timeline`` float32 [2V, size, length]. Annotation columns (added in place in
+    frame), ``timeline`` float32 [2V, size, length], ``frame_shape`` int32 [2] (H, W of the
+    source frames in pixels; 0 for skeleton corpora), ``tracks`` float32 [P, T, 17, 3] (the P
+    most prominent COCO-17 person tracks, x, y, score in source pixels, NaN absent; PoseNet
+    order, most prominent first) and ``pose_features`` float32 [64, P*17*7] (the CAER input,
+    seed_specs 5.1-5.2, all zero when no track passes its quality gates). Annotation columns (added in place in
     version 1; null / empty where a corpus has none; not in the HDF5 layout): ``targets``
     float32 list (one value per class: multi-hot or soft labels, empty for one hard label),
     ``valence`` / ``arousal`` (float32, the corpus's scale) and ``fold`` (int16, 1-based).
@@ -118,6 +135,9 @@ def video_schema(s: ShardShapes) -> pa.Schema:
         pa.field("keypoints", _tensor((t, s.joints, 3))),
         pa.field("persons", _tensor((t,), pa.int16())),
         pa.field("timeline", _tensor((s.timeline_channels, s.timeline_size, s.timeline_length))),
+        pa.field("frame_shape", _tensor((2,), pa.int32())),
+        pa.field("tracks", _tensor((s.persons, t, 17, 3))),
+        pa.field("pose_features", _tensor((s.feature_frames, s.feature_dim))),
         pa.field("targets", pa.list_(pa.float32())),
         pa.field("valence", pa.float32()),
         pa.field("arousal", pa.float32()),
@@ -135,6 +155,11 @@ H5_LAYOUT = {
     "videos/split": ("str", lambda s: ()),
     "videos/keypoints": ("float32", lambda s: (s.frames, s.joints, 3)),
     "videos/timeline": ("float32", lambda s: (s.timeline_channels, s.timeline_size, s.timeline_length)),
+    "videos/num_frames": ("int32", lambda s: ()),
+    "videos/frame_shape": ("int32", lambda s: (2,)),
+    "videos/tracks": ("float32", lambda s: (s.persons, s.frames, 17, 3)),
+    "videos/pose_features": ("float32", lambda s: (s.feature_frames, s.feature_dim)),
+    "videos/targets": ("float32", lambda s: (s.classes,)),
     "clips/sample_id": ("str", lambda s: ()),
     "clips/clip_index": ("int64", lambda s: ()),
     "clips/label": ("int64", lambda s: ()),
@@ -152,13 +177,22 @@ class ShardSchemaError(ValueError):
 def check_h5(h5file, path: str) -> None:
     """Validate an open HDF5 shard against :data:`H5_LAYOUT` and :data:`SCHEMA_VERSION`.
 
+    The shard's ``shapes`` attribute (JSON of :class:`ShardShapes`) gives the expected per-row
+    shape of every dataset.
+
     Raises:
-        ShardSchemaError: naming ``path`` and the first problem found (wrong version, missing
-            dataset, row counts that disagree within a group).
+        ShardSchemaError: naming ``path``, the field and what was expected (wrong version,
+            missing dataset, wrong per-row shape or dtype, row counts that disagree).
     """
+    import json
+
+    import numpy as np
+
     version = int(h5file.attrs.get("affectzoo_schema_version", -1))
     if version != SCHEMA_VERSION:
-        raise ShardSchemaError(f"{path}: schema version {version}, this affectzoo reads {SCHEMA_VERSION}")
+        raise ShardSchemaError(f"{path}: schema version {version}, this affectzoo reads {SCHEMA_VERSION} "
+                               "(re-extract the corpus with this version)")
+    shapes = ShardShapes(**json.loads(h5file.attrs["shapes"])) if "shapes" in h5file.attrs else None
     for group in ("videos", "clips"):
         names = [k.split("/", 1)[1] for k in H5_LAYOUT if k.startswith(group + "/")]
         missing = [n for n in names if f"{group}/{n}" not in h5file]
@@ -167,3 +201,11 @@ def check_h5(h5file, path: str) -> None:
         counts = {n: h5file[f"{group}/{n}"].shape[0] for n in names}
         if len(set(counts.values())) != 1:
             raise ShardSchemaError(f"{path}: row counts differ in {group}: {counts}")
+        for n in names if shapes else ():
+            dtype, shape_of = H5_LAYOUT[f"{group}/{n}"]
+            ds = h5file[f"{group}/{n}"]
+            if tuple(ds.shape[1:]) != shape_of(shapes):
+                raise ShardSchemaError(f"{path}: {group}/{n} rows have shape {tuple(ds.shape[1:])}, "
+                                       f"expected {shape_of(shapes)}")
+            if dtype != "str" and ds.dtype != np.dtype(dtype):
+                raise ShardSchemaError(f"{path}: {group}/{n} has dtype {ds.dtype}, expected {dtype}")

@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import torch
 
 from zoo.data import ShardDataset
@@ -95,5 +96,25 @@ def test_clip_stacks_and_missing_field_error(extracted):
     x, y = clips[0]
     assert x.dtype == torch.uint8 and x.shape == (3, 2, 112, 112, 3)
     assert sorted(clips.labels) == sorted(videos.labels)
-    with pytest.raises(ShardSchemaError, match="no dataset 'videos/pose_features'"):
-        ShardDataset(extracted["out"], "pose_features", "train")
+    with pytest.raises(ShardSchemaError, match="no dataset 'videos/optical_flow'"):
+        ShardDataset(extracted["out"], "optical_flow", "train")
+
+
+def test_validator_names_file_and_field(extracted, tmp_path):
+    import shutil
+
+    import h5py
+    import pytest
+
+    from schemas.shards import ShardSchemaError
+
+    copy = tmp_path / "shards"
+    shutil.copytree(extracted["out"], copy)
+    h5 = sorted(copy.glob("shard-*.h5"))[0]
+    with h5py.File(h5, "a") as f:
+        rows = f["videos/pose_features"].shape[0]
+        del f["videos/pose_features"]
+        f["videos/pose_features"] = np.zeros((rows, 64, 100), np.float32)
+    with pytest.raises(ShardSchemaError, match=rf"{h5.name}: videos/pose_features rows have shape \(64, 100\), "
+                                               r"expected \(64, 238\)"):
+        ShardDataset(copy, "timeline", "train")
