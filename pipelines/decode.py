@@ -1,14 +1,58 @@
-"""Video decoding with decord, following a sample's sampling plan."""
+"""Video decoding: sampling plans, chunked decoding with decord, and an isolated decoder process.
+
+Three layers:
+
+* :func:`plan_window` / :func:`clip_positions`: pure sampling plans (frame indices).
+* :func:`open_video` + :func:`iter_chunks`: decode the planned frames with decord in chunks of
+  at most ``chunk_frames`` frames, so a long window (or a whole video) is never held in memory
+  at once; :func:`decode_window` collects one (short) window.
+* :class:`IsolatedDecoder`: the same decoding in a separate, persistent child process
+  (``python -m pipelines.decode``) that streams the chunks back over a pipe. A decoder that
+  aborts or segfaults on a corrupt file, hangs past ``timeout_s`` or runs out of its memory
+  limit kills only that child: the file is reported as a :class:`DecoderCrashed` /
+  :class:`DecodeTimeout` dead-letter and the next file gets a fresh child. The pipeline's
+  ``Decode`` stage uses it (one child per DoFn instance).
+
+Before any frame is decoded, the frame size is probed from the container header (OpenCV's
+FFmpeg backend) and a video whose frames exceed :data:`MAX_FRAME_PIXELS` is refused.
+"""
 from __future__ import annotations
 
 import math
+import os
+import pickle
+import select
+import signal
+import struct
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
+from typing import Iterator, Sequence
 
 import numpy as np
+
+#: Frames per decoded chunk (``uint8 [chunk, H, W, 3]``): 16 frames of 1080p are ~100 MB.
+CHUNK_FRAMES = 16
+#: Largest frame (width x height) the decoder accepts: twice 4K UHD (3840 x 2160 x 2).
+MAX_FRAME_PIXELS = 3840 * 2160 * 2
+#: Address-space limit of the isolated decoder process (bytes): a hostile header that makes
+#: FFmpeg allocate without bound fails inside the child instead of exhausting the machine.
+DECODER_MEMORY_BYTES = 6 << 30
+#: Seconds the isolated decoder may go without answering (open, or one chunk) before it is killed.
+DECODER_TIMEOUT_S = 120.0
 
 
 class DecodeError(RuntimeError):
     """A video could not be opened or decoded; the message names the file and the reason."""
+
+
+class DecoderCrashed(DecodeError):
+    """The isolated decoder process died (signal or exit) while decoding a file."""
+
+
+class DecodeTimeout(DecodeError):
+    """The isolated decoder process did not answer within its timeout and was killed."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +76,31 @@ class DecodedWindow:
     num_video_frames: int
 
 
+@dataclass(frozen=True)
+class VideoPlan:
+    """What will be decoded from one video: its frame rate, length and the planned indices.
+
+    Attributes:
+        uri: the video file.
+        fps: decord's average frame rate (frames per second).
+        num_video_frames: frames in the whole video.
+        frame_indices: int32 [T'] planned 0-based frame indices (non-empty).
+        width, height: frame size in pixels from the container header (0 when unknown).
+    """
+
+    uri: str
+    fps: float
+    num_video_frames: int
+    frame_indices: np.ndarray
+    width: int = 0
+    height: int = 0
+
+    @property
+    def timestamps_s(self) -> np.ndarray:
+        """float32 [T'] seconds of the planned frames, ``index / fps``."""
+        return (self.frame_indices / self.fps).astype(np.float32)
+
+
 def plan_window(start_s: float, length_s: float, sample_fps: float, fps: float, n_video: int) -> np.ndarray:
     """Frame indices of a window sampled at ``sample_fps``.
 
@@ -47,33 +116,314 @@ def plan_window(start_s: float, length_s: float, sample_fps: float, fps: float, 
     return idx[idx < n_video].astype(np.int32)
 
 
-def decode_window(uri: str, start_s: float, length_s: float, sample_fps: float) -> DecodedWindow:
-    """Decode one window of ``uri`` with decord at ``sample_fps`` frames per second.
+def probe_frame_size(uri: str) -> tuple[int, int]:
+    """``(width, height)`` in pixels from the container header (OpenCV's FFmpeg); (0, 0) if unknown."""
+    import cv2
 
-    The container is detected from content by FFmpeg (never from the file extension).
+    cap = cv2.VideoCapture(uri, cv2.CAP_FFMPEG)
+    try:
+        if not cap.isOpened():
+            return 0, 0
+        return int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    finally:
+        cap.release()
+
+
+def open_video(uri: str, window: tuple[float, float, float] | None = None,
+               frame_indices: Sequence[int] = (), max_pixels: int = MAX_FRAME_PIXELS):
+    """Open ``uri`` with decord and plan the frames to decode.
+
+    Args:
+        window: ``(start_s, length_s, sample_fps)``: sample a window (see :func:`plan_window`).
+        frame_indices: explicit 0-based frames instead (indices past the end are dropped).
+        max_pixels: refuse frames larger than this (width x height, from the header).
+
+    Returns:
+        ``(reader, plan)``: the decord ``VideoReader`` and a :class:`VideoPlan`.
 
     Raises:
-        DecodeError: missing file, unreadable container, no video stream, or a window that
-            starts after the end of the video.
+        DecodeError: not a regular file, unreadable container, no video stream, frames larger
+            than ``max_pixels``, or nothing of the plan inside the video.
     """
-    import decord  # imported here: the decoder is only needed in the workers that decode
+    import decord  # imported here: the decoder is only needed in the processes that decode
 
+    if os.path.isdir(uri):
+        raise DecodeError(f"{uri}: is a directory, not a video file")
+    if not os.path.exists(uri):
+        raise DecodeError(f"{uri}: cannot open video: no such file")
+    if not os.access(uri, os.R_OK):
+        raise DecodeError(f"{uri}: cannot open video: permission denied")
+    if os.path.getsize(uri) == 0:
+        raise DecodeError(f"{uri}: cannot open video: the file is empty (0 bytes)")
+    width, height = probe_frame_size(uri)
+    if width * height > max_pixels:
+        raise DecodeError(f"{uri}: frame size {width}x{height} exceeds the decoder limit of "
+                          f"{max_pixels} pixels")
     try:
         reader = decord.VideoReader(uri, ctx=decord.cpu(0), num_threads=1)
         fps = float(reader.get_avg_fps())
         n_video = len(reader)
     except Exception as exc:  # decord raises DECORDError / RuntimeError subclasses
         raise DecodeError(f"{uri}: cannot open video: {exc}") from exc
-    if not math.isfinite(fps) or fps <= 0 or n_video <= 0:
+    if n_video <= 0 or not frame_indices and (not math.isfinite(fps) or fps <= 0):
         raise DecodeError(f"{uri}: no usable video stream (fps={fps}, frames={n_video})")
-    idx = plan_window(start_s, length_s, sample_fps, fps, n_video)
-    if idx.size == 0:
-        raise DecodeError(f"{uri}: window starting at {start_s:.3f} s is past the end ({n_video / fps:.3f} s)")
-    try:
-        frames = reader.get_batch(idx.tolist()).asnumpy()
-    except Exception as exc:
-        raise DecodeError(f"{uri}: decoding frames {idx[0]}-{idx[-1]} failed: {exc}") from exc
-    return DecodedWindow(idx, (idx / fps).astype(np.float32), frames, fps, n_video)
+    if frame_indices:
+        fps = fps if math.isfinite(fps) and fps > 0 else float("nan")
+        idx = np.asarray([i for i in frame_indices if 0 <= i < n_video], np.int32)
+        if idx.size == 0:
+            raise DecodeError(f"{uri}: frames {list(frame_indices)[:4]} are past the end ({n_video} frames)")
+    else:
+        start_s, length_s, sample_fps = window
+        idx = plan_window(start_s, length_s, sample_fps, fps, n_video)
+        if idx.size == 0:
+            raise DecodeError(f"{uri}: window starting at {start_s:.3f} s is past the end ({n_video / fps:.3f} s)")
+    return reader, VideoPlan(uri, fps, n_video, idx, width, height)
+
+
+def iter_chunks(reader, plan: VideoPlan, chunk_frames: int = CHUNK_FRAMES) -> Iterator[tuple[int, np.ndarray]]:
+    """Decode ``plan.frame_indices`` in chunks.
+
+    Yields:
+        ``(first_position, frames uint8 [n <= chunk_frames, H, W, 3] RGB)`` in plan order;
+        ``first_position`` is the plan position of the chunk's first frame.
+
+    Raises:
+        DecodeError: decord failed on a chunk (message names the file and the frames).
+    """
+    idx = plan.frame_indices
+    for lo in range(0, len(idx), chunk_frames):
+        part = idx[lo: lo + chunk_frames]
+        try:
+            frames = reader.get_batch(part.tolist()).asnumpy()
+        except Exception as exc:
+            raise DecodeError(f"{plan.uri}: decoding frames {part[0]}-{part[-1]} failed: {exc}") from exc
+        if frames.ndim != 4 or frames.shape[0] != len(part) or frames.shape[-1] != 3:
+            raise DecodeError(f"{plan.uri}: decoder returned frames of shape {frames.shape} for {len(part)} frames")
+        yield lo, frames
+
+
+def decode_window(uri: str, start_s: float, length_s: float, sample_fps: float) -> DecodedWindow:
+    """Decode one window of ``uri`` with decord at ``sample_fps`` frames per second (in this process).
+
+    The container is detected from content by FFmpeg (never from the file extension). Meant for
+    short windows: the frames are stacked (``uint8 [T', H, W, 3]``); stream long ones with
+    :func:`iter_chunks` or :class:`IsolatedDecoder`.
+
+    Raises:
+        DecodeError: missing file, unreadable container, no video stream, or a window that
+            starts after the end of the video.
+    """
+    reader, plan = open_video(uri, window=(start_s, length_s, sample_fps))
+    frames = np.concatenate([f for _, f in iter_chunks(reader, plan)])
+    return DecodedWindow(plan.frame_indices, plan.timestamps_s, frames, plan.fps, plan.num_video_frames)
+
+
+# --- the isolated decoder: a child process speaking length-prefixed pickles over pipes ----------
+
+_HEADER = struct.Struct("<Q")
+
+
+def _send(fh, obj) -> None:
+    data = pickle.dumps(obj, protocol=5)
+    fh.write(_HEADER.pack(len(data)))
+    fh.write(data)
+    fh.flush()
+
+
+def _read_exact(fd: int, n: int, deadline: float | None) -> bytes | None:
+    """Read ``n`` bytes from ``fd``; None on EOF; raises TimeoutError past ``deadline``."""
+    parts, got = [], 0
+    while got < n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError
+        block = os.read(fd, min(n - got, 1 << 22))
+        if not block:
+            return None
+        parts.append(block)
+        got += len(block)
+    return b"".join(parts)
+
+
+def _worker_main() -> None:
+    """Child loop (``python -m pipelines.decode``): requests on stdin, answers on the saved stdout.
+
+    FFmpeg/decord may print to stdout, so the protocol stream is a duplicate of the original
+    stdout and file descriptor 1 is pointed at stderr.
+    """
+    import resource
+
+    limit = int(os.environ.get("AFFECTZOO_DECODER_MEMORY_BYTES", DECODER_MEMORY_BYTES))
+    if limit > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    inp = sys.stdin.buffer
+    while True:
+        head = inp.read(_HEADER.size)
+        if len(head) < _HEADER.size:
+            return
+        request = pickle.loads(inp.read(_HEADER.unpack(head)[0]))
+        try:
+            reader, plan = open_video(request["uri"], request.get("window"), request.get("frame_indices", ()),
+                                      request.get("max_pixels", MAX_FRAME_PIXELS))
+            _send(out, ("plan", plan))
+            for pos, frames in iter_chunks(reader, plan, request.get("chunk_frames", CHUNK_FRAMES)):
+                _send(out, ("chunk", pos, frames))
+            del reader
+            _send(out, ("end",))
+        except MemoryError as exc:
+            _send(out, ("error", "DecodeError", f"{request['uri']}: out of decoder memory: {exc}"))
+        except Exception as exc:  # noqa: BLE001 - reported to the parent as data
+            _send(out, ("error", type(exc).__name__, str(exc)))
+
+
+class IsolatedDecoder:
+    """Decode videos in a persistent child process so that a crashing decoder loses one file.
+
+    Usage::
+
+        dec = IsolatedDecoder()
+        plan, chunks = dec.decode(uri, window=(start_s, length_s, sample_fps))
+        for first_position, frames in chunks:   # uint8 [n, H, W, 3] per chunk
+            ...
+        dec.close()
+
+    The child is started lazily, reused for every file and restarted after a crash or a
+    timeout. Overhead against in-process decoding: one pickle copy of the frames through a pipe
+    (measured in ``bench/pipeline.py``).
+
+    Args:
+        timeout_s: seconds the child may take to open a file or to send one chunk.
+        chunk_frames: frames per chunk.
+        max_pixels: frame-size limit (see :data:`MAX_FRAME_PIXELS`).
+    """
+
+    def __init__(self, timeout_s: float = DECODER_TIMEOUT_S, chunk_frames: int = CHUNK_FRAMES,
+                 max_pixels: int = MAX_FRAME_PIXELS):
+        self.timeout_s = timeout_s
+        self.chunk_frames = chunk_frames
+        self.max_pixels = max_pixels
+        self._proc: subprocess.Popen | None = None
+        self.restarts = 0  # children killed after a crash, a timeout or an abandoned stream
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the current child (None before the first file)."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    def _start(self) -> subprocess.Popen:
+        if self._proc is None or self._proc.poll() is not None:
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+            self._proc = subprocess.Popen([sys.executable, "-m", "pipelines.decode"], stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, env=env, bufsize=0)
+        return self._proc
+
+    def _kill(self) -> int | None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return None
+        self.restarts += 1
+        if proc.poll() is None:
+            proc.kill()
+        code = proc.wait()
+        for fh in (proc.stdin, proc.stdout):
+            try:
+                fh.close()
+            except OSError:
+                pass
+        return code
+
+    def _receive(self, uri: str):
+        proc = self._proc
+        try:
+            head = _read_exact(proc.stdout.fileno(), _HEADER.size, time.monotonic() + self.timeout_s)
+            body = None if head is None else _read_exact(proc.stdout.fileno(), _HEADER.unpack(head)[0], None)
+        except TimeoutError:
+            self._kill()
+            raise DecodeTimeout(f"{uri}: decoder gave no answer within {self.timeout_s:.0f} s; "
+                                f"its process was killed") from None
+        if body is None:
+            code = self._kill()
+            how = f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit status {code}"
+            raise DecoderCrashed(f"{uri}: decoder process died ({how}) while decoding this file")
+        return pickle.loads(body)
+
+    def decode(self, uri: str, window: tuple[float, float, float] | None = None,
+               frame_indices: Sequence[int] = ()) -> tuple[VideoPlan, Iterator[tuple[int, np.ndarray]]]:
+        """Open ``uri`` in the child and stream its planned frames.
+
+        Args:
+            window: ``(start_s, length_s, sample_fps)``; or ``frame_indices``: explicit frames.
+
+        Returns:
+            ``(plan, chunks)``: the :class:`VideoPlan` and an iterator of
+            ``(first_position, frames uint8 [n, H, W, 3])``. Consume ``chunks`` fully before the
+            next call (an abandoned iterator makes the next call restart the child).
+
+        Raises:
+            DecodeError: the child reported a decoding failure (as :func:`open_video`).
+            DecoderCrashed: the child died (e.g. SIGSEGV / SIGABRT inside FFmpeg).
+            DecodeTimeout: the child did not answer in ``timeout_s``.
+        """
+        proc = self._start()
+        request = {"uri": uri, "window": window, "frame_indices": tuple(frame_indices),
+                   "chunk_frames": self.chunk_frames, "max_pixels": self.max_pixels}
+        try:
+            _send(proc.stdin, request)
+        except (BrokenPipeError, OSError):
+            code = self._kill()
+            raise DecoderCrashed(f"{uri}: decoder process was gone before this file (exit {code})") from None
+        first = self._receive(uri)
+        if first[0] == "error":
+            raise DecodeError(first[2] if first[1] == "DecodeError" else f"{uri}: {first[1]}: {first[2]}")
+        plan = first[1]
+        return plan, self._chunks(uri)
+
+    def _chunks(self, uri: str) -> Iterator[tuple[int, np.ndarray]]:
+        finished = False
+        try:
+            while True:
+                msg = self._receive(uri)
+                if msg[0] == "end":
+                    finished = True
+                    return
+                if msg[0] == "error":
+                    finished = True
+                    raise DecodeError(msg[2] if msg[1] == "DecodeError" else f"{uri}: {msg[1]}: {msg[2]}")
+                yield msg[1], msg[2]
+        finally:
+            if not finished:  # abandoned mid-stream: the child's pipe holds stale chunks
+                self._kill()
+
+    def decode_window(self, uri: str, start_s: float, length_s: float, sample_fps: float) -> DecodedWindow:
+        """:func:`decode_window` through the child (frames stacked; for short windows)."""
+        plan, chunks = self.decode(uri, window=(start_s, length_s, sample_fps))
+        frames = np.concatenate([f for _, f in chunks])
+        return DecodedWindow(plan.frame_indices, plan.timestamps_s, frames, plan.fps, plan.num_video_frames)
+
+    def close(self) -> None:
+        """Stop the child (closing its stdin ends its loop)."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            proc.stdin.close()
+            proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+        try:
+            proc.stdout.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def clip_positions(num_frames: int, clips: int, frames_per_clip: int) -> np.ndarray:
@@ -103,3 +453,10 @@ def clip_positions(num_frames: int, clips: int, frames_per_clip: int) -> np.ndar
         seg = (hi - lo) / frames_per_clip
         out[j] = [lo + min(int(seg * k), hi - lo - 1) for k in range(frames_per_clip)]
     return out
+
+
+if __name__ == "__main__":
+    # run the loop from the importable module so that pickled classes are pipelines.decode.*
+    from pipelines.decode import _worker_main as _loop
+
+    _loop()

@@ -1,4 +1,18 @@
-"""Run outputs of an extraction: ``errors.jsonl``, ``manifest.json`` and the closing summary."""
+"""Run outputs of an extraction: ``errors.jsonl``, ``manifest.json`` and the closing summary.
+
+Retry folders: ``--retry-failed`` writes the samples it reruns into ``OUT/retry-NN/`` (a full
+shard set of the same config: Parquet, HDF5 and done markers, numbered like the main shards).
+The manifest's ``shards`` list holds the main shards and then the retry shards, whose file
+names are relative to OUT (``retry-01/shard-00000-of-00002.h5``) and whose entries carry
+``"retry": "retry-01"``, so readers that open ``OUT / name`` find every row once; ``retries``
+summarises each folder, and ``samples.written`` counts main and retry rows together. A later
+normal rerun leaves the samples already in a retry folder out of the main shards (no sample
+is written twice); ``--overwrite`` deletes the retry folders.
+
+``errors.jsonl`` always describes the current state of OUT: this run's dead-letters, the
+reader's problems, and the earlier runs' records of samples that are still not written and
+were not redone in this run.
+"""
 from __future__ import annotations
 
 import json
@@ -16,9 +30,55 @@ from schemas.shards import SCHEMA_VERSION
 AFFECTZOO_VERSION = "0.1.0"
 
 
+RETRY_PREFIX = "retry-"
+
+
 def reset_run_files(out: Path) -> None:
     """Clear the per-run progress markers before a run."""
     shutil.rmtree(out / ".progress", ignore_errors=True)
+
+
+def retry_dirs(out: Path) -> list[Path]:
+    """The ``retry-NN`` folders of ``out``, in order."""
+    return sorted(p for p in Path(out).glob(f"{RETRY_PREFIX}[0-9][0-9]") if p.is_dir())
+
+
+def new_retry_dir(out: Path) -> Path:
+    """Create and return the next ``retry-NN`` folder (``retry-01`` first)."""
+    existing = [int(p.name[len(RETRY_PREFIX):]) for p in retry_dirs(out)]
+    path = Path(out) / f"{RETRY_PREFIX}{max(existing, default=0) + 1:02d}"
+    path.mkdir(parents=True)
+    return path
+
+
+def drop_retries(out: Path) -> None:
+    """Delete the retry folders (``--overwrite`` redoes every sample in the main shards)."""
+    for d in retry_dirs(out):
+        shutil.rmtree(d)
+
+
+def retry_markers(out: Path, num_shards: int, config_hash: str) -> dict[str, dict[int, dict]]:
+    """Done markers of every retry folder with the same config: ``{folder name: {shard: marker}}``."""
+    return {d.name: finished_shards(d, num_shards, config_hash) for d in retry_dirs(out)}
+
+
+def retry_sample_ids(out: Path, num_shards: int, config_hash: str) -> set[str]:
+    """Sample ids already written in a retry folder."""
+    return {sid for markers in retry_markers(out, num_shards, config_hash).values()
+            for m in markers.values() for sid in m["sample_ids"]}
+
+
+def failed_sample_ids(out: Path) -> set[str]:
+    """Sample ids named by the dead-letter records of ``out/errors.jsonl`` (shard-level
+    records, which name no sample, are not included)."""
+    return {e["sample_id"] for e in read_errors(out) if e.get("sample_id") and not str(e["sample_id"]).startswith("shard ")}
+
+
+def keep_previous_errors(out: Path, retry_dir: Path) -> None:
+    """Copy ``out/errors.jsonl`` (the failures a retry reruns) to ``retry_dir/errors.before.jsonl``."""
+    src = Path(out) / "errors.jsonl"
+    if src.is_file():
+        shutil.copyfile(src, Path(retry_dir) / "errors.before.jsonl")
 
 
 def extractor_info(cfg: ExtractConfig) -> dict[str, Any]:
@@ -44,11 +104,30 @@ def write_errors(errors: list[dict], path: str) -> int:
     return len(errors)
 
 
-def _read_errors(out: Path) -> list[dict]:
-    path = out / "errors.jsonl"
+def read_errors(out: Path) -> list[dict]:
+    """The dead-letter records of ``out/errors.jsonl`` (empty when absent)."""
+    path = Path(out) / "errors.jsonl"
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def carry_errors(out: Path, previous: list[dict], redone: set[str], num_shards: int, config_hash: str) -> int:
+    """Append to ``out/errors.jsonl`` the earlier records that still hold.
+
+    An earlier record is kept when its stage is not ``read`` (the reader's problems are found
+    again by every run), its sample was not redone in this run and is in no done shard (main
+    or retry). Returns the number of records carried over.
+    """
+    written = {sid for m in finished_shards(out, num_shards, config_hash).values() for sid in m["sample_ids"]}
+    written |= retry_sample_ids(out, num_shards, config_hash)
+    current = read_errors(out)
+    seen = {(e.get("sample_id"), e.get("stage")) for e in current}
+    keep = [e for e in previous if e.get("stage") != "read" and e.get("sample_id") not in redone
+            and e.get("sample_id") not in written and (e.get("sample_id"), e.get("stage")) not in seen]
+    if keep:
+        write_errors(current + keep, str(Path(out) / "errors.jsonl"))
+    return len(keep)
 
 
 def stage_timings(result) -> dict[str, dict[str, float]]:
@@ -68,23 +147,40 @@ def stage_timings(result) -> dict[str, dict[str, float]]:
     return out
 
 
+def _retry_entry(folder: str, marker: dict) -> dict:
+    files = {k: {**f, "name": f"{folder}/{f['name']}"} for k, f in marker["files"].items()}
+    return {**marker, "files": files, "retry": folder}
+
+
 def write_manifest(out: Path, cfg: ExtractConfig, config_hash: str, samples: list, result,
-                   wall_s: float, skipped_shards: list[int]) -> dict[str, Any]:
-    """Write ``manifest.json`` from the shards' done markers and return it."""
-    markers = finished_shards(out, cfg.num_shards, config_hash)
-    errors = _read_errors(out)
-    done_ids = {sid for m in markers.values() for sid in m["sample_ids"]}
+                   wall_s: float, skipped_shards: list[int], runner: str = "", retry: str | None = None
+                   ) -> dict[str, Any]:
+    """Write ``manifest.json`` from the shards' done markers (main and retry folders) and return it.
+
+    Args:
+        runner: the runner line (``pipelines.extract.runner_description``).
+        retry: the retry folder this run wrote (``--retry-failed``), else None.
+    """
+    main = finished_shards(out, cfg.num_shards, config_hash)
+    retries = retry_markers(out, cfg.num_shards, config_hash)
+    entries = [main[i] for i in sorted(main)] + [_retry_entry(folder, m[i]) for folder, m in retries.items()
+                                                   for i in sorted(m)]
+    errors = read_errors(out)
+    done_ids = {sid for m in entries for sid in m["sample_ids"]}
     splits = Counter(s.split for s in samples if s.sample_id in done_ids)
     manifest = {
         "affectzoo_version": AFFECTZOO_VERSION, "schema_version": SCHEMA_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "corpus": cfg.corpus,
         "label_names": list(cfg.label_names), "config": cfg.to_dict(), "config_hash": config_hash,
         "extractors": extractor_info(cfg),
-        "rows": {"videos": sum(m["videos"] for m in markers.values()),
-                 "clips": sum(m["clips"] for m in markers.values()), "videos_per_split": dict(splits)},
+        "runner": runner,
+        "rows": {"videos": sum(m["videos"] for m in entries),
+                 "clips": sum(m["clips"] for m in entries), "videos_per_split": dict(splits)},
         "samples": {"planned": len(samples), "written": len(done_ids)},
-        "shards": [markers[i] for i in sorted(markers)], "missing_shards": sorted(set(range(cfg.num_shards)) - set(markers)),
+        "shards": entries, "missing_shards": sorted(set(range(cfg.num_shards)) - set(main)),
         "skipped_shards": skipped_shards,
+        "retries": [{"folder": folder, "shards": sorted(m), "samples": sum(x["videos"] for x in m.values()),
+                     "this_run": folder == retry} for folder, m in retries.items()],
         "timings": {"wall_s": round(wall_s, 2), "stages": stage_timings(result)},
         "errors": {"total": len(errors), "by_stage": dict(Counter(e["stage"] for e in errors)),
                    "by_type": dict(Counter(e["error_type"] for e in errors))},
@@ -94,6 +190,8 @@ def write_manifest(out: Path, cfg: ExtractConfig, config_hash: str, samples: lis
     tmp.write_text(json.dumps(manifest, indent=1, default=str))
     tmp.replace(out / "manifest.json")
     shutil.rmtree(out / ".progress", ignore_errors=True)
+    if retry:
+        shutil.rmtree(out / retry / ".progress", ignore_errors=True)
     return manifest
 
 
@@ -113,7 +211,13 @@ def print_summary(manifest: dict[str, Any], out: Path) -> None:
              + (f", MISSING {manifest['missing_shards']}" if manifest["missing_shards"] else "")]
     for m in manifest["shards"]:
         sizes = ", ".join(f"{f['name']} {_mb(f['bytes'])}" for f in m["files"].values())
-        lines.append(f"    #{m['shard']}: {m['videos']} videos, {m['clips']} clips: {sizes}")
+        tag = f"{m['retry']} " if m.get("retry") else ""
+        lines.append(f"    {tag}#{m['shard']}: {m['videos']} videos, {m['clips']} clips: {sizes}")
+    for r in manifest.get("retries", []):
+        lines.append(f"  retry    {r['folder']}: {r['samples']} samples in shards {r['shards']}"
+                     + (" (this run)" if r["this_run"] else ""))
+    if manifest.get("runner"):
+        lines.append(f"  runner   {manifest['runner']}")
     ex = manifest["extractors"]
     lines.append(f"  models   face {ex['face']['name']}, pose {ex['pose']['name']} (device {manifest['config']['device']})")
     stages = manifest["timings"]["stages"]

@@ -16,9 +16,9 @@ from apache_beam.metrics import Metrics
 
 from pipelines import assemble
 from pipelines.config import ExtractConfig
-from pipelines.decode import decode_window
+from pipelines.decode import DECODER_TIMEOUT_S, IsolatedDecoder
 from pipelines.errors import error_record
-from pipelines.readers.media import decode_frames, load_gait, load_images, load_sheet
+from pipelines.readers.media import load_gait, load_images, load_sheet
 from pipelines.shards import shard_of, write_shard
 
 ERRORS = "errors"
@@ -52,24 +52,49 @@ class _Stage(beam.DoFn):
 
 
 class Decode(_Stage):
-    """Sample -> ``((sample_id, pos, keep), frame)`` per sampled frame + ``meta`` output."""
+    """Sample -> ``((sample_id, pos, keep), frame)`` per sampled frame + ``meta`` output.
+
+    Decoding runs in an :class:`pipelines.decode.IsolatedDecoder` child process (one per DoFn
+    instance, started in ``setup``): a decoder that crashes, hangs past ``timeout_s`` or exhausts
+    its memory limit on a corrupt file becomes a dead-letter record for that sample only. Frames
+    arrive in chunks (``pipelines.decode.CHUNK_FRAMES``) and are emitted as they come; the
+    ``meta`` record is emitted after the last chunk, so a sample whose decoding fails midway
+    has no meta and the assembly drops its partial frames.
+    """
 
     stage = "decode"
+
+    def __init__(self, cfg: ExtractConfig, timeout_s: float = DECODER_TIMEOUT_S):
+        super().__init__(cfg)
+        self.timeout_s = timeout_s
+        self.decoder: IsolatedDecoder | None = None
+
+    def setup(self):
+        self.decoder = IsolatedDecoder(timeout_s=self.timeout_s)
+
+    def teardown(self):
+        if self.decoder is not None:
+            self.decoder.close()
 
     def sample_of(self, element):
         return element.to_dict()
 
     def run(self, sample) -> Iterator:
+        if self.decoder is None:
+            self.setup()
         if sample.frame_indices:  # explicit frames (Friends: the 4 frames around an annotation)
-            window = decode_frames(sample.uri, sample.frame_indices)
+            plan, chunks = self.decoder.decode(sample.uri, frame_indices=sample.frame_indices)
         else:
-            window = decode_window(sample.uri, sample.start_s, self.cfg.window_s, self.cfg.sample_fps)
-        keep = assemble.kept_positions(len(window.frame_indices), self.cfg)
+            plan, chunks = self.decoder.decode(sample.uri, window=(sample.start_s, self.cfg.window_s,
+                                                                   self.cfg.sample_fps))
+        keep = assemble.kept_positions(len(plan.frame_indices), self.cfg)
+        for first, frames in chunks:
+            for i, frame in enumerate(frames):
+                pos = first + i
+                yield (sample.sample_id, pos, pos in keep), np.ascontiguousarray(frame)
         yield beam.pvalue.TaggedOutput("meta", (sample.sample_id, {
-            "sample": sample.to_dict(), "frame_indices": window.frame_indices,
-            "timestamps_s": window.timestamps_s, "fps": window.fps}))
-        for pos, frame in enumerate(window.frames):
-            yield (sample.sample_id, pos, pos in keep), np.ascontiguousarray(frame)
+            "sample": sample.to_dict(), "frame_indices": plan.frame_indices,
+            "timestamps_s": plan.timestamps_s, "fps": plan.fps}))
 
 
 class LoadImages(_Stage):
@@ -124,10 +149,27 @@ class LoadSkeleton(_Stage):
         yield sample.sample_id, {"record": [record], "faces": []}
 
 
-def pose_by_sample(item) -> tuple[str, tuple]:
-    """``((sample_id, pos, keep), PredictionResult)`` -> ``(sample_id, (pos, poses, frame|None))``."""
+def _openpose18_to_coco17_index() -> list[int]:
+    from schemas.keypoints import COCO17, OPENPOSE18
+
+    return [OPENPOSE18.index(name) for name in COCO17]
+
+
+def pose_by_sample(item, to_coco: bool = False) -> tuple[str, tuple]:
+    """``((sample_id, pos, keep), PredictionResult)`` -> ``(sample_id, (pos, poses, frame|None))``.
+
+    ``poses`` is ``(scores float32 [P], keypoints float32 [P, 17, 3])`` in COCO-17 order, the
+    input of :func:`pipelines.assemble.build_record`. With ``to_coco`` the model gave OpenPose-18
+    keypoints (``[P, 18, 3]``, :class:`extractors.handlers.OpenPoseHandler`): the 17 COCO joints
+    are picked by name and the OpenPose neck is dropped (the assembly re-derives the neck as the
+    mid-shoulder point, seed_specs §1.7).
+    """
     (sample_id, pos, keep), result = item
-    return sample_id, (pos, result.inference, result.example if keep else None)
+    poses = result.inference
+    if to_coco:
+        scores, keypoints = poses
+        poses = (scores, np.asarray(keypoints, np.float32)[:, _openpose18_to_coco17_index()])
+    return sample_id, (pos, poses, result.example if keep else None)
 
 
 class _GroupedStage(_Stage):
