@@ -810,6 +810,11 @@ def decode_fast(pafs: Sequence[torch.Tensor], heatmaps: Sequence[torch.Tensor],
     scoring is vectorized over all pairs of all limbs and frames, then the greedy matching and
     the person assembly of body.py run per frame on the (small) connection lists.
 
+    Arithmetic is float32 on the device. On the shared reference vectors the result equals
+    the reference decoder's (ids, positions, people). Caveat: a region where a part map is flat
+    and above ``thre1`` (seen with untrained, random weights) has rounding-level ripples, and
+    float32 ripples make far more 4-neighbour "peaks" there than body.py's float64 ones.
+
     Args:
         pafs: per scale float [N, 38, h, w] tensors (one device); heatmaps: per scale
             [N, 19, h, w].
