@@ -46,6 +46,11 @@ class ShardDataset(Dataset):
             ``<group>/targets``; one-hot of ``label`` when the corpus is single-label) or ``view_group`` (int ``groups * label + view group``, dataset
             ``<group>/view_group``, ProxEmo seed_specs §2.5).
         num_groups: view groups per class for ``target="view_group"``.
+        derive: ``derive(stored, num_frames, view) -> (input, view_group)`` computes the input
+            from a stored row on the fly (VS-GCNN: the view-augmented image embedding of a stored
+            gait); with ``target="view_group"`` the group it returns makes the target, so the
+            shards need no ``view_group`` dataset.
+        views: items per stored row when ``derive`` is given (view 0 .. views-1).
 
     Items: ``(torch.Tensor input, target)``.
 
@@ -55,11 +60,14 @@ class ShardDataset(Dataset):
     """
 
     def __init__(self, shards: Path, field: str = "timeline", split: str | None = "train", group: str = "videos",
-                 stack_clips: bool = False, target: str = "label", num_groups: int = 4):
+                 stack_clips: bool = False, target: str = "label", num_groups: int = 4,
+                 derive=None, views: int = 1):
         self.manifest = load_manifest(shards)
         self.files = [Path(shards) / s["files"]["h5"]["name"] for s in self.manifest["shards"]]
         self.field, self.group, self.target, self.stack_clips = field, group, target, stack_clips
-        self.index: list[tuple[int, list[int]]] = []
+        self.derive, self.num_groups = derive, num_groups
+        views = views if derive else 1
+        self.index: list[tuple[int, list[int], int]] = []
         self.labels: list[int] = []
         self.targets: list = []
         for fi, path in enumerate(self.files):
@@ -68,12 +76,15 @@ class ShardDataset(Dataset):
                 self._require(f, path, f"{group}/{field}")
                 rows = self._rows(f, split, stack_clips)
                 labels = f[f"{group}/label"][()]
-                extra = self._target_data(f, path, target)
-            for rs in rows:
-                self.index.append((fi, rs))
+                extra = None if derive else self._target_data(f, path, target)
+                num_frames = f[f"{group}/num_frames"][()] if derive else None
+            for rs, v in ((rs, v) for rs in rows for v in range(views)):
+                self.index.append((fi, rs, v if num_frames is None else (v, int(num_frames[rs[0]]))))
                 lab = int(labels[rs[0]])
                 self.labels.append(lab)
-                if target == "targets" and extra is None:  # single-label corpus: one-hot targets
+                if derive:
+                    self.targets.append(lab)  # view_group targets are made in __getitem__
+                elif target == "targets" and extra is None:  # single-label corpus: one-hot targets
                     self.targets.append(torch.nn.functional.one_hot(torch.tensor(lab), len(self.label_names)).float())
                 elif target == "targets":
                     self.targets.append(torch.as_tensor(extra[rs[0]], dtype=torch.float32))
@@ -125,10 +136,15 @@ class ShardDataset(Dataset):
         return self._handles[fi]
 
     def __getitem__(self, i: int):
-        fi, rows = self.index[i]
+        fi, rows, view = self.index[i]
         data = self._file(fi)[f"{self.group}/{self.field}"]
         x = np.stack([data[r] for r in rows]) if self.stack_clips else data[rows[0]]
-        return torch.from_numpy(np.asarray(x)), self.targets[i]
+        target = self.targets[i]
+        if self.derive:
+            x, group = self.derive(np.asarray(x), view[1], view[0])
+            if self.target == "view_group":
+                target = self.num_groups * target + int(group)
+        return torch.from_numpy(np.asarray(x)), target
 
     def tensors(self) -> tuple[torch.Tensor, list]:
         """All inputs of the split in memory ([N, ...]) and their targets (for benchmarks and small runs)."""

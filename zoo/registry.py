@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -38,6 +39,9 @@ class ZooModel:
             loss, VTT's neutral-vs-rest loss); None = the task's loss.
         logits: ``logits(model_output) -> [N, outputs]`` for scoring when the output is not a
             plain logits tensor; None = the output itself.
+        derive: ``derive(stored_row, num_frames, view) -> (input, view_group)`` when the input is
+            computed from the stored field at load time (:class:`zoo.data.ShardDataset`).
+        views: items per stored row with ``derive``.
     """
 
     name: str
@@ -53,6 +57,8 @@ class ZooModel:
     defaults: dict = field(default_factory=dict)
     loss: Optional[Callable[[Any, torch.Tensor], torch.Tensor]] = None
     logits: Optional[Callable[[Any], torch.Tensor]] = None
+    derive: Optional[Callable[[Any, int, int], tuple[Any, int]]] = None
+    views: int = 1
 
 
 def _accm(in_shape, outputs, pretrained=False) -> nn.Module:
@@ -107,18 +113,38 @@ def _caer_entries() -> list[ZooModel]:
 def _vsgcnn(in_shape, outputs, pretrained=False) -> nn.Module:
     from zoo.models.vsgcnn import build_vsgcnn, load_proxemo_vsgcnn
 
-    if pretrained:  # the ProxEmo checkpoint (4 emotions x 4 view groups, shipped weights)
-        if outputs != 16:
-            raise ValueError(f"--pretrained vsgcnn has 16 outputs (4 emotions x 4 views), not {outputs}")
+    if outputs != 16:  # the output is the final 4 x 4 map: 4 emotions x 4 view groups
+        raise ValueError(f"vsgcnn predicts 4 emotions x 4 view groups; this corpus has {outputs // 4} labels "
+                         "(use a 4-label order, e.g. the ewalk card's default)")
+    if pretrained:  # the ProxEmo checkpoint (shipped weights)
         return load_proxemo_vsgcnn().train()
     return build_vsgcnn(in_channels=in_shape[-1], num_classes=outputs // 4)
 
 
+def gait_view(gait, num_frames: int, view: int):
+    """VS-GCNN input of one stored gait: ``(float32 [244, 244, 3], view group)`` for training
+    view ``view`` of ProxEmo's four (augment3D at 30/110/200/300 degrees, translation 150,
+    seed_specs 2.3-2.4), computed in float64 from the first ``num_frames`` rows.
+
+    Raises:
+        ValueError: the stored keypoints are not 16-joint ProxEmo gaits (x, y, z).
+    """
+    from pipelines.represent.embedding import (PROXEMO_TRAIN_ANGLES, PROXEMO_TRAIN_TRANS, augment3d,
+                                               gait_embedding, view_group)
+
+    if gait.shape[-2:] != (16, 3):
+        raise ValueError(f"vsgcnn trains on 16-joint ProxEmo gaits (EWalk, ELMD cards), got keypoints "
+                         f"{tuple(gait.shape)}")
+    angle = PROXEMO_TRAIN_ANGLES[view]
+    views = augment3d(np.asarray(gait[:num_frames], np.float64), angle, PROXEMO_TRAIN_TRANS, 1.0)
+    return gait_embedding(views), view_group(angle)
+
+
 _ENTRIES += _caer_entries() + [
-    ZooModel("vsgcnn", _vsgcnn, "videos", "gait_embedding",
+    ZooModel("vsgcnn", _vsgcnn, "videos", "keypoints",
              "ProxEmo VS-GCNN (vijay4313/proxemo@98c4e21 modeling/vs_gcnn.py), seed_specs 2.5; "
              "pretrained: weights proxemo-vsgcnn", task="view_groups", example_shape=(244, 244, 3),
-             example_classes=4,
+             example_classes=4, derive=gait_view, views=4,
              defaults={"optimizer": "adam", "lr": 0.009, "weight_decay": 1e-5, "schedule": "none",
                        "epochs": 2000, "batch_size": 16}),
 ]

@@ -98,7 +98,8 @@ def resolve_config(spec: ZooModel, args: argparse.Namespace) -> dict:
 
 
 def _datasets(spec: ZooModel, args) -> tuple[ShardDataset, ShardDataset]:
-    kw = dict(field=spec.field, group=spec.group, stack_clips=spec.stack_clips, target=TARGET_OF_TASK[spec.task])
+    kw = dict(field=spec.field, group=spec.group, stack_clips=spec.stack_clips, target=TARGET_OF_TASK[spec.task],
+              derive=spec.derive, views=spec.views)
     train_set = ShardDataset(args.shards, split=args.train_split, **kw)
     eval_set = ShardDataset(args.shards, split=args.eval_split, **kw)
     if len(train_set) == 0:
