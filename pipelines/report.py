@@ -34,8 +34,18 @@ RETRY_PREFIX = "retry-"
 
 
 def reset_run_files(out: Path) -> None:
-    """Clear the per-run progress markers before a run."""
+    """Clear the per-run progress markers and the temporary files a killed run left behind.
+
+    Shard files are written as hidden ``.<name>.tmp-<id>`` files and renamed when complete
+    (:func:`pipelines.shards._atomic`); a SIGKILL between the two leaves the hidden file, which
+    no reader globs. They are deleted here, before the next run writes into ``out``.
+    """
     shutil.rmtree(out / ".progress", ignore_errors=True)
+    for folder in [Path(out)] + retry_dirs(out):
+        for tmp in folder.glob(".*.tmp-*"):
+            tmp.unlink(missing_ok=True)
+        for tmp in folder.glob("*.json.tmp"):
+            tmp.unlink(missing_ok=True)
 
 
 def retry_dirs(out: Path) -> list[Path]:
