@@ -80,3 +80,13 @@ def test_face_models_learn_the_sample_shards(name, extracted, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     key = "roc_auc_micro" if MODELS[name].task == "multilabel" else "accuracy"
     assert metrics[key] is not None
+
+
+@pytest.mark.parametrize("name", ["accm", "caer-deepresidual"])
+def test_body_models_beat_chance_on_the_sample_content_labels(name, extracted, tmp_path):
+    """The sample's scene labels are learnable from body keypoints: 3 classes, chance 1/3."""
+    out = tmp_path / name
+    assert main([name, "--shards", str(extracted["out"]), "--epochs", "15", "--out", str(out), "--no-progress",
+                 "--no-tensorboard"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["accuracy"] > 1 / 3 + 0.1 and metrics["eval_rows"] == 3
