@@ -116,17 +116,27 @@ def plan_window(start_s: float, length_s: float, sample_fps: float, fps: float, 
     return idx[idx < n_video].astype(np.int32)
 
 
-def probe_frame_size(uri: str) -> tuple[int, int]:
-    """``(width, height)`` in pixels from the container header (OpenCV's FFmpeg); (0, 0) if unknown."""
+def probe_header(uri: str) -> tuple[int, int, int]:
+    """``(width, height, declared_frames)`` from the container header (OpenCV's FFmpeg backend).
+
+    Nothing is decoded. Zeros when the header cannot be read (decord then gives the reason).
+    """
     import cv2
 
     cap = cv2.VideoCapture(uri, cv2.CAP_FFMPEG)
     try:
         if not cap.isOpened():
-            return 0, 0
-        return int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+            return 0, 0, 0
+        frames = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        return (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                int(frames) if math.isfinite(frames) and frames > 0 else 0)
     finally:
         cap.release()
+
+
+def _truncated(declared: int, present: int) -> bool:
+    """The header promises clearly more frames than the file holds (a few frames of slack)."""
+    return declared - present > max(2, declared // 100)
 
 
 def open_video(uri: str, window: tuple[float, float, float] | None = None,
@@ -142,8 +152,10 @@ def open_video(uri: str, window: tuple[float, float, float] | None = None,
         ``(reader, plan)``: the decord ``VideoReader`` and a :class:`VideoPlan`.
 
     Raises:
-        DecodeError: not a regular file, unreadable container, no video stream, frames larger
-            than ``max_pixels``, or nothing of the plan inside the video.
+        DecodeError: a folder or other non-regular file, unreadable container, no video stream, frames larger
+            than ``max_pixels``, a truncated file (the header declares clearly more frames than
+            decord finds) whose missing part the plan needs, or nothing of the plan inside the
+            video.
     """
     import decord  # imported here: the decoder is only needed in the processes that decode
 
@@ -151,11 +163,13 @@ def open_video(uri: str, window: tuple[float, float, float] | None = None,
         raise DecodeError(f"{uri}: is a directory, not a video file")
     if not os.path.exists(uri):
         raise DecodeError(f"{uri}: cannot open video: no such file")
+    if not os.path.isfile(uri):  # FIFOs, devices, sockets: reading them can block forever
+        raise DecodeError(f"{uri}: not a regular file (a FIFO, device or socket)")
     if not os.access(uri, os.R_OK):
         raise DecodeError(f"{uri}: cannot open video: permission denied")
     if os.path.getsize(uri) == 0:
         raise DecodeError(f"{uri}: cannot open video: the file is empty (0 bytes)")
-    width, height = probe_frame_size(uri)
+    width, height, declared = probe_header(uri)
     if width * height > max_pixels:
         raise DecodeError(f"{uri}: frame size {width}x{height} exceeds the decoder limit of "
                           f"{max_pixels} pixels")
@@ -169,14 +183,19 @@ def open_video(uri: str, window: tuple[float, float, float] | None = None,
         raise DecodeError(f"{uri}: no usable video stream (fps={fps}, frames={n_video})")
     if frame_indices:
         fps = fps if math.isfinite(fps) and fps > 0 else float("nan")
-        idx = np.asarray([i for i in frame_indices if 0 <= i < n_video], np.int32)
-        if idx.size == 0:
-            raise DecodeError(f"{uri}: frames {list(frame_indices)[:4]} are past the end ({n_video} frames)")
+        wanted = np.asarray(frame_indices, np.int64)
     else:
         start_s, length_s, sample_fps = window
-        idx = plan_window(start_s, length_s, sample_fps, fps, n_video)
-        if idx.size == 0:
-            raise DecodeError(f"{uri}: window starting at {start_s:.3f} s is past the end ({n_video / fps:.3f} s)")
+        wanted = plan_window(start_s, length_s, sample_fps, fps, max(n_video, declared))
+    lost = wanted[(wanted >= n_video) & (wanted < declared)]
+    if lost.size and _truncated(declared, n_video):
+        raise DecodeError(f"{uri}: truncated file: the container declares {declared} frames but only {n_video} "
+                          f"can be decoded, and frame {int(lost[0])} is needed")
+    idx = wanted[(wanted >= 0) & (wanted < n_video)].astype(np.int32)
+    if idx.size == 0:
+        if frame_indices:
+            raise DecodeError(f"{uri}: frames {list(frame_indices)[:4]} are past the end ({n_video} frames)")
+        raise DecodeError(f"{uri}: window starting at {start_s:.3f} s is past the end ({n_video / fps:.3f} s)")
     return reader, VideoPlan(uri, fps, n_video, idx, width, height)
 
 
@@ -338,8 +357,9 @@ class IsolatedDecoder:
     def _receive(self, uri: str):
         proc = self._proc
         try:
-            head = _read_exact(proc.stdout.fileno(), _HEADER.size, time.monotonic() + self.timeout_s)
-            body = None if head is None else _read_exact(proc.stdout.fileno(), _HEADER.unpack(head)[0], None)
+            deadline = time.monotonic() + self.timeout_s
+            head = _read_exact(proc.stdout.fileno(), _HEADER.size, deadline)
+            body = None if head is None else _read_exact(proc.stdout.fileno(), _HEADER.unpack(head)[0], deadline)
         except TimeoutError:
             self._kill()
             raise DecodeTimeout(f"{uri}: decoder gave no answer within {self.timeout_s:.0f} s; "
