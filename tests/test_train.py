@@ -118,3 +118,18 @@ def test_validator_names_file_and_field(extracted, tmp_path):
     with pytest.raises(ShardSchemaError, match=rf"{h5.name}: videos/pose_features rows have shape \(64, 100\), "
                                                r"expected \(64, 238\)"):
         ShardDataset(copy, "timeline", "train")
+
+
+def test_evaluate_checkpoint_on_shards_matches_training_metrics(extracted, tmp_path):
+    from zoo.evaluate import main as evaluate_main
+
+    run = tmp_path / "run"
+    main(["accm-cnn", "--shards", str(extracted["out"]), "--epochs", "3", "--out", str(run), "--no-progress",
+          "--no-tensorboard"])
+    trained = json.loads((run / "metrics.json").read_text())
+    code = evaluate_main([str(run / "checkpoint.pt"), "--shards", str(extracted["out"]), "--split", "test",
+                          "--out", str(tmp_path / "ev")])
+    assert code == 0
+    scored = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert scored["confusion_matrix"] == trained["confusion_matrix"] and scored["rows"] == 3
+    assert evaluate_main([str(run / "nope.pt"), "--shards", str(extracted["out"])]) == 2

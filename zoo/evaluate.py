@@ -1,5 +1,8 @@
 """``python -m zoo.evaluate MODEL --images DIR``: accuracy of a face-expression model on an image folder.
 
+(``python -m zoo.evaluate CHECKPOINT --shards DIR [--split test]`` scores a ``zoo.train``
+checkpoint on extraction shards with its task's metrics instead: :mod:`zoo.checkpoints`.)
+
 The folder holds one sub-folder per class (``DIR/<class>/<image>``), the layout people keep
 CK+, JAFFE, RAF-DB or FER-style sets in. Folder names are mapped to the model's class names
 with :data:`SYNONYMS` (case-insensitive; spaces and hyphens count as underscores):
@@ -298,8 +301,12 @@ def evaluate(model_name: str, images: Path, out: Path, detect: bool = False,
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m zoo.evaluate", description=__doc__.split("\n")[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("model", help=f"face model ({', '.join(FACE_MODELS)}) or a Keras .hdf5 mini-Xception file")
-    ap.add_argument("--images", type=Path, required=True, help="image folder, one sub-folder per class")
+    ap.add_argument("model", help=f"face model ({', '.join(FACE_MODELS)}) or a Keras .hdf5 mini-Xception file "
+                                  "(with --images), or a zoo.train checkpoint.pt (with --shards)")
+    source = ap.add_mutually_exclusive_group(required=True)
+    source.add_argument("--images", type=Path, help="image folder, one sub-folder per class")
+    source.add_argument("--shards", type=Path, help="extraction output folder to score a zoo checkpoint on")
+    ap.add_argument("--split", default="test", help="split of --shards to score")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default runs/evaluate-<model>-<folder>)")
     ap.add_argument("--detect-faces", action="store_true", help="classify the largest detected face of each image")
     ap.add_argument("--detector", default="blazeface-back", choices=["blazeface-back", "blazeface-front"])
@@ -307,8 +314,25 @@ def parse_args(argv=None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def _main_shards(args) -> int:
+    from zoo.checkpoints import evaluate_on_shards
+
+    out = args.out or Path(args.model).resolve().parent / f"evaluate-{args.split}"
+    try:
+        m = evaluate_on_shards(Path(args.model), args.shards, args.split, args.device, out)
+    except (ValueError, KeyError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    score = {k: m[k] for k in ("accuracy", "macro_f1", "roc_auc_micro", "roc_auc_macro") if m.get(k) is not None}
+    print(f"zoo.evaluate {m['model']} on {args.shards} ({args.split}, {m['rows']} rows): "
+          + ", ".join(f"{k} {v:.3f}" for k, v in score.items()) + f"\n  outputs in {out}/")
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.shards is not None:
+        return _main_shards(args)
     out = args.out or Path("runs") / f"evaluate-{Path(args.model).stem}-{args.images.resolve().name}"
     try:
         m = evaluate(args.model, args.images, out, args.detect_faces, args.detector, args.device)
