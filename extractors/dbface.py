@@ -19,9 +19,11 @@ Pipeline (one call of :func:`detect_faces`):
    (0.289, 0.274, 0.278) in BGR order, through a float64-computed lookup table rounded to
    float32: bit-identical to the reference's numpy float64 arithmetic cast to float32. Padded
    pixels are normalised too (zero pixels, not zero inputs), as in the reference.
-4. **Batched forward** of all frames whose padded sizes are equal (frames of different padded
+4. **Batched forward** of the frames whose padded sizes are equal (frames of different padded
    sizes run as separate batches: the SE global pooling and the align-corners bilinear
    upsampling depend on the canvas size, so a common larger canvas would change detections).
+   On CPU a batch is cut into chunks of :data:`CPU_FORWARD_PIXELS` (larger CPU batches are
+   slower per frame); on a GPU a whole group is one forward.
 5. **Decode on the tensor's device** (stride 4): peaks where ``hm == maxpool3x3(hm)``, top-k
    (1000) of the peak-masked heatmap, keep ``score >= threshold``; box
    ``([cx, cy, cx, cy] + [-l, -t, r, b]) * 4``; landmark k = ``(cexp(4 v) + c) * 4`` with
@@ -47,6 +49,8 @@ __all__ = [
     "LANDMARKS",
     "STRIDE",
     "PAD_MULTIPLE",
+    "TOP_K",
+    "CPU_FORWARD_PIXELS",
     "MEAN_BGR",
     "STD_BGR",
     "DBFace",
@@ -67,6 +71,10 @@ LANDMARKS = ("eye_first", "eye_second", "nose", "mouth_first", "mouth_second")
 STRIDE = 4
 PAD_MULTIPLE = 32
 TOP_K = 1000
+#: Padded pixels per network forward on CPU (2 frames of 640x480). Larger CPU batches cost more
+#: time per frame (activations leave the caches: measured 94 ms/frame at batch 1-2, 150 at 8,
+#: 1 thread, 640x480), so CPU batches are cut into chunks of this size; GPUs take whole batches.
+CPU_FORWARD_PIXELS = 2 * 640 * 480
 MEAN_BGR = (0.408, 0.447, 0.47)
 STD_BGR = (0.289, 0.274, 0.278)
 
@@ -345,9 +353,9 @@ def load_dbface(variant: str = "small", device="cpu", channels_last: bool = True
     Args:
         variant: ``"small"`` or ``"large"``.
         device: torch device of the returned model.
-        channels_last: store the weights in ``torch.channels_last`` layout (default), matching
-            :func:`preprocess`; measured 25-45 % less CPU time per 640x480 frame than NCHW
-            (``bench/results_dbface.md``). Outputs agree within the parity tolerances.
+        channels_last: store the weights in ``torch.channels_last`` layout (default), the
+            layout :func:`preprocess` produces; on CPU it cost less time per 640x480 frame
+            than NCHW (``bench/results_dbface.md``). Outputs agree within the parity tolerances.
     Raises:
         ValueError: unknown variant. WeightsNotFoundError: file missing (the message names the
         file, its official source and the install command). WeightsChecksumError: sha256
@@ -527,10 +535,23 @@ def decode_heads(hm: torch.Tensor, tlrb: torch.Tensor, landmark: torch.Tensor,
     return list(torch.split(dets, counts))
 
 
+def _forward_chunk(n_frames: int, padded_hw: tuple[int, int], device: torch.device,
+                   forward_batch: Optional[int]) -> int:
+    """Frames per network forward: ``forward_batch`` if given, else all frames on an
+    accelerator and :data:`CPU_FORWARD_PIXELS` worth of padded frames (at least 1) on CPU."""
+    if forward_batch is not None:
+        if forward_batch < 1:
+            raise ValueError(f"forward_batch must be >= 1, got {forward_batch}")
+        return forward_batch
+    if device.type == "cpu":
+        return max(1, CPU_FORWARD_PIXELS // (padded_hw[0] * padded_hw[1]))
+    return max(1, n_frames)
+
+
 @torch.no_grad()
 def detect_faces(model: DBFace, frames: Sequence[np.ndarray], threshold: Optional[float] = None,
-                 nms_iou: Optional[float] = None, top_k: int = TOP_K, channel_order: str = "rgb"
-                 ) -> list[np.ndarray]:
+                 nms_iou: Optional[float] = None, top_k: int = TOP_K, channel_order: str = "rgb",
+                 forward_batch: Optional[int] = None) -> list[np.ndarray]:
     """Detect faces with DBFace in a batch of frames (one forward per padded size).
 
     Args:
@@ -538,18 +559,20 @@ def detect_faces(model: DBFace, frames: Sequence[np.ndarray], threshold: Optiona
             decoding runs there too.
         frames: uint8 [H, W, 3] images, **RGB** by default (``channel_order="bgr"`` for OpenCV
             images); sizes may differ. Frames with equal padded sizes (multiples of 32) share
-            one forward; each frame gets exactly the detections it would get alone.
+            forwards; each frame gets the detections it would get alone.
         threshold: minimum heatmap score; default per variant (:data:`DEFAULTS`: 0.3 small as
             ``main_small.py``, 0.4 large as ``main.py``).
         nms_iou: NMS IoU threshold; default per variant (0.3 small, 0.5 large).
         top_k: peaks considered per frame (1000).
         channel_order: ``"rgb"`` or ``"bgr"``.
+        forward_batch: most frames per network forward; default: all frames of one padded
+            size on an accelerator, :data:`CPU_FORWARD_PIXELS` worth on CPU.
     Returns:
         One float32 array [D, 15] per frame: ``x1, y1, x2, y2, score``, then 5 landmarks
         ``(x, y)`` in :data:`LANDMARKS` order (the model's channel order), in source-image
         pixels (origin top-left pixel, x right, y down), descending score.
     Raises:
-        ValueError: a frame is not uint8 [H, W, 3]; unknown channel order.
+        ValueError: a frame is not uint8 [H, W, 3]; unknown channel order; forward_batch < 1.
     """
     if len(frames) == 0:
         return []
@@ -562,8 +585,12 @@ def detect_faces(model: DBFace, frames: Sequence[np.ndarray], threshold: Optiona
     for i, f in enumerate(frames):
         groups.setdefault(_padded_hw(*f.shape[:2]), []).append(i)
     results: list = [None] * len(frames)
-    for idx in groups.values():
-        heads = raw_heads(model, [frames[i] for i in idx], channel_order)
-        for i, dets in zip(idx, decode_heads(*heads, threshold, nms_iou, top_k)):
-            results[i] = dets.cpu().numpy()
+    device = _model_device(model)
+    for padded_hw, idx in groups.items():
+        step = _forward_chunk(len(idx), padded_hw, device, forward_batch)
+        for start in range(0, len(idx), step):
+            chunk = idx[start:start + step]
+            heads = raw_heads(model, [frames[i] for i in chunk], channel_order)
+            for i, dets in zip(chunk, decode_heads(*heads, threshold, nms_iou, top_k)):
+                results[i] = dets.cpu().numpy()
     return results

@@ -162,7 +162,8 @@ def test_mixed_size_batch_equals_one_at_a_time(small, shared):
     batch = D.detect_faces(small, [a, b, c])
     single = [D.detect_faces(small, [f])[0] for f in (a, b, c)]
     assert [len(d) for d in batch] == [2, 1, 1]
-    for got, want in zip(batch, single):
+    whole = D.detect_faces(small, [b, a, c], forward_batch=2)  # b and c share one forward
+    for got, want in zip(batch + whole, single + [single[1], single[0], single[2]]):
         assert got.shape == want.shape
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-3)
 
@@ -171,6 +172,8 @@ def test_detect_faces_rejects_bad_frames(small):
     assert D.detect_faces(small, []) == []
     with pytest.raises(ValueError, match=r"frames\[1\].*uint8"):
         D.detect_faces(small, [np.zeros((32, 32, 3), np.uint8), np.zeros((32, 32, 3), np.float32)])
+    with pytest.raises(ValueError, match="forward_batch"):
+        D.detect_faces(small, [np.zeros((32, 32, 3), np.uint8)], forward_batch=0)
     with pytest.raises(ValueError, match="channel_order"):
         D.detect_faces(small, [np.zeros((32, 32, 3), np.uint8)], channel_order="rgba")
     with pytest.raises(ValueError, match="variant"):
