@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+from bench.common import REPO, record
+
 CLIP = REPO / "samples/videos/group_event_smiling.mp4"
 
 
@@ -128,14 +129,8 @@ def main(argv=None) -> int:
         f"({t_ref / max(t_fast, 1e-9):.1f}x).",
         f"Peaks found: baseline {peaks_b}, affectzoo {peaks_o}; people: {people_b} / {people_o}.",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_write:
-        results = REPO / "bench" / "results_openpose.md"
-        if not results.exists():
-            results.write_text("# OpenPose body benchmark (`python -m bench.extractors_openpose`)\n")
-        with open(results, "a") as f:
-            f.write(text)
+    record(lines, "results_openpose.md", "OpenPose body benchmark (`python -m bench.extractors_openpose`)",
+           not args.no_write)
     return 0
 
 

@@ -20,16 +20,10 @@ import platform
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from bench.common import REPO, best_seconds, record
 
 
-def _best(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+_best = best_seconds
 
 
 LOAD = os.getloadavg()[0]
@@ -112,14 +106,8 @@ def main(argv=None) -> int:
         rate = len(plan) / seconds
         lines.append(f"| {name} | {rate:.1f} | {rate / base:.2f} |")
     lines += detector_lines
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_write:
-        results = REPO / "bench" / "results_predict.md"
-        if not results.exists():
-            results.write_text("# `python -m bench.predict`: zoo.predict face-path throughput\n")
-        with open(results, "a") as f:
-            f.write(text)
+    record(lines, "results_predict.md", "`python -m bench.predict`: zoo.predict face-path throughput",
+           not args.no_write)
     return 0
 
 

@@ -21,16 +21,10 @@ import h5py
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+from bench.common import REPO, best_seconds, record
 
 
-def _best(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+_best = best_seconds
 
 
 def _rows(shards: Path, clips: int) -> list[dict]:
@@ -123,10 +117,7 @@ def main(argv=None) -> int:
              f"decord decode {dec:.1f} windows/s | {rep / dec:.1f} |",
              f"| ACCM epoch reading HDF5 shards | {disk:.1f} samples/s | same tensors in memory {mem:.1f} samples/s "
              f"| {disk / mem:.2f} |", ""]
-    print("\n".join(lines))
-    if not args.no_record:
-        with open(REPO / "bench" / "RESULTS.md", "a") as f:
-            f.write("\n".join(lines) + "\n")
+    record(lines, "RESULTS.md", "Benchmark results (`make bench`)", not args.no_record)
     return 0
 
 

@@ -53,3 +53,17 @@ def extracted(repo, tmp_path_factory):
     run = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     return {"card": card, "out": out, "stdout": run.stdout, "cmd": cmd}
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """A weights registry that finds nothing: no ``AFFECTZOO_WEIGHTS`` folder, an empty HOME
+    cache, an empty shipped folder and no network. Returns ``tmp_path``."""
+    from extractors import weights as W
+
+    monkeypatch.delenv(W.ENV_DIR, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(W, "SHIPPED_DIR", tmp_path / "shipped")
+    monkeypatch.setenv(W.ENV_OFFLINE, "1")
+    W._VERIFIED.clear()
+    return tmp_path

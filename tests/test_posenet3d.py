@@ -88,16 +88,6 @@ def test_rotate_vertical_equals_transpose_then_flip():
     np.testing.assert_array_equal(P.rotate_vertical(f), cv2.flip(cv2.transpose(f), 1))
 
 
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.delenv(W.ENV_DIR, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(W, "SHIPPED_DIR", tmp_path / "shipped")
-    monkeypatch.setenv(W.ENV_OFFLINE, "1")
-    W._VERIFIED.clear()
-    return tmp_path
-
-
 def test_registry_entry():
     e = W.REGISTRY[P.WEIGHTS_NAME]
     assert e.filename == "fusion_3d_var.pth" and not e.may_ship and e.sha256 is None

@@ -19,17 +19,6 @@ SHIPPED = ["blazeface-front", "blazeface-back", "blazeface-anchors", "posenet-mo
            "mini-xception-fer2013", "proxemo-vsgcnn"]
 
 
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    """No env folder, empty HOME cache, empty shipped folder, no network."""
-    monkeypatch.delenv(W.ENV_DIR, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(W, "SHIPPED_DIR", tmp_path / "shipped")
-    monkeypatch.setenv(W.ENV_OFFLINE, "1")
-    W._VERIFIED.clear()
-    return tmp_path
-
-
 def test_registry_names_and_flags():
     user_supplied = {"dbface-small", "dbface-large", "openpose-body", "posenet3d-resnet50"}
     assert set(REG := W.REGISTRY) == set(SHIPPED) | user_supplied
