@@ -175,13 +175,14 @@ def test_unknown_model_is_a_clear_error(tmp_path, capsys):
     assert "neither a known face model" in capsys.readouterr().err
 
 
-def test_checkpoint_gives_video_probabilities(repo, extracted, tmp_path):
+@pytest.mark.parametrize("model", ["accm", "caer-deepresidual"])
+def test_checkpoint_gives_video_probabilities(model, repo, extracted, tmp_path):
     import decord
 
     from zoo.train import main as train_main
 
     run = tmp_path / "run"
-    assert train_main(["accm", "--shards", str(extracted["out"]), "--epochs", "1", "--out", str(run),
+    assert train_main([model, "--shards", str(extracted["out"]), "--epochs", "1", "--out", str(run),
                        "--no-progress", "--no-tensorboard"]) == 0
     clip = tmp_path / "two_seconds.mp4"  # 2 s of a shipped clip: one window of the card
     src = decord.VideoReader(str(repo / CLIP)).get_batch(list(range(60))).asnumpy()

@@ -416,14 +416,19 @@ def extraction_config(checkpoint: dict, path: Path, shards: Optional[str] = None
         raise PredictError(f"{path}: its extraction config does not fit this affectzoo: {exc}") from exc
 
 
+#: Shard inputs a checkpoint may have for zoo.predict to rebuild them from a video.
+BODY_INPUTS = ("videos/timeline", "videos/pose_features")
+
+
 class CheckpointPredictor:
-    """Per-video class probabilities of a ``zoo.train`` checkpoint on skeleton timelines.
+    """Per-video class probabilities of a ``zoo.train`` checkpoint on body representations
+    (``videos/timeline``: ACCM; ``videos/pose_features``: the CAER pose zoo).
 
     The video is cut into consecutive windows of the extraction config's ``window_s`` (the last,
     shorter window is kept when it is at least half a window long, or when it is the only one);
     each window is decoded at ``sample_fps`` (:func:`pipelines.decode.decode_window`), poses are
     estimated by the pipeline's PoseNet handler, and :func:`pipelines.assemble.build_record`
-    tracks them, picks the main person and builds the timeline; the model's softmax per window
+    tracks them, picks the main person and builds the representations; the model's softmax per window
     is averaged into the video's probabilities.
 
     Args:
@@ -432,7 +437,7 @@ class CheckpointPredictor:
         shards: the extraction folder, when the checkpoint's recorded one has moved.
 
     Raises:
-        PredictError: not a zoo checkpoint, an input other than ``videos/timeline``, or no
+        PredictError: not a zoo checkpoint, an input other than those above, or no
             extraction config.
     """
 
@@ -445,10 +450,10 @@ class CheckpointPredictor:
         self.path = Path(path)
         ckpt = load_checkpoint(self.path)
         config = ckpt["config"]
-        if config.get("input") != "videos/timeline":
+        if config.get("input") not in BODY_INPUTS:
             raise PredictError(f"{self.path}: model input {config.get('input')!r} is not supported by zoo.predict "
-                               "yet: the extraction pipeline's per-sample functions build only skeleton "
-                               "timelines (videos/timeline)")
+                               f"yet (supported: {', '.join(BODY_INPUTS)})")
+        self.field = config["input"].split("/", 1)[1]
         self.cfg, self.note = extraction_config(ckpt, self.path, shards)
         if getattr(self.cfg, "modality", "video") != "video":
             raise PredictError(f"{self.path}: trained on a {self.cfg.modality!r} corpus; zoo.predict runs "
@@ -496,9 +501,9 @@ class CheckpointPredictor:
         meta = {"sample": sample, "frame_indices": win.frame_indices, "timestamps_s": win.timestamps_s,
                 "fps": win.fps}
         record, _ = build_record(meta, poses, {}, self.cfg)
-        x = self.prepare(torch.from_numpy(record["timeline"])[None])
+        x = self.prepare(torch.from_numpy(np.asarray(record[self.field]))[None])
         if tuple(x.shape[1:]) != self.in_shape:
-            raise PredictError(f"{self.path}: timeline shape {tuple(x.shape[1:])} differs from the "
+            raise PredictError(f"{self.path}: {self.field} shape {tuple(x.shape[1:])} differs from the "
                                f"checkpoint's input {self.in_shape}")
         probs = torch.softmax(self.model(x.to(self.device)), dim=1)[0].cpu().numpy()
         return probs, record, win
@@ -516,7 +521,7 @@ class CheckpointPredictor:
         starts = self.windows(n / fps)
         result = VideoPrediction(path, header={
             "model": self.model_name, "classes": list(self.classes), "pose": self.cfg.pose_extractor,
-            "representation": "videos/timeline", "window_s": self.cfg.window_s, "sample_fps": self.cfg.sample_fps,
+            "representation": f"videos/{self.field}", "window_s": self.cfg.window_s, "sample_fps": self.cfg.sample_fps,
             "fps": round(fps, 4), "num_frames": n, "width": w, "height": h, "windows": len(starts)})
         all_probs = []
         for i, start in enumerate(tqdm(starts, unit="window", desc=Path(path).name, disable=not progress,
