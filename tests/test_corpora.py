@@ -313,3 +313,26 @@ def test_ckplus_sequences_through_the_pipeline_with_the_face_detector(repo, tmp_
 
     found = [f for c in pq.read_table(sorted(out.glob("clips-*.parquet"))).to_pylist() for f in c["face_found"]]
     assert np.mean(found) > 0.5  # the astronaut's face is found by BlazeFace in the whole frames
+
+
+def test_emilya_xls_workbook_reads_sheet_two(tmp_path, shared):
+    """An Emilya-style .xls workbook (3 sheets, joints on sheet index 2, header row first), written
+    with xlwt as the reference vectors were, reads back exactly as float64 [T, 28, 3]."""
+    import xlwt
+
+    from pipelines.readers.media import load_sheet
+
+    ref = np.load(shared / "reference" / "representations" / "fer_bger" / "timeline_street_walker_L300.npz")
+    joints = ref["joints28_xyz"][:40]
+    book = xlwt.Workbook()
+    for name in ("info", "markers"):
+        book.add_sheet(name).write(0, 0, name)
+    sheet = book.add_sheet("positions")
+    for j in range(28 * 3):
+        sheet.write(0, j, f"j{j // 3}_{'xyz'[j % 3]}")
+    for t, row in enumerate(joints.reshape(len(joints), -1), start=1):
+        for j, v in enumerate(row):
+            sheet.write(t, j, float(v))
+    path = tmp_path / "Anger_SW_01.xls"
+    book.save(str(path))
+    np.testing.assert_array_equal(load_sheet(path), joints)

@@ -105,7 +105,7 @@ def _sheet_rows(path: Path, sheet_index: int) -> list[list]:
         with open(path, newline="", encoding="utf-8") as f:
             return list(csv.reader(f))
     try:
-        import xlrd  # optional: only Emilya workbooks need it
+        import xlrd  # pinned in requirements.lock; only Emilya workbooks need it
     except ImportError as exc:
         raise MediaError(f"{path}: reading .xls workbooks needs the xlrd package (pip install xlrd), "
                          "or export sheet index 2 to CSV") from exc

@@ -7,8 +7,8 @@ Lf, MB, SD, SW, Th, WH``) are trained separately, so a card reads one ``[layout]
 The emotion is the first of the 8 class names found as a substring of the file's path (seed
 ``save_label``); a path naming none is an unknown label here (the seed silently used class 0).
 
-Workbooks need the ``xlrd`` package (not a dependency of affectzoo); a sheet exported to CSV
-(same rows, comma-separated, header first) is read without it. Split (the seed's
+Workbooks are read with ``xlrd`` (pinned in ``requirements.lock``); a sheet exported to CSV
+(same rows, comma-separated, header first) is read too. Split (the seed's
 ``splitTrainTest``): per class, files in path order, ``int(n / 10)`` of them at
 ``linspace(0, n, int(n / 10), endpoint=False)`` go to ``test``.
 """
