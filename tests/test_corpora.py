@@ -336,3 +336,25 @@ def test_emilya_xls_workbook_reads_sheet_two(tmp_path, shared):
     path = tmp_path / "Anger_SW_01.xls"
     book.save(str(path))
     np.testing.assert_array_equal(load_sheet(path), joints)
+
+
+SMALL = {  # card edits that keep these runs short on 2 CPU cores
+    "emoreact": {"length_s = 5.0": "length_s = 1.0", "sample_fps = 5.0": "sample_fps = 4.0",
+                 "timeline_length = 25": "timeline_length = 4"},
+    "affectnet": {}, "elmd": {}, "emilya": {}, "friends": {},
+}
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_other_corpora_through_the_pipeline(name, repo, tmp_path, shared):
+    """Each remaining corpus's fixture tree lands in shards with the labels its reader gives."""
+    fx = _tree(name, tmp_path, shared)
+    card = _small_card(name, tmp_path, **SMALL[name])
+    expected = {s.sample_id: s.label_name for s in read_samples(load_card(str(card)), fx.root)}
+    out = tmp_path / "out"
+    run, errors = _extract(repo, card, fx.root, out, "--limit", "3")
+    rows = {r["sample_id"]: r["label_name"] for r in _videos(out)}
+    assert errors == [] and len(rows) == min(3, len(expected))
+    assert all(expected[sid] == label for sid, label in rows.items())
+    with h5py.File(next(out.glob("shard-*.h5")), "r") as f:
+        assert sorted(f["videos/sample_id"].asstr()[()]) == sorted(rows)
