@@ -36,8 +36,9 @@ train: $(STAMP)  ## train MODEL on OUT for EPOCHS
 test: $(STAMP)  ## run the test suite
 	$(PY) -m pytest -q
 
-bench: $(STAMP)  ## run the benchmarks (results in bench/RESULTS.md)
+bench: $(STAMP)  ## run the benchmarks (results in bench/RESULTS.md and bench/results_pipeline.md)
 	$(PY) -m bench.run
+	$(PY) -m bench.pipeline
 
 clean:  ## remove shards and run outputs (keeps .venv)
 	rm -rf shards runs

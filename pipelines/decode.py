@@ -40,6 +40,8 @@ MAX_FRAME_PIXELS = 3840 * 2160 * 2
 #: Address-space limit of the isolated decoder process (bytes): a hostile header that makes
 #: FFmpeg allocate without bound fails inside the child instead of exhausting the machine.
 DECODER_MEMORY_BYTES = 6 << 30
+#: Kernel buffer of the decoder's output pipe (bytes; capped by /proc/sys/fs/pipe-max-size).
+PIPE_BYTES = 1 << 20
 #: Seconds the isolated decoder may go without answering (open, or one chunk) before it is killed.
 DECODER_TIMEOUT_S = 120.0
 
@@ -246,32 +248,150 @@ def decode_window(uri: str, start_s: float, length_s: float, sample_fps: float) 
     return DecodedWindow(plan.frame_indices, plan.timestamps_s, frames, plan.fps, plan.num_video_frames)
 
 
+# --- decoder back-ends behind one interface (compared in bench/pipeline.py) ---------------------
+
+
+def _frames_decord(uri: str, indices: np.ndarray) -> np.ndarray:
+    import decord
+
+    reader = decord.VideoReader(uri, ctx=decord.cpu(0), num_threads=1)
+    return reader.get_batch(indices.tolist()).asnumpy()
+
+
+def _frames_opencv(uri: str, indices: np.ndarray) -> np.ndarray:
+    import cv2
+
+    cap = cv2.VideoCapture(uri, cv2.CAP_FFMPEG)
+    if not cap.isOpened():
+        raise DecodeError(f"{uri}: OpenCV cannot open the video")
+    out, pos = [], 0
+    try:
+        for i in indices.tolist():
+            if i < pos or i - pos > 64:  # far ahead or backwards: seek; near: grab forward
+                cap.set(cv2.CAP_PROP_POS_FRAMES, i)
+                pos = i
+            while pos < i:
+                cap.grab()
+                pos += 1
+            ok, bgr = cap.read()
+            pos += 1
+            if not ok:
+                raise DecodeError(f"{uri}: OpenCV could not decode frame {i}")
+            out.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    finally:
+        cap.release()
+    return np.stack(out)
+
+
+def _frames_pyav(uri: str, indices: np.ndarray) -> np.ndarray:
+    import av  # PyAV: optional, not in requirements.lock
+
+    wanted, out = set(indices.tolist()), {}
+    with av.open(uri) as container:
+        for n, frame in enumerate(container.decode(video=0)):
+            if n in wanted:
+                out[n] = frame.to_ndarray(format="rgb24")
+            if n >= indices.max():
+                break
+    return np.stack([out[i] for i in indices.tolist()])
+
+
+def _frames_torchcodec(uri: str, indices: np.ndarray) -> np.ndarray:
+    from torchcodec.decoders import VideoDecoder  # optional, not in requirements.lock
+
+    batch = VideoDecoder(uri).get_frames_at(indices.tolist())
+    return batch.data.permute(0, 2, 3, 1).numpy()
+
+
+#: Decoder back-ends: ``name -> fn(uri, int indices [N]) -> uint8 [N, H, W, 3] RGB``. The
+#: pipeline uses decord (fastest reliable one measured in bench/results_pipeline.md); the others
+#: are there to compare and to switch if decord is unavailable on a platform.
+DECODER_BACKENDS = {"decord": _frames_decord, "opencv": _frames_opencv, "pyav": _frames_pyav,
+                    "torchcodec": _frames_torchcodec}
+_BACKEND_MODULES = {"decord": "decord", "opencv": "cv2", "pyav": "av", "torchcodec": "torchcodec"}
+
+
+def available_backends() -> dict[str, bool]:
+    """Which :data:`DECODER_BACKENDS` can be imported here (``name -> installed``)."""
+    import importlib.util
+
+    return {name: importlib.util.find_spec(mod) is not None for name, mod in _BACKEND_MODULES.items()}
+
+
+def read_frames(uri: str, indices: Sequence[int], backend: str = "decord") -> np.ndarray:
+    """Decode the given 0-based frames of ``uri`` with one of :data:`DECODER_BACKENDS` (in process).
+
+    Returns:
+        uint8 [N, H, W, 3] RGB, in the order of ``indices``.
+
+    Raises:
+        KeyError: unknown back-end name.
+        ImportError: the back-end's package is not installed (the message names it).
+        DecodeError: the back-end failed (the message names the file).
+    """
+    if backend not in DECODER_BACKENDS:
+        raise KeyError(f"unknown decoder back-end {backend!r}; known: {sorted(DECODER_BACKENDS)}")
+    if not available_backends()[backend]:
+        raise ImportError(f"decoder back-end {backend!r} needs the package {_BACKEND_MODULES[backend]!r}, "
+                          "which is not installed")
+    idx = np.asarray(indices, np.int64)
+    try:
+        return DECODER_BACKENDS[backend](uri, idx)
+    except DecodeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every back-end has its own error types
+        raise DecodeError(f"{uri}: {backend} failed: {type(exc).__name__}: {exc}") from exc
+
+
 # --- the isolated decoder: a child process speaking length-prefixed pickles over pipes ----------
 
 _HEADER = struct.Struct("<Q")
 
 
-def _send(fh, obj) -> None:
+def _send(fh, obj, payload: np.ndarray | None = None) -> None:
+    """Write one message: a length-prefixed pickle, then (for chunks) the array's raw bytes.
+
+    The frames travel as raw bytes (not inside the pickle) so that they are copied once into
+    the pipe and once out of it.
+    """
     data = pickle.dumps(obj, protocol=5)
     fh.write(_HEADER.pack(len(data)))
     fh.write(data)
+    if payload is not None:
+        fh.write(memoryview(np.ascontiguousarray(payload)).cast("B"))
     fh.flush()
 
 
-def _read_exact(fd: int, n: int, deadline: float | None) -> bytes | None:
-    """Read ``n`` bytes from ``fd``; None on EOF; raises TimeoutError past ``deadline``."""
-    parts, got = [], 0
+def _read_into(fd: int, buf: memoryview, deadline: float | None) -> bool:
+    """Fill ``buf`` from ``fd``; False on EOF; raises TimeoutError past ``deadline``."""
+    got, n = 0, len(buf)
     while got < n:
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
                 raise TimeoutError
-        block = os.read(fd, min(n - got, 1 << 22))
-        if not block:
-            return None
-        parts.append(block)
-        got += len(block)
-    return b"".join(parts)
+        k = os.readv(fd, [buf[got:]])
+        if k == 0:
+            return False
+        got += k
+    return True
+
+
+def _read_exact(fd: int, n: int, deadline: float | None) -> bytes | None:
+    """Read ``n`` bytes from ``fd``; None on EOF; raises TimeoutError past ``deadline``."""
+    buf = bytearray(n)
+    return bytes(buf) if _read_into(fd, memoryview(buf), deadline) else None
+
+
+def _widen_pipe(fd: int) -> None:
+    """Grow a pipe's kernel buffer (Linux ``F_SETPIPE_SZ``) to cut the read/write calls per chunk."""
+    import fcntl
+
+    try:
+        limit = int(open("/proc/sys/fs/pipe-max-size").read())
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), min(PIPE_BYTES, limit))
+    except (OSError, ValueError):
+        pass  # not Linux, or not allowed: the default 64 KiB pipe still works
 
 
 def _worker_main() -> None:
@@ -298,7 +418,7 @@ def _worker_main() -> None:
                                       request.get("max_pixels", MAX_FRAME_PIXELS))
             _send(out, ("plan", plan))
             for pos, frames in iter_chunks(reader, plan, request.get("chunk_frames", CHUNK_FRAMES)):
-                _send(out, ("chunk", pos, frames))
+                _send(out, ("chunk", pos, frames.shape, frames.dtype.str), payload=frames)
             del reader
             _send(out, ("end",))
         except MemoryError as exc:
@@ -346,6 +466,7 @@ class IsolatedDecoder:
             env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
             self._proc = subprocess.Popen([sys.executable, "-m", "pipelines.decode"], stdin=subprocess.PIPE,
                                           stdout=subprocess.PIPE, env=env, bufsize=0)
+            _widen_pipe(self._proc.stdout.fileno())
         return self._proc
 
     def _kill(self) -> int | None:
@@ -365,19 +486,27 @@ class IsolatedDecoder:
 
     def _receive(self, uri: str):
         proc = self._proc
+        fd = proc.stdout.fileno()
         try:
             deadline = time.monotonic() + self.timeout_s
-            head = _read_exact(proc.stdout.fileno(), _HEADER.size, deadline)
-            body = None if head is None else _read_exact(proc.stdout.fileno(), _HEADER.unpack(head)[0], deadline)
+            head = _read_exact(fd, _HEADER.size, deadline)
+            body = None if head is None else _read_exact(fd, _HEADER.unpack(head)[0], deadline)
+            msg = None if body is None else pickle.loads(body)
+            if msg is not None and msg[0] == "chunk":  # the frames follow as raw bytes
+                frames = np.empty(msg[2], dtype=np.dtype(msg[3]))
+                if not _read_into(fd, memoryview(frames).cast("B"), deadline):
+                    msg = None
+                else:
+                    msg = ("chunk", msg[1], frames)
         except TimeoutError:
             self._kill()
             raise DecodeTimeout(f"{uri}: decoder gave no answer within {self.timeout_s:.0f} s; "
                                 f"its process was killed") from None
-        if body is None:
+        if msg is None:
             code = self._kill()
             how = f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit status {code}"
             raise DecoderCrashed(f"{uri}: decoder process died ({how}) while decoding this file")
-        return pickle.loads(body)
+        return msg
 
     def decode(self, uri: str, window: tuple[float, float, float] | None = None,
                frame_indices: Sequence[int] = ()) -> tuple[VideoPlan, Iterator[tuple[int, np.ndarray]]]:

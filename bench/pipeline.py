@@ -1,0 +1,292 @@
+"""``python -m bench.pipeline``: the extraction pipeline's overheads against bare baselines.
+
+Four measurements, each a ratio against a baseline measured in the same run:
+
+1. decode + represent + write (isolated chunked decoder, assembly, rows, shard files) against
+   bare decord decoding of the same windows (goal >= 0.8). The pose and face models are run once
+   beforehand and their outputs reused, so the ratio measures the pipeline's own work.
+2. shard writing (:func:`pipelines.shards.write_shard`: atomic renames, sha256, done marker)
+   against raw pyarrow + h5py writes of the same arrays (goal >= 0.7).
+3. the whole extraction with 2 local worker processes against 1 (goal >= 1.7x on 2 cores).
+4. decoder back-ends (:data:`pipelines.decode.DECODER_BACKENDS`) on the same frames; missing
+   packages are reported.
+
+Results go to ``bench/results_pipeline.md`` (appended) and stdout.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results_pipeline.md"
+DATE = "2026-11-21"
+
+
+def _windows(n: int):
+    """The first ``n`` windows of the sample card, taken round-robin over its three clips."""
+    from pipelines.cards import corpus_root, load_card
+    from pipelines.samples import read_samples
+
+    card = load_card("sample")
+    samples = read_samples(card, corpus_root(card, None))
+    by_clip: dict[str, list] = {}
+    for s in samples:
+        by_clip.setdefault(s.video_id, []).append(s)
+    picked, lists = [], list(by_clip.values())
+    while len(picked) < n and any(lists):
+        for lst in lists:
+            if lst and len(picked) < n:
+                picked.append(lst.pop(0))
+    return card, picked
+
+
+def _best(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def bench_decode_represent_write(windows: int, repeats: int) -> dict:
+    """Measurement 1 (and the rows for measurement 2)."""
+    import decord
+
+    from extractors.blazeface import detect_faces, load_blazeface
+    from extractors.posenet import estimate_poses, load_posenet
+    from pipelines import assemble
+    from pipelines.cards import corpus_root
+    from pipelines.config import config_from_card
+    from pipelines.decode import IsolatedDecoder, decode_window
+    from pipelines.shards import write_shard
+
+    card, samples = _windows(windows)
+    tmp = Path(tempfile.mkdtemp(prefix="bench_pipeline_"))
+    cfg = config_from_card(card, corpus_root(card, None), tmp, num_shards=1)
+    # models once, outside the timed region
+    pose_model, face_model = load_posenet("cpu"), load_blazeface("front", "cpu")
+    cached = []
+    for s in samples:
+        w = decode_window(s.uri, s.start_s, cfg.window_s, cfg.sample_fps)
+        poses = estimate_poses(pose_model, list(w.frames), 1.0, "cpu")
+        meta = {"sample": s.to_dict(), "frame_indices": w.frame_indices, "timestamps_s": w.timestamps_s, "fps": w.fps}
+        keep = assemble.kept_positions(len(w.frame_indices), cfg)
+        _, crops = assemble.build_record(meta, dict(enumerate(poses)), {i: w.frames[i] for i in keep}, cfg)
+        dets = detect_faces(face_model, list(crops.values()), "cpu") if crops else []
+        cached.append((s, dict(enumerate(poses)), dict(zip(crops, dets))))
+
+    def bare():
+        n = 0
+        for s in samples:
+            reader = decord.VideoReader(s.uri, ctx=decord.cpu(0), num_threads=1)
+            from pipelines.decode import plan_window
+            idx = plan_window(s.start_s, cfg.window_s, cfg.sample_fps, reader.get_avg_fps(), len(reader))
+            n += len(reader.get_batch(idx.tolist()).asnumpy())
+        return n
+
+    items_box: dict = {}
+    phases = {"decode": 0.0, "assemble": 0.0, "rows": 0.0, "write": 0.0}
+
+    def ours(dec: IsolatedDecoder):
+        items = []
+        for s, poses, dets in cached:
+            t0 = time.perf_counter()
+            plan, chunks = dec.decode(s.uri, window=(s.start_s, cfg.window_s, cfg.sample_fps))
+            frames = np.concatenate([f for _, f in chunks])
+            t1 = time.perf_counter()
+            keep = assemble.kept_positions(len(plan.frame_indices), cfg)
+            meta = {"sample": s.to_dict(), "frame_indices": plan.frame_indices,
+                    "timestamps_s": plan.timestamps_s, "fps": plan.fps}
+            record, crops = assemble.build_record(meta, poses, {i: frames[i] for i in keep}, cfg)
+            t2 = time.perf_counter()
+            faces = {ck: (crops[ck], dets.get(ck, np.zeros((0, 17), np.float32))) for ck in crops}
+            items.append((assemble.video_row(record, cfg), assemble.clip_rows(record, faces, cfg)))
+            t3 = time.perf_counter()
+            for k, dt in zip(("decode", "assemble", "rows"), (t1 - t0, t2 - t1, t3 - t2)):
+                phases[k] += dt
+        t4 = time.perf_counter()
+        write_shard(tmp, 0, 1, cfg.shapes, items, "bench", {})
+        phases["write"] += time.perf_counter() - t4
+        items_box["items"] = items
+
+    def in_process():
+        for s in samples:
+            decode_window(s.uri, s.start_s, cfg.window_s, cfg.sample_fps)
+
+    frames = bare()  # warm caches
+    t_bare = _best(bare, repeats)
+    t_inproc = _best(in_process, repeats)
+    with IsolatedDecoder() as dec:
+        ours(dec)
+        for k in phases:
+            phases[k] = 0.0
+        t_ours = _best(lambda: ours(dec), repeats)
+    share = {k: v / repeats for k, v in phases.items()}  # mean per repeat
+    return {"windows": len(samples), "frames": frames, "bare_s": t_bare, "ours_s": t_ours,
+            "inproc_s": t_inproc, "phases": share,
+            "ratio": t_bare / t_ours, "items": items_box["items"], "cfg": cfg, "tmp": tmp}
+
+
+def bench_shard_write(items, cfg, tmp: Path, repeats: int) -> dict:
+    """Measurement 2: write_shard against raw pyarrow + h5py writes of the same arrays."""
+    import h5py
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.shards import rows_to_table, write_shard
+    from schemas.shards import H5_LAYOUT, clip_schema, video_schema
+
+    videos = [v for v, _ in items]
+    clips = [c for _, cs in items for c in cs]
+    tables = {"videos": rows_to_table(videos, video_schema(cfg.shapes)), "clips": rows_to_table(clips, clip_schema(cfg.shapes))}
+    arrays = {}  # the same arrays, stacked once (outside the timing)
+    for name, (dtype, _) in H5_LAYOUT.items():
+        group, column = name.split("/")
+        rows = videos if group == "videos" else clips
+        key = column if column in rows[0] else {"targets": "targets_vector"}.get(column, column)
+        arrays[name] = (np.array([r[key] for r in rows], dtype=object) if dtype == "str"
+                        else np.stack([np.asarray(r[key], dtype=dtype) for r in rows]))
+    raw_dir = tmp / "raw"
+    raw_dir.mkdir(exist_ok=True)
+
+    def raw():
+        for name, table in tables.items():
+            pq.write_table(pa.Table.from_batches(table.to_batches(), table.schema), raw_dir / f"{name}.parquet")
+        with h5py.File(raw_dir / "raw.h5", "w") as f:
+            for name, arr in arrays.items():
+                if arr.dtype == object:
+                    f.create_dataset(name, data=arr, dtype=h5py.string_dtype())
+                else:
+                    chunks = (1,) + arr.shape[1:] if arr.ndim > 1 and arr.size else None
+                    f.create_dataset(name, data=arr, chunks=chunks, compression="lzf" if chunks else None)
+
+    def ours():
+        write_shard(tmp / "ours", 0, 1, cfg.shapes, items, "bench", {})
+
+    (tmp / "ours").mkdir(exist_ok=True)
+    raw(), ours()
+    t_raw, t_ours = _best(raw, repeats), _best(ours, repeats)
+    size = sum(p.stat().st_size for p in (tmp / "ours").glob("*-of-*"))
+    return {"raw_s": t_raw, "ours_s": t_ours, "ratio": t_raw / t_ours, "bytes": size}
+
+
+def _card_for_workers(tmp: Path) -> Path:
+    text = (REPO / "datasets" / "sample.toml").read_text()
+    text = text.replace('root = "samples/videos"', f'root = "{REPO / "samples" / "videos"}"')
+    path = tmp / "bench_sample.toml"
+    path.write_text(text)
+    return path
+
+
+def bench_workers(limit: int) -> dict:
+    """Measurement 3: the whole extraction, multi_processing with 1 and with 2 workers."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench_workers_"))
+    card = _card_for_workers(tmp)
+    out = {}
+    for workers in (1, 2):
+        dest = tmp / f"w{workers}"
+        cmd = [sys.executable, "-m", "pipelines.extract", "--dataset", str(card), "--out", str(dest), "--no-progress",
+               "--limit", str(limit), "--direct-mode", "multi_processing", "--workers", str(workers)]
+        t = time.perf_counter()
+        run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+        out[workers] = time.perf_counter() - t
+        if run.returncode != 0:
+            raise RuntimeError(f"extraction with {workers} workers failed: {run.stderr[-2000:]}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    return {"samples": limit, "w1_s": out[1], "w2_s": out[2], "speedup": out[1] / out[2]}
+
+
+def bench_backends(windows: int, repeats: int) -> dict:
+    """Measurement 4: every installed decoder back-end on the same frames (identical output checked)."""
+    from pipelines.decode import available_backends, plan_window, read_frames
+
+    _, samples = _windows(windows)
+    plans = []
+    for s in samples:
+        import decord
+
+        r = decord.VideoReader(s.uri)
+        plans.append((s.uri, plan_window(s.start_s, 2.0, 15.0, r.get_avg_fps(), len(r))))
+    res = {}
+    ref = None
+    for name, ok in available_backends().items():
+        if not ok:
+            res[name] = None
+            continue
+        frames = [read_frames(u, idx, name) for u, idx in plans]
+        same = None if ref is None else all(np.array_equal(a, b) for a, b in zip(ref, frames))
+        ref = ref if ref is not None else frames
+        n = sum(len(f) for f in frames)
+        t = _best(lambda: [read_frames(u, idx, name) for u, idx in plans], repeats)
+        res[name] = {"frames": n, "s": t, "fps": n / t, "identical_to_decord": same}
+    return res
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        names = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--windows", type=int, default=6, help="sample windows (2 s at 15 frames/s) per measurement")
+    ap.add_argument("--repeats", type=int, default=3, help="timed repeats (best kept)")
+    ap.add_argument("--worker-samples", type=int, default=8, help="samples of the 1-vs-2-workers extraction (0: skip)")
+    args = ap.parse_args(argv)
+
+    m1 = bench_decode_represent_write(args.windows, args.repeats)
+    m2 = bench_shard_write(m1.pop("items"), m1.pop("cfg"), m1["tmp"], args.repeats)
+    shutil.rmtree(m1.pop("tmp"), ignore_errors=True)
+    m4 = bench_backends(args.windows, args.repeats)
+    m3 = bench_workers(args.worker_samples) if args.worker_samples else None
+    load = os.getloadavg()
+    lines = [f"\n## {DATE} {time.strftime('%H:%M')} — {_machine()}",
+             f"CPU shared with other engineers' jobs while measuring (load average {load[0]:.1f} / {load[1]:.1f} "
+             f"/ {load[2]:.1f} on {os.cpu_count()} cores): absolute times are noisy; ratios are taken in the same run.\n",
+             "| measurement | baseline | ours | ratio (baseline/ours) | goal |", "|---|---|---|---|---|",
+             f"| decode + represent + write, {m1['windows']} windows / {m1['frames']} frames (models cached) "
+             f"| bare decord {m1['bare_s']:.3f} s | {m1['ours_s']:.3f} s | {m1['ratio']:.2f} | >= 0.8 |",
+             f"| isolated decoder (child process, raw-byte pipe) vs decord in process, same windows "
+             f"| {m1['inproc_s']:.3f} s | {m1['phases']['decode']:.3f} s | {m1['inproc_s'] / m1['phases']['decode']:.2f} | - |",
+             f"| shard writing ({m2['bytes'] / 1e6:.1f} MB: 2 Parquet + 1 HDF5, sha256, marker) | raw pyarrow + h5py "
+             f"{m2['raw_s']:.3f} s | {m2['ours_s']:.3f} s | {m2['ratio']:.2f} | >= 0.7 |"]
+    if m3:
+        lines.append(f"| extraction of {m3['samples']} samples, 2 workers vs 1 (multi_processing) | 1 worker "
+                     f"{m3['w1_s']:.1f} s | 2 workers {m3['w2_s']:.1f} s | {m3['speedup']:.2f}x | >= 1.7x |")
+    ph = m1["phases"]
+    lines.append(f"\nTime of 'ours' in measurement 1 (mean per pass): decode {ph['decode']:.3f} s, assemble "
+                 f"(tracking, timeline, head crops) {ph['assemble']:.3f} s, rows (faces, super-image PNG) "
+                 f"{ph['rows']:.3f} s, shard write {ph['write']:.3f} s.")
+    lines += ["", "| decoder back-end | frames/s | identical to decord |", "|---|---|---|"]
+    for name, r in m4.items():
+        lines.append(f"| {name} | not installed | - |" if r is None else
+                     f"| {name} | {r['fps']:.0f} | {'(reference)' if r['identical_to_decord'] is None else r['identical_to_decord']} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if not RESULTS.exists():
+        RESULTS.write_text("# Pipeline benchmarks (`python -m bench.pipeline`, part of `make bench`)\n")
+    with open(RESULTS, "a") as f:
+        f.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
