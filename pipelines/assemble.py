@@ -17,6 +17,7 @@ from pipelines.decode import clip_positions
 from pipelines.faces import (HEAD_CROP_SIZE, best_face, crop_square, crop_to_source, face_crop,
                              head_box)
 from pipelines.represent.pose_features import ProcCfg, SampleRejected, kinematics, pose_feature_sequence
+from pipelines.represent.segments import body_region
 from pipelines.represent.superimage import tile_superimage
 from pipelines.represent.timeline import skeleton_timeline
 from schemas.keypoints import coco17_to_openpose18
@@ -117,6 +118,38 @@ def head_requests(coco: np.ndarray, frames: dict[int, np.ndarray], cfg: ExtractC
     return crops, boxes
 
 
+def square_around(region: tuple[int, int, int, int]) -> np.ndarray:
+    """float32 [4] square box (x1, y1, x2, y2) with the region's centre and its longer side."""
+    left, top, right, bottom = region
+    side = max(right - left, bottom - top, 1)
+    cx, cy = (left + right) / 2, (top + bottom) / 2
+    return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float32)
+
+
+def body_crops(coco: np.ndarray, frames: dict[int, np.ndarray], cfg: ExtractConfig) -> dict:
+    """Full-body crops of the main person at the clip frames (the TSN ``fullbody`` input,
+    seed_specs 3.3, from our own keypoints).
+
+    The region is the seed's rule (:func:`pipelines.represent.segments.body_region`: the box of
+    the joints scoring at least ``cfg.min_keypoint_score``, grown 10 % per side) made square around
+    its centre (black outside the frame) so that the person keeps its aspect; the whole frame
+    when no joint is valid.
+
+    Returns:
+        ``{(c, k): (uint8 [S, S, 3], float32 [4] square box in source pixels)}``, S = face_size.
+    """
+    out = {}
+    plan = clip_positions(len(coco), cfg.clips, cfg.frames_per_clip)
+    for (c, k), pos in np.ndenumerate(plan):
+        if pos not in frames:
+            continue
+        h, w = frames[pos].shape[:2]
+        region = body_region(coco[pos], (h, w), cfg.min_keypoint_score) or (0, 0, w, h)
+        box = square_around(region)
+        out[(c, k)] = (crop_square(frames[pos], box, cfg.face_size), box)
+    return out
+
+
 def _face_of(crop, crop_box, detections, size):
     """(face uint8 [size, size, 3], box_src [4], score, found) for one clip frame.
 
@@ -207,9 +240,11 @@ def clip_rows(record: dict[str, Any], faces: dict, cfg: ExtractConfig) -> list[d
     """
     rows = []
     plan = record["clip_plan"]
+    empty_body = (np.zeros((cfg.face_size, cfg.face_size, 3), np.uint8), np.full(4, np.nan, np.float32))
     for c in range(plan.shape[0]):
         got = [_clip_face(record, faces, (c, k), cfg.face_size) for k in range(plan.shape[1])]
         crops = np.stack([g[0] for g in got])
+        bodies = [record.get("body_crops", {}).get((c, k), empty_body) for k in range(plan.shape[1])]
         image, layout = tile_superimage(crops)
         pos = plan[c]
         rows.append({**_ids(record["sample"]), "clip_index": c,
@@ -221,7 +256,9 @@ def clip_rows(record: dict[str, Any], faces: dict, cfg: ExtractConfig) -> list[d
                      "keypoints": record["keypoints"][pos],
                      "superimage_png": encode_png(image),
                      "superimage_layout": json.dumps(layout, sort_keys=True),
-                     "faces": crops})
+                     "body_boxes": np.stack([b[1] for b in bodies]),
+                     "fullbody_png": encode_png(tile_superimage(np.stack([b[0] for b in bodies]))[0]),
+                     "faces": crops, "fullbody": np.stack([b[0] for b in bodies])})
     return rows
 
 
@@ -259,7 +296,7 @@ def build_record(meta: dict[str, Any], poses: dict[int, tuple], frames: dict[int
               "tracks": tracks, "pose_features": pose_features_of(tracks, meta["frame_indices"]),
               "frame_shape": np.array(meta.get("frame_shape", shape), np.int32),
               "clip_plan": clip_positions(n, cfg.clips, cfg.frames_per_clip), "head_boxes": boxes,
-              "given_faces": given_faces}
+              "given_faces": given_faces, "body_crops": body_crops(tracks[0], frames, cfg)}
     return record, crops
 
 

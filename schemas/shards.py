@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 #: Version 2 added ``frame_shape``, ``tracks``, ``pose_features`` and the per-class ``targets``
-#: to the videos table and HDF5 group, and the per-row shape check (:func:`check_h5`).
+#: to the videos table and HDF5 group, full-body clip crops (``fullbody``, ``body_boxes``) and
+#: the per-row shape check (:func:`check_h5`).
 SCHEMA_VERSION = 2
 
 
@@ -88,8 +89,10 @@ def clip_schema(s: ShardShapes) -> pa.Schema:
     ``face_boxes`` float32 [K, 4] (x1, y1, x2, y2 source pixels, NaN when no face),
     ``face_scores`` float32 [K], ``face_found`` bool list [K], ``keypoints`` float32 [K, V, 3]
     (main person, OpenPose-18, x, y, score in pixels, NaN absent), ``superimage_png`` (PNG bytes
-    of the tiled K face crops, RGB) and ``superimage_layout`` (JSON: k, rows, cols, tile_h,
-    tile_w, order).
+    of the tiled K face crops, RGB), ``superimage_layout`` (JSON: k, rows, cols, tile_h,
+    tile_w, order), ``body_boxes`` float32 [K, 4] (the square full-body crop boxes, source
+    pixels, NaN without a frame) and ``fullbody_png`` (the K full-body crops tiled the same way:
+    the TSN ``fullbody`` input; ``body`` = the same with ``face_boxes`` blacked out).
     """
     k = s.frames_per_clip
     fields = _id_fields() + [
@@ -102,6 +105,8 @@ def clip_schema(s: ShardShapes) -> pa.Schema:
         pa.field("keypoints", _tensor((k, s.joints, 3))),
         pa.field("superimage_png", pa.binary()),
         pa.field("superimage_layout", pa.string()),
+        pa.field("body_boxes", _tensor((k, 4))),
+        pa.field("fullbody_png", pa.binary()),
     ]
     return pa.schema(fields, metadata={b"affectzoo_schema_version": str(SCHEMA_VERSION).encode(),
                                        b"table": b"clips"})
@@ -167,6 +172,8 @@ H5_LAYOUT = {
     "clips/faces": ("uint8", lambda s: (s.frames_per_clip, s.face_size, s.face_size, 3)),
     "clips/face_found": ("bool", lambda s: (s.frames_per_clip,)),
     "clips/face_boxes": ("float32", lambda s: (s.frames_per_clip, 4)),
+    "clips/fullbody": ("uint8", lambda s: (s.frames_per_clip, s.face_size, s.face_size, 3)),
+    "clips/body_boxes": ("float32", lambda s: (s.frames_per_clip, 4)),
 }
 
 

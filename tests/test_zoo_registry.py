@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -116,3 +117,20 @@ def test_caer_models_learn_pose_features_from_shards(extracted):
             opt.step()
             losses.append(loss.item())
         assert losses[-1] < losses[0], (name, losses)
+
+
+def test_fullbody_clip_crops_train_tsn(extracted, tmp_path):
+    """The TSN ``fullbody`` input: full-body clip crops stored by the pipeline, via --input."""
+    import h5py
+
+    with h5py.File(sorted(extracted["out"].glob("shard-*.h5"))[0], "r") as f:
+        bodies, boxes, faces = f["clips/fullbody"][()], f["clips/body_boxes"][()], f["clips/faces"][()]
+    assert bodies.shape == faces.shape and bodies.dtype == np.uint8
+    assert np.isfinite(boxes).all() and (boxes[..., 2] > boxes[..., 0]).all()
+    assert np.abs(boxes[..., 2] - boxes[..., 0] - (boxes[..., 3] - boxes[..., 1])).max() < 1e-3  # square
+    assert not np.array_equal(bodies, faces) and bodies.mean() > 10
+    out = tmp_path / "tsn-body"
+    assert main(["tsn-mobilenetv2", "--input", "fullbody", "--shards", str(extracted["out"]), "--epochs", "1",
+                 "--batch-size", "3", "--out", str(out), "--no-progress", "--no-tensorboard"]) == 0
+    ckpt = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)
+    assert ckpt["config"]["input"] == "clips/fullbody"

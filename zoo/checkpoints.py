@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -34,6 +35,8 @@ def load_trained(path: Path, device: str = "cpu") -> tuple[ZooModel, torch.nn.Mo
     if not isinstance(state, dict) or "state_dict" not in state or "config" not in state:
         raise ValueError(f"{path}: not a zoo.train checkpoint (no state_dict / config)")
     spec, config = get_model(state["model"]), state["config"]
+    group, field = config.get("input", f"{spec.group}/{spec.field}").split("/", 1)
+    spec = dataclasses.replace(spec, group=group, field=field)  # as trained (zoo.train --input)
     task = Task(spec.task)
     model = spec.build(tuple(config["in_shape"]), task.outputs(len(config["label_names"])))
     model.load_state_dict(state["state_dict"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import hashlib
 import json
 import random
@@ -66,6 +67,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--epochs", type=int, default=None, help="epochs (default: the model's reference value)")
     ap.add_argument("--batch-size", type=int, default=None, help="default: the model's reference value")
     ap.add_argument("--lr", type=float, default=None, help="default: the model's reference value")
+    ap.add_argument("--input", default=None, metavar="FIELD",
+                    help="train on another field of the model's shard group (e.g. fullbody for the TSN "
+                         "models: the full-body clip crops instead of the faces)")
     ap.add_argument("--train-split", default="train")
     ap.add_argument("--eval-split", default="test")
     ap.add_argument("--seed", type=int, default=0)
@@ -155,6 +159,8 @@ def train(args: argparse.Namespace) -> dict:
         the model's input. ValueError: no training rows.
     """
     spec = get_model(args.model)
+    if args.input:
+        spec = dataclasses.replace(spec, field=args.input)
     cfg = resolve_config(spec, args)
     task = Task(spec.task, label_smoothing=cfg.get("label_smoothing", 0.0))
     seed_everything(args.seed, not args.nondeterministic)
