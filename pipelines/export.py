@@ -6,13 +6,14 @@
 (:mod:`pipelines.represent.skeleton`): ``{"split": {"train": [...], "val": [...], "test": [...]},
 "annotations": [...]}`` with one annotation per sample (``frame_dir`` = ``sample_id``).
 
-What the shards hold (schema version 1, ``videos-*.parquet``): the **main person's** track only,
-``keypoints [T, 18, 3]`` (OpenPose-18, pixels, NaN absent) with ``num_frames`` valid rows; so every
-annotation has ``M = 1``, ``V = 18`` and ``total_frames = num_frames``. The shards do not record
-the frame size either: ``img_shape`` comes from ``--img-shape`` or, when absent, from the source
-video named by the row's ``uri`` (``cv2.CAP_PROP_FRAME_HEIGHT / WIDTH``). Exporting every person
-needs the tracker's output in the shards (e.g. a ``videos/tracks [M, T, V, 3]`` dataset) and
-the frame size (``videos/frame_shape [2]``).
+What is exported (``videos-*.parquet``, ``num_frames`` valid rows per sample): by default every
+tracked person, the schema-2 column ``tracks [P, T, 17, 3]`` (COCO-17, pixels, NaN absent; people
+never seen are left out, at least one is kept), so ``V = 17`` as in PySKL's COCO files; with
+``--persons main`` (or shards without ``tracks``, or skeleton corpora, whose ``frame_shape`` is 0)
+the main person's ``keypoints [T, V, 3]``
+(OpenPose-18 for video, the corpus's own joints for skeleton corpora), ``M = 1``.
+``img_shape`` is ``--img-shape`` when given, else the stored ``frame_shape`` (schema 2), else the
+size of the source video named by the row's ``uri`` (``cv2.CAP_PROP_FRAME_HEIGHT / WIDTH``).
 """
 from __future__ import annotations
 
@@ -54,8 +55,9 @@ def read_videos(shards: Path) -> list[dict]:
     """Rows of every ``videos-*.parquet`` listed in the run's manifest, in manifest order.
 
     Returns:
-        dicts with ``sample_id``, ``label``, ``split``, ``uri``, ``num_frames`` and ``keypoints``
-        (``float32 [T, V, 3]``, the padded main-person track).
+        dicts with ``sample_id``, ``label``, ``split``, ``uri``, ``num_frames``, ``keypoints``
+        (``float32 [T, V, 3]``, the padded main-person track) and, in schema-2 shards,
+        ``tracks`` (``float32 [P, T, 17, 3]``) and ``frame_shape`` (``(H, W)``, 0 = unknown).
     Raises:
         ExportError: missing manifest, file or column (the message names them).
     """
@@ -70,10 +72,11 @@ def read_videos(shards: Path) -> list[dict]:
         lacking = [c for c in need if c not in table.column_names]
         if lacking:
             raise ExportError(f"{path}: lacks columns {lacking}")
-        keypoints = table.column("keypoints").combine_chunks().to_numpy_ndarray()
+        tensors = {c: table.column(c).combine_chunks().to_numpy_ndarray()
+                   for c in ("keypoints", "tracks", "frame_shape") if c in table.column_names}
         cols = {c: table.column(c).to_pylist() for c in need if c != "keypoints"}
         for i in range(table.num_rows):
-            rows.append({**{c: cols[c][i] for c in cols}, "keypoints": keypoints[i]})
+            rows.append({**{c: cols[c][i] for c in cols}, **{c: a[i] for c, a in tensors.items()}})
     return rows
 
 
@@ -97,14 +100,39 @@ def video_shape(uri: str) -> tuple[int, int]:
     return h, w
 
 
+def _people(row: dict, persons: str) -> np.ndarray:
+    """``[M, T, V, 3]`` of one row: every tracked person seen at least once, or the main person's
+    keypoints (``persons="main"``, shards without tracks, skeleton corpora)."""
+    t = int(row["num_frames"])
+    framed = "frame_shape" in row and min(int(v) for v in row["frame_shape"]) > 0  # not a skeleton corpus
+    if persons == "all" and "tracks" in row and framed:
+        tracks = np.asarray(row["tracks"], np.float32)[:, :t]
+        seen = np.isfinite(tracks[..., 0]).any(axis=(1, 2))
+        return tracks[seen] if seen.any() else tracks[:1]  # nobody tracked: one all-missing person
+    return np.asarray(row["keypoints"], np.float32)[None, :t]
+
+
+def _img_shape(row: dict, img_shape, cache: dict) -> tuple[int, int]:
+    if img_shape is not None:
+        return tuple(int(v) for v in img_shape)
+    stored = row.get("frame_shape")
+    if stored is not None and min(int(v) for v in stored) > 0:
+        return int(stored[0]), int(stored[1])
+    if row["uri"] not in cache:
+        cache[row["uri"]] = video_shape(row["uri"])
+    return cache[row["uri"]]
+
+
 def mmaction_annotations(shards: Path, img_shape: Optional[Sequence[int]] = None,
-                         fill_missing: Optional[float] = 0.0) -> dict:
+                         fill_missing: Optional[float] = 0.0, persons: str = "all") -> dict:
     """The MMAction2 annotation-file object of a run (see the module docstring).
 
     Args:
         shards: the extraction output folder.
-        img_shape: ``(height, width)`` for every sample; None = read from each source video.
+        img_shape: ``(height, width)`` for every sample; None = the stored frame shape, else
+            read from each source video.
         fill_missing: value for missing joints' x, y (score 0); None keeps NaN.
+        persons: ``all`` (every tracked person, COCO-17) or ``main`` (the main-person keypoints).
 
     Returns:
         ``{"split": {...}, "annotations": [...]}``; split names are the shards' (``train``,
@@ -115,15 +143,9 @@ def mmaction_annotations(shards: Path, img_shape: Optional[Sequence[int]] = None
     shapes: dict[str, tuple[int, int]] = {}
     anns, splits = [], {}
     for row in read_videos(shards):
-        if img_shape is not None:
-            shape = tuple(int(v) for v in img_shape)
-        else:
-            if row["uri"] not in shapes:
-                shapes[row["uri"]] = video_shape(row["uri"])
-            shape = shapes[row["uri"]]
-        t = int(row["num_frames"])
-        tracks = np.asarray(row["keypoints"], np.float32)[None, :t]
-        anns.append(annotation(tracks, row["sample_id"], int(row["label"]), shape, fill_missing=fill_missing))
+        shape = _img_shape(row, img_shape, shapes)
+        anns.append(annotation(_people(row, persons), row["sample_id"], int(row["label"]), shape,
+                               fill_missing=fill_missing))
         splits.setdefault(row["split"], []).append(row["sample_id"])
     order = [s for s in SPLITS if s in splits] + sorted(set(splits) - set(SPLITS))
     return annotation_file(anns, {s: splits[s] for s in order})
@@ -154,7 +176,9 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("shards", type=Path, help="extraction output folder (with manifest.json)")
     m.add_argument("out", type=Path, help="output .pkl")
     m.add_argument("--img-shape", nargs=2, type=int, metavar=("H", "W"),
-                   help="frame size for every sample (default: read from each source video)")
+                   help="frame size for every sample (default: the stored frame shape, else each source video's)")
+    m.add_argument("--persons", choices=("all", "main"), default="all",
+                   help="every tracked person (COCO-17 tracks) or the main person's keypoints only")
     m.add_argument("--keep-nan", action="store_true", help="keep NaN for missing joints (default: 0, score 0)")
     return p
 
@@ -164,7 +188,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
         obj = write_mmaction(args.shards, args.out, img_shape=args.img_shape,
-                             fill_missing=None if args.keep_nan else 0.0)
+                             fill_missing=None if args.keep_nan else 0.0, persons=args.persons)
     except (ExportError, ShardSchemaError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -78,7 +78,8 @@ def test_annotation_file_pickle_round_trip(tmp_path):
 
 
 T, V = 5, 18
-SHAPES = ShardShapes(frames=T, joints=V, clips=1, frames_per_clip=2, face_size=8, timeline_size=4, timeline_length=3)
+SHAPES = ShardShapes(frames=T, joints=V, clips=1, frames_per_clip=2, face_size=8, timeline_size=4, timeline_length=3,
+                     classes=3)
 
 
 def _video_row(sample_id, split, label, uri, num_frames, seed):
@@ -90,7 +91,9 @@ def _video_row(sample_id, split, label, uri, num_frames, seed):
             "label": label, "label_name": f"c{label}", "start_s": 0.0, "end_s": 1.0, "fps": 5.0,
             "num_frames": num_frames, "frame_indices": np.r_[np.arange(num_frames), -np.ones(T - num_frames)],
             "timestamps_s": np.zeros(T), "keypoints": kp, "persons": np.ones(T),
-            "timeline": np.zeros((2 * V, 4, 3))}
+            "timeline": np.zeros((2 * V, 4, 3)), "frame_shape": np.zeros(2, np.int32),
+            "tracks": np.full((2, T, 17, 3), np.nan, np.float32), "pose_features": np.zeros((64, 238), np.float32),
+            "targets": [], "valence": None, "arousal": None, "fold": None, "targets_vector": np.eye(3, dtype=np.float32)[label]}
 
 
 def _clip_row(video):
@@ -98,12 +101,13 @@ def _clip_row(video):
     return {**ids, "clip_index": 0, "frame_indices": np.zeros(2), "timestamps_s": np.zeros(2),
             "face_boxes": np.full((2, 4), np.nan), "face_scores": np.zeros(2), "face_found": [False, False],
             "keypoints": np.full((2, V, 3), np.nan), "superimage_png": b"", "superimage_layout": "{}",
-            "faces": np.zeros((2, 8, 8, 3), np.uint8)}
+            "faces": np.zeros((2, 8, 8, 3), np.uint8), "fullbody": np.zeros((2, 8, 8, 3), np.uint8),
+            "body_boxes": np.full((2, 4), np.nan), "fullbody_png": b""}
 
 
 def _write(out, rows):
     marker = write_shard(out, 0, 1, SHAPES, [(r, [_clip_row(r)]) for r in rows], "hash", {})
-    (out / "manifest.json").write_text(json.dumps({"schema_version": 1, "shards": [marker]}))
+    (out / "manifest.json").write_text(json.dumps({"schema_version": 2, "shards": [marker]}))
 
 
 @pytest.fixture
@@ -156,3 +160,25 @@ def test_export_errors(tmp_path, capsys):
     (tmp_path / "manifest.json").write_text(json.dumps({"schema_version": 99, "shards": []}))
     assert E.main(["mmaction", str(tmp_path), str(tmp_path / "o.pkl")]) == 1
     assert "schema version 99" in capsys.readouterr().err
+
+
+def test_export_of_pipeline_shards_has_every_tracked_person(extracted, tmp_path):
+    """Schema-2 shards: COCO-17 tracks of the tracked people and the stored frame shape."""
+    import pyarrow.parquet as pq
+
+    from pipelines.export import main
+
+    out = tmp_path / "ann.pkl"
+    assert main(["mmaction", str(extracted["out"]), str(out)]) == 0
+    with open(out, "rb") as f:
+        obj = pickle.load(f)
+    rows = {r["sample_id"]: r for r in pq.read_table(sorted(extracted["out"].glob("videos-*.parquet"))).to_pylist()}
+    assert len(obj["annotations"]) == len(rows) == 6
+    for ann in obj["annotations"]:
+        row = rows[ann["frame_dir"]]
+        tracks = np.asarray(row["tracks"], np.float32).reshape(2, -1, 17, 3)[:, : row["num_frames"]]
+        m = int(np.isfinite(tracks[..., 0]).any(axis=(1, 2)).sum()) or 1
+        assert ann["keypoint"].shape == (m, row["num_frames"], 17, 2)
+        assert ann["img_shape"] == tuple(row["frame_shape"]) and min(ann["img_shape"]) > 0
+        seen = np.isfinite(tracks[0, ..., 0])
+        np.testing.assert_array_equal(ann["keypoint"][0][seen], tracks[0][seen][:, :2])
