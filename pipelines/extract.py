@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
 import threading
@@ -82,6 +81,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--body", default=None, choices=sorted(BODY_EXTRACTORS),
                     help="body-pose model (default: the card's [extractors] pose); posenet = "
                          "posenet-mobilenet-v1-075, openpose = openpose-body (COCO-18)")
+    ap.add_argument("--torch-threads", type=int, default=None,
+                    help="torch CPU threads per worker process (default: cores // workers with the local "
+                         "multi-process runner, else all cores)")
     ap.add_argument("--device", default="cpu", help="torch device for the extractors (cpu, cuda, cuda:1)")
     ap.add_argument("--max-batch-size", type=int, default=16, help="frames per RunInference batch (cap)")
     ap.add_argument("--num-shards", type=int, default=None, help="shards to write (default: the card's)")
@@ -262,8 +264,26 @@ def build_pipeline(p, samples, cfg: ExtractConfig, config_hash: str, attrs: dict
     return tuple(errors) + (represented[stages.ERRORS], written[stages.ERRORS]) | "Errors" >> beam.Flatten()
 
 
+#: Torch intra-op threads per worker process on CPU (set by :func:`main` from the runner: the
+#: cores divided among the local worker processes, so that 2 workers on 2 cores do not run 4
+#: threads); None = all cores.
+TORCH_THREADS: int | None = None
+
+
 def _threads(cfg: ExtractConfig) -> int:
-    return 0 if cfg.device != "cpu" else max(1, (os.cpu_count() or 1))
+    if cfg.device != "cpu":
+        return 0
+    return TORCH_THREADS or max(1, os.cpu_count() or 1)
+
+
+def torch_threads_for(args: argparse.Namespace) -> int:
+    """CPU threads per worker: cores // workers for the multi-process local runner, else all cores."""
+    cores = os.cpu_count() or 1
+    if getattr(args, "torch_threads", None):
+        return max(1, args.torch_threads)
+    if args.runner == "direct" and args.direct_mode == "multi_processing":
+        return max(1, cores // args.workers)
+    return cores
 
 
 def _run_inference(handler):
@@ -417,6 +437,8 @@ def main(argv=None) -> int:
         card = load_card(args.dataset, label_order=args.label_order)
     except (CardError, RunnerOptionsError) as exc:
         return _fail(str(exc))
+    global TORCH_THREADS
+    TORCH_THREADS = torch_threads_for(args)
     out = Path(args.out or f"shards/{card['corpus']['name']}").resolve()
     root = corpus_root(card, args.root)
     cfg = config_from_card(card, root, out, device=args.device, max_batch_size=args.max_batch_size,

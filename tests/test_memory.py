@@ -1,8 +1,10 @@
 """Bounded memory on a long video: frames are streamed in chunks, never the whole video at once.
 
 The video (2 minutes of 640x360 at 30 frames/s, 3,600 frames: 2.49 GB as uint8 RGB) is generated
-here with cv2.VideoWriter. Peak resident memory is read with ``resource.getrusage`` in a fresh
-process (``ru_maxrss`` of itself and of its waited-for descendants).
+here with cv2.VideoWriter. Peak resident memory is read from ``/proc/<pid>/status`` ``VmHWM`` for
+the decoder and its consumer (``ru_maxrss`` survives ``exec`` on Linux, so a process started from
+a large pytest process would report pytest's peak), and with ``resource.getrusage(RUSAGE_CHILDREN)``
+in a small wrapper process for the whole extraction (the largest of its waited-for descendants).
 
 Bounds:
 * streaming all 3,600 frames through the isolated decoder: < 600 MB in the decoder process and
@@ -47,8 +49,15 @@ def _peak_mb(code: str, cwd: Path) -> dict:
 
 
 STREAM = """
-import json, resource, sys
+import json, sys
 from pipelines.decode import IsolatedDecoder
+
+def hwm_mb(pid="self"):
+    # VmHWM: peak resident set of this process image (unlike ru_maxrss, not inherited across exec)
+    for line in open(f"/proc/{{pid}}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
 n, shapes = 0, set()
 with IsolatedDecoder() as dec:
     plan, chunks = dec.decode({path!r}, window=(0.0, {seconds}, {fps}))
@@ -56,9 +65,8 @@ with IsolatedDecoder() as dec:
         assert first == n
         n += len(frames)
         shapes.add(frames.shape[1:])
-print(json.dumps({{"frames": n, "shapes": [list(s) for s in shapes],
-                  "self_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "decoder_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}}))
+    decoder_mb = hwm_mb(dec.pid)
+print(json.dumps({{"frames": n, "shapes": [list(s) for s in shapes], "self_mb": hwm_mb(), "decoder_mb": decoder_mb}}))
 """
 
 

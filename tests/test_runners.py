@@ -6,6 +6,7 @@ The pipeline runs on 2 one-second windows of the shipped hikers clip (5 frames e
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -54,8 +55,10 @@ def assert_same_rows(a: dict[str, dict], b: dict[str, dict]) -> None:
         for key, value in a[sid].items():
             x, y = value, b[sid][key]
             if isinstance(x, (list, np.ndarray)) or isinstance(x, float):
-                np.testing.assert_array_equal(np.asarray(x, dtype=float), np.asarray(y, dtype=float),
-                                              err_msg=f"{sid} {key}")
+                # same models and frames; Beam may batch frames differently (oneDNN kernels of
+                # another batch size differ in the last float bits): 1e-3 px
+                np.testing.assert_allclose(np.asarray(x, dtype=float), np.asarray(y, dtype=float),
+                                           rtol=1e-5, atol=1e-3, err_msg=f"{sid} {key}")
             else:
                 assert x == y, f"{sid} {key}: {x!r} != {y!r}"
 
@@ -69,6 +72,13 @@ def test_help_names_the_local_runner():
     assert (args.runner, args.direct_mode) == ("direct", "multi_processing")
     opts = extract.pipeline_options(args).get_all_options()
     assert opts["direct_running_mode"] == "multi_processing" and opts["direct_num_workers"] == args.workers
+
+
+def test_cores_are_divided_among_local_workers():
+    cores = os.cpu_count() or 1
+    assert extract.torch_threads_for(extract.parse_args(["--workers", "2"])) == max(1, cores // 2)
+    assert extract.torch_threads_for(extract.parse_args(["--direct-mode", "in_memory"])) == cores
+    assert extract.torch_threads_for(extract.parse_args(["--workers", "2", "--torch-threads", "3"])) == 3
 
 
 @pytest.mark.parametrize("argv, expected", [
@@ -128,10 +138,11 @@ def job_service(tmp_path_factory):
 
 def test_portable_runner_matches_local_run(repo, tmp_path, job_service):
     card = tiny_card(repo, tmp_path)
-    local = run_extract(repo, card, tmp_path / "local", "--limit", "2")
+    local = run_extract(repo, card, tmp_path / "local", "--limit", "2", "--torch-threads", "1")
     assert local.returncode == 0, local.stderr[-3000:]
     assert "direct_running_mode=multi_processing" in local.stdout
-    portable = run_extract(repo, card, tmp_path / "portable", "--limit", "2", "--runner", "portable", "--",
+    portable = run_extract(repo, card, tmp_path / "portable", "--limit", "2", "--torch-threads", "1",
+                           "--runner", "portable", "--",
                            f"--job_endpoint={job_service}", "--environment_type=LOOPBACK")
     assert portable.returncode == 0, portable.stderr[-3000:]
     assert "PortableRunner" in portable.stdout
