@@ -56,3 +56,22 @@ def test_dbface_runs_and_is_recorded(repo, tmp_path, shared):
     assert manifest["config"]["face_extractor"] == "dbface-small"
     assert manifest["samples"]["written"] == 2 and manifest["errors"]["total"] == 0
     assert "face dbface-small" in run.stdout
+
+
+def test_openpose_keypoints_enter_the_assembly_as_coco17():
+    import numpy as np
+    from apache_beam.ml.inference.base import PredictionResult
+
+    from pipelines.stages import pose_by_sample
+    from schemas.keypoints import COCO17, OPENPOSE18
+
+    rng = np.random.default_rng(0)
+    op18 = rng.uniform(0, 100, (2, 18, 3)).astype(np.float32)  # 2 people, OpenPose-18 order
+    frame = np.zeros((4, 4, 3), np.uint8)
+    item = (("s", 3, True), PredictionResult(frame, (np.array([0.9, 0.5], np.float32), op18)))
+    sid, (pos, (scores, coco), kept) = pose_by_sample(item, to_coco=True)
+    assert (sid, pos) == ("s", 3) and kept is frame and coco.shape == (2, 17, 3)
+    for j, name in enumerate(COCO17):
+        np.testing.assert_array_equal(coco[:, j], op18[:, OPENPOSE18.index(name)])
+    _, (_, (_, same), _) = pose_by_sample(item)  # PoseNet output is passed through
+    assert same is op18
