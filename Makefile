@@ -11,6 +11,7 @@ RUNNER  ?= direct
 DEVICE  ?= cpu
 EPOCHS  ?= 2
 MODEL   ?= accm
+EXTRA   ?=
 
 .PHONY: help venv extract train test bench clean
 
@@ -26,9 +27,9 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP)  ## create .venv and install the pinned dependencies
 
-extract: $(STAMP)  ## run the extraction pipeline (DATASET, ROOT, OUT, RUNNER, DEVICE)
+extract: $(STAMP)  ## run the extraction pipeline (DATASET, ROOT, OUT, RUNNER, DEVICE; more flags in EXTRA)
 	$(PY) -m pipelines.extract --dataset $(DATASET) $(if $(ROOT),--root $(ROOT)) \
-		--out $(OUT) --runner $(RUNNER) --device $(DEVICE)
+		--out $(OUT) --runner $(RUNNER) --device $(DEVICE) $(EXTRA)
 
 train: $(STAMP)  ## train MODEL on OUT for EPOCHS
 	$(PY) -m zoo.train $(MODEL) --shards $(OUT) --epochs $(EPOCHS) --device $(DEVICE)

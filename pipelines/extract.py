@@ -124,6 +124,9 @@ def pipeline_options(args: argparse.Namespace):
         flags.append(f"--direct_running_mode={args.direct_mode}")
         if args.direct_mode == "multi_processing":
             flags.append(f"--direct_num_workers={args.workers}")
+            # the local worker processes log their start-up at INFO; keep the console for our summary
+            if not any(a.startswith("--default_sdk_harness_log_level") for a in extra):
+                flags.append("--default_sdk_harness_log_level=ERROR")
     return PipelineOptions(flags + extra)
 
 
