@@ -206,7 +206,13 @@ def video_row(record: dict[str, Any], cfg: ExtractConfig) -> dict[str, Any]:
             "timeline": record["timeline"], "frame_shape": record["frame_shape"],
             "tracks": _pad(record["tracks"].transpose(1, 0, 2, 3), t, np.nan).transpose(1, 0, 2, 3),
             "pose_features": record["pose_features"], **annotation_columns(sample),
-            "targets_vector": targets_vector(sample, len(cfg.label_names))}
+            "targets_vector": targets_vector(sample, len(cfg.label_names)), "fold_index": fold_index(sample)}
+
+
+def fold_index(sample: dict[str, Any]) -> int:
+    """The sample's 1-based cross-validation fold (CK+), -1 when the corpus has none."""
+    fold = sample.get("fold")
+    return -1 if fold is None else int(fold)
 
 
 def targets_vector(sample: dict[str, Any], classes: int) -> np.ndarray:
@@ -258,7 +264,8 @@ def clip_rows(record: dict[str, Any], faces: dict, cfg: ExtractConfig) -> list[d
                      "superimage_layout": json.dumps(layout, sort_keys=True),
                      "body_boxes": np.stack([b[1] for b in bodies]),
                      "fullbody_png": encode_png(tile_superimage(np.stack([b[0] for b in bodies]))[0]),
-                     "faces": crops, "fullbody": np.stack([b[0] for b in bodies])})
+                     "faces": crops, "fullbody": np.stack([b[0] for b in bodies]),
+                     "fold_index": fold_index(record["sample"])})
     return rows
 
 

@@ -84,7 +84,7 @@ def _h5_value(value, dtype: str):
 
 
 #: HDF5 datasets filled from a row key other than their own name.
-_H5_SOURCE = {"videos/targets": "targets_vector"}
+_H5_SOURCE = {"videos/targets": "targets_vector", "videos/fold": "fold_index", "clips/fold": "fold_index"}
 
 
 def write_h5(path: Path, shapes: ShardShapes, videos: list[dict], clips: list[dict], attrs: dict) -> None:

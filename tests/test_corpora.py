@@ -313,6 +313,17 @@ def test_ckplus_sequences_through_the_pipeline_with_the_face_detector(repo, tmp_
 
     found = [f for c in pq.read_table(sorted(out.glob("clips-*.parquet"))).to_pylist() for f in c["face_found"]]
     assert np.mean(found) > 0.5  # the astronaut's face is found by BlazeFace in the whole frames
+    # k-fold cross-validation on the corpus's folds (the seed's CK+ protocol)
+    from zoo.data import ShardDataset
+    from zoo.train import main as train_main
+
+    held = ShardDataset(out, "faces", None, "clips", stack_clips=True, fold=(2, True))
+    rest = ShardDataset(out, "faces", None, "clips", stack_clips=True, fold=(2, False))
+    assert (len(held), len(rest)) == (1, 3)
+    assert train_main(["accm-cnn", "--shards", str(out), "--fold", "2", "--epochs", "1", "--out", str(tmp_path / "k"),
+                       "--no-progress", "--no-tensorboard"]) == 0
+    metrics = json.loads((tmp_path / "k" / "metrics.json").read_text())
+    assert (metrics["train_rows"], metrics["eval_rows"], metrics["eval_split"]) == (3, 1, "fold-2")
 
 
 def test_emilya_xls_workbook_reads_sheet_two(tmp_path, shared):

@@ -39,6 +39,9 @@ class ShardDataset(Dataset):
         field: dataset inside the group to return as input, e.g. ``timeline`` (float32
             [2V, size, length]) or ``faces`` (uint8 [K, S, S, 3]).
         split: ``train``, ``val`` or ``test``; None = all rows.
+        fold: with ``split=None``, k-fold cross-validation on the corpus's folds (CK+):
+            ``(k, True)`` = the rows of fold k (held out), ``(k, False)`` = the rows of every other
+            fold (rows without a fold are left out of both).
         group: ``videos`` (one row per sample) or ``clips``.
         stack_clips: with ``group="clips"``, one item per sample holding its C clips stacked in
             ``clip_index`` order ([C, ...]); the SISTCM/TLSTM input.
@@ -61,7 +64,7 @@ class ShardDataset(Dataset):
 
     def __init__(self, shards: Path, field: str = "timeline", split: str | None = "train", group: str = "videos",
                  stack_clips: bool = False, target: str = "label", num_groups: int = 4,
-                 derive=None, views: int = 1):
+                 derive=None, views: int = 1, fold: tuple[int, bool] | None = None):
         self.manifest = load_manifest(shards)
         self.files = [Path(shards) / s["files"]["h5"]["name"] for s in self.manifest["shards"]]
         self.field, self.group, self.target, self.stack_clips = field, group, target, stack_clips
@@ -74,7 +77,7 @@ class ShardDataset(Dataset):
             with h5py.File(path, "r") as f:
                 check_h5(f, str(path))
                 self._require(f, path, f"{group}/{field}")
-                rows = self._rows(f, split, stack_clips)
+                rows = self._rows(f, split, stack_clips, fold)
                 labels = f[f"{group}/label"][()]
                 extra = None if derive else self._target_data(f, path, target)
                 num_frames = f[f"{group}/num_frames"][()] if derive else None
@@ -101,9 +104,12 @@ class ShardDataset(Dataset):
             raise ShardSchemaError(f"{path}: no dataset {name!r}; extract with a card whose "
                                    f"[representations] include {rep!r} (see `python -m zoo.train --list`)")
 
-    def _rows(self, f: h5py.File, split: str | None, stack_clips: bool) -> list[list[int]]:
+    def _rows(self, f: h5py.File, split: str | None, stack_clips: bool, fold) -> list[list[int]]:
         splits = f[f"{self.group}/split"].asstr()[()]
         keep = [i for i, sp in enumerate(splits) if split is None or sp == split]
+        if fold is not None:
+            folds, (k, held_out) = f[f"{self.group}/fold"][()], fold
+            keep = [i for i in keep if folds[i] > 0 and (folds[i] == k) == held_out]
         if not stack_clips:
             return [[i] for i in keep]
         ids = f[f"{self.group}/sample_id"].asstr()[()]

@@ -70,6 +70,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--input", default=None, metavar="FIELD",
                     help="train on another field of the model's shard group (e.g. fullbody for the TSN "
                          "models: the full-body clip crops instead of the faces)")
+    ap.add_argument("--fold", type=int, default=None, metavar="K",
+                    help="k-fold cross-validation on the corpus's folds (CK+: 1-10): evaluate on fold K, train on "
+                         "the others (ignores --train-split / --eval-split)")
     ap.add_argument("--train-split", default="train")
     ap.add_argument("--eval-split", default="test")
     ap.add_argument("--seed", type=int, default=0)
@@ -104,10 +107,17 @@ def resolve_config(spec: ZooModel, args: argparse.Namespace) -> dict:
 def _datasets(spec: ZooModel, args) -> tuple[ShardDataset, ShardDataset]:
     kw = dict(field=spec.field, group=spec.group, stack_clips=spec.stack_clips, target=TARGET_OF_TASK[spec.task],
               derive=spec.derive, views=spec.views)
-    train_set = ShardDataset(args.shards, split=args.train_split, **kw)
-    eval_set = ShardDataset(args.shards, split=args.eval_split, **kw)
+    if args.fold is not None:
+        args.eval_split = f"fold-{args.fold}"  # names the evaluation in the report
+        train_set = ShardDataset(args.shards, split=None, fold=(args.fold, False), **kw)
+        eval_set = ShardDataset(args.shards, split=None, fold=(args.fold, True), **kw)
+        if len(eval_set) == 0:
+            raise ValueError(f"no rows of fold {args.fold} in {args.shards} (does the corpus have folds?)")
+    else:
+        train_set = ShardDataset(args.shards, split=args.train_split, **kw)
+        eval_set = ShardDataset(args.shards, split=args.eval_split, **kw)
     if len(train_set) == 0:
-        raise ValueError(f"no '{args.train_split}' rows in {args.shards}")
+        raise ValueError(f"no training rows in {args.shards}")
     return train_set, eval_set
 
 
