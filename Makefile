@@ -37,9 +37,14 @@ train: $(STAMP)  ## train MODEL on OUT for EPOCHS
 test: $(STAMP)  ## run the test suite
 	$(PY) -m pytest -q
 
-bench: $(STAMP)  ## run the benchmarks (results in bench/RESULTS.md and bench/results_pipeline.md)
+bench: $(STAMP)  ## run the benchmarks (results in bench/RESULTS.md and bench/results_*.md)
 	$(PY) -m bench.run
 	$(PY) -m bench.pipeline
+	$(PY) -m bench.predict
+	$(PY) -m bench.extractors_dbface
+	$(PY) -m bench.extractors_openpose
+	test -f shards/sample/manifest.json || $(PY) -m pipelines.extract --dataset sample --out shards/sample
+	$(PY) -m bench.zoo_bench
 
 clean:  ## remove shards and run outputs (keeps .venv)
 	rm -rf shards runs

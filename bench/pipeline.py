@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from bench.common import REPO, record
+
 RESULTS = REPO / "bench" / "results_pipeline.md"
 DATE = "2026-11-21"
 
@@ -287,12 +288,7 @@ def main(argv=None) -> int:
     for name, r in m4.items():
         lines.append(f"| {name} | not installed | - |" if r is None else
                      f"| {name} | {r['fps']:.0f} | {'(reference)' if r['identical_to_decord'] is None else r['identical_to_decord']} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not RESULTS.exists():
-        RESULTS.write_text("# Pipeline benchmarks (`python -m bench.pipeline`, part of `make bench`)\n")
-    with open(RESULTS, "a") as f:
-        f.write(text)
+    record(lines, RESULTS.name, "Pipeline benchmarks (`python -m bench.pipeline`, part of `make bench`)")
     return 0
 
 

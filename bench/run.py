@@ -10,11 +10,11 @@ import argparse
 import os
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from bench.common import REPO, record
+
 
 
 def _fps(fn, frames, batch: int, repeats: int) -> float:
@@ -52,13 +52,7 @@ def main(argv=None) -> int:
         for batch in (1, 8, 16):
             fps = base if batch == 1 else _fps(fn, frames, batch, args.repeats)
             lines.append(f"| {name} | {batch} | {fps:.1f} | {fps / base:.2f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    results = REPO / "bench" / "RESULTS.md"
-    if not results.exists():
-        results.write_text("# Benchmark results (`make bench`)\n")
-    with open(results, "a") as f:
-        f.write(text)
+    record(lines, "RESULTS.md", "Benchmark results (`make bench`)")
     return 0
 
 
