@@ -361,11 +361,23 @@ def test_other_corpora_through_the_pipeline(name, repo, tmp_path, shared):
     """Each remaining corpus's fixture tree lands in shards with the labels its reader gives."""
     fx = _tree(name, tmp_path, shared)
     card = _small_card(name, tmp_path, **SMALL[name])
-    expected = {s.sample_id: s.label_name for s in read_samples(load_card(str(card)), fx.root)}
+    samples = {s.sample_id: s for s in read_samples(load_card(str(card)), fx.root)}
     out = tmp_path / "out"
     run, errors = _extract(repo, card, fx.root, out, "--limit", "3")
     rows = {r["sample_id"]: r["label_name"] for r in _videos(out)}
-    assert errors == [] and len(rows) == min(3, len(expected))
-    assert all(expected[sid] == label for sid, label in rows.items())
+    assert errors == [] and len(rows) == min(3, len(samples))
+    assert all(samples[sid].label_name == label for sid, label in rows.items())
     with h5py.File(next(out.glob("shard-*.h5")), "r") as f:
-        assert sorted(f["videos/sample_id"].asstr()[()]) == sorted(rows)
+        ids = f["videos/sample_id"].asstr()[()]
+        assert sorted(ids) == sorted(rows)
+    # the trainer's targets, for video rows and for clip stacks: the reader's multi-hot / soft
+    # targets where the corpus has them, else the one-hot label
+    from zoo.data import ShardDataset
+
+    names = load_card(str(card))["labels"]["names"]
+    for group, stack in (("videos", False), ("clips", True)):
+        data = ShardDataset(out, "timeline" if group == "videos" else "faces", None, group, stack, "targets")
+        for sid, target in zip(sorted(ids), data.targets):
+            s = samples[sid]
+            want = s.targets if s.targets else np.eye(len(names))[s.label]
+            np.testing.assert_allclose(target.numpy(), want, atol=1e-6)

@@ -45,9 +45,10 @@ class ShardDataset(Dataset):
         group: ``videos`` (one row per sample) or ``clips``.
         stack_clips: with ``group="clips"``, one item per sample holding its C clips stacked in
             ``clip_index`` order ([C, ...]); the SISTCM/TLSTM input.
-        target: ``label`` (int class), ``targets`` (float {0,1} [L] multi-label vector, dataset
-            ``<group>/targets``; one-hot of ``label`` when the corpus is single-label) or ``view_group`` (int ``groups * label + view group``, dataset
-            ``<group>/view_group``, ProxEmo seed_specs §2.5).
+        target: ``label`` (int class; rows with no class, label -1, are left out), ``targets``
+            (float [L] multi-hot or soft vector from ``videos/targets``, also for clip rows;
+            one-hot of ``label`` in shards without it) or ``view_group`` (int ``groups * label
+            + view group``, dataset ``<group>/view_group``, ProxEmo seed_specs §2.5).
         num_groups: view groups per class for ``target="view_group"``.
         derive: ``derive(stored, num_frames, view) -> (input, view_group)`` computes the input
             from a stored row on the fly (VS-GCNN: the view-augmented image embedding of a stored
@@ -79,6 +80,8 @@ class ShardDataset(Dataset):
                 self._require(f, path, f"{group}/{field}")
                 rows = self._rows(f, split, stack_clips, fold)
                 labels = f[f"{group}/label"][()]
+                if target != "targets":
+                    rows = [rs for rs in rows if labels[rs[0]] >= 0]
                 extra = None if derive else self._target_data(f, path, target)
                 num_frames = f[f"{group}/num_frames"][()] if derive else None
             for rs, v in ((rs, v) for rs in rows for v in range(views)):
@@ -124,8 +127,11 @@ class ShardDataset(Dataset):
             return None
         if target not in ("targets", "view_group"):
             raise ValueError(f"unknown target kind {target!r} (label, targets, view_group)")
-        if target == "targets" and f"{self.group}/targets" not in f:
-            return None
+        if target == "targets":
+            if "videos/targets" not in f:
+                return None
+            by_sample = dict(zip(f["videos/sample_id"].asstr()[()], f["videos/targets"][()]))
+            return [by_sample[s] for s in f[f"{self.group}/sample_id"].asstr()[()]]
         self._require(f, path, f"{self.group}/{target}")
         return f[f"{self.group}/{target}"][()]
 
