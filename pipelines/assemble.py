@@ -150,6 +150,26 @@ def body_crops(coco: np.ndarray, frames: dict[int, np.ndarray], cfg: ExtractConf
     return out
 
 
+def black_out_face(crop: np.ndarray, crop_box: np.ndarray, face_box: np.ndarray) -> np.ndarray:
+    """The TSN ``body`` input (seed_specs 3.3): a body crop with the face region, the face box
+    grown 10 % of its width / height per side, set to 0. Returns a copy.
+
+    Args:
+        crop: uint8 [S, S, 3] taken from ``crop_box`` (x1, y1, x2, y2 source pixels).
+        face_box: (x1, y1, x2, y2) source pixels; NaN = no face (nothing is blacked out).
+    """
+    out = crop.copy()
+    if not np.isfinite(face_box).all() or not np.isfinite(crop_box).all():
+        return out
+    side = crop.shape[0]
+    scale = side / max(float(crop_box[2] - crop_box[0]), 1e-6)
+    w, h = face_box[2] - face_box[0], face_box[3] - face_box[1]
+    grown = np.array([face_box[0] - 0.1 * w, face_box[1] - 0.1 * h, face_box[2] + 0.1 * w, face_box[3] + 0.1 * h])
+    x1, y1, x2, y2 = np.clip(np.round((grown - np.tile(crop_box[:2], 2)) * scale), 0, side).astype(int)
+    out[y1:y2, x1:x2] = 0
+    return out
+
+
 def _face_of(crop, crop_box, detections, size):
     """(face uint8 [size, size, 3], box_src [4], score, found) for one clip frame.
 
@@ -265,6 +285,7 @@ def clip_rows(record: dict[str, Any], faces: dict, cfg: ExtractConfig) -> list[d
                      "body_boxes": np.stack([b[1] for b in bodies]),
                      "fullbody_png": encode_png(tile_superimage(np.stack([b[0] for b in bodies]))[0]),
                      "faces": crops, "fullbody": np.stack([b[0] for b in bodies]),
+                     "body": np.stack([black_out_face(b[0], b[1], g[1]) for b, g in zip(bodies, got)]),
                      "fold_index": fold_index(record["sample"])})
     return rows
 

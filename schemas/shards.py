@@ -92,7 +92,8 @@ def clip_schema(s: ShardShapes) -> pa.Schema:
     of the tiled K face crops, RGB), ``superimage_layout`` (JSON: k, rows, cols, tile_h,
     tile_w, order), ``body_boxes`` float32 [K, 4] (the square full-body crop boxes, source
     pixels, NaN without a frame) and ``fullbody_png`` (the K full-body crops tiled the same way:
-    the TSN ``fullbody`` input; ``body`` = the same with ``face_boxes`` blacked out).
+    the TSN ``fullbody`` input). The HDF5 shard also holds ``clips/body``: the same crops with the
+    face box (+10 %) blacked out, the TSN ``body`` input.
     """
     k = s.frames_per_clip
     fields = _id_fields() + [
@@ -175,6 +176,7 @@ H5_LAYOUT = {
     "clips/face_found": ("bool", lambda s: (s.frames_per_clip,)),
     "clips/face_boxes": ("float32", lambda s: (s.frames_per_clip, 4)),
     "clips/fullbody": ("uint8", lambda s: (s.frames_per_clip, s.face_size, s.face_size, 3)),
+    "clips/body": ("uint8", lambda s: (s.frames_per_clip, s.face_size, s.face_size, 3)),
     "clips/body_boxes": ("float32", lambda s: (s.frames_per_clip, 4)),
 }
 

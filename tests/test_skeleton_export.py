@@ -102,6 +102,7 @@ def _clip_row(video):
             "face_boxes": np.full((2, 4), np.nan), "face_scores": np.zeros(2), "face_found": [False, False],
             "keypoints": np.full((2, V, 3), np.nan), "superimage_png": b"", "superimage_layout": "{}",
             "faces": np.zeros((2, 8, 8, 3), np.uint8), "fullbody": np.zeros((2, 8, 8, 3), np.uint8),
+            "body": np.zeros((2, 8, 8, 3), np.uint8),
             "body_boxes": np.full((2, 4), np.nan), "fullbody_png": b"", "fold_index": -1}
 
 

@@ -22,6 +22,7 @@ REFERENCE_KEYS = {
     "tsn-resnet50": "EmoReact/TSN resnet50",
     "tsm-resnet50": "EmoReact/TSN resnet50 + TSM",
     "tsn-mobilenetv2": "EmoReact/TSN mobilenet_v2",
+    "tsn-resnet50-fusion": "EmoReact/TSN resnet50",  # one network shared by the body and face streams
     "vtt-resnet18-tsm": "VTT/ResNet18-TSM (causal shift)",
     "caer-bilstm-h128-l1": "CAER/train_architectures BiLSTM_h128_l1",
     "caer-bilstm-h256-l2": "CAER/train_architectures BiLSTM_h256_l2",
@@ -49,7 +50,8 @@ def test_parameter_count_equals_reference(name, shared):
     assert count_parameters(model) == ref["parameters"]
 
 
-FACE_MODELS = ["sistcm", "resnet18-tlstm", "tsn-mobilenetv2", "tsm-resnet50", "vtt-resnet18-tsm"]
+FACE_MODELS = ["sistcm", "resnet18-tlstm", "tsn-mobilenetv2", "tsm-resnet50", "tsn-resnet50-fusion",
+               "vtt-resnet18-tsm"]
 
 
 @pytest.mark.parametrize("name", FACE_MODELS)
@@ -125,6 +127,11 @@ def test_fullbody_clip_crops_train_tsn(extracted, tmp_path):
 
     with h5py.File(sorted(extracted["out"].glob("shard-*.h5"))[0], "r") as f:
         bodies, boxes, faces = f["clips/fullbody"][()], f["clips/body_boxes"][()], f["clips/faces"][()]
+        blacked, face_boxes = f["clips/body"][()], f["clips/face_boxes"][()]
+    # the TSN body input: the same crops with the face region blacked out where there is one
+    has_face = np.isfinite(face_boxes).all(-1)
+    differs = (blacked != bodies).any(axis=(2, 3, 4))
+    assert has_face.any() and (blacked <= bodies).all() and differs[has_face].all() and not differs[~has_face].any()
     assert bodies.shape == faces.shape and bodies.dtype == np.uint8
     assert np.isfinite(boxes).all() and (boxes[..., 2] > boxes[..., 0]).all()
     assert np.abs(boxes[..., 2] - boxes[..., 0] - (boxes[..., 3] - boxes[..., 1])).max() < 1e-3  # square

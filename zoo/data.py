@@ -37,7 +37,8 @@ class ShardDataset(Dataset):
     Args:
         shards: the extraction output folder (with ``manifest.json`` and ``shard-*.h5``).
         field: dataset inside the group to return as input, e.g. ``timeline`` (float32
-            [2V, size, length]) or ``faces`` (uint8 [K, S, S, 3]).
+            [2V, size, length]) or ``faces`` (uint8 [K, S, S, 3]); ``a+b`` stacks two
+            same-shape datasets on a new first axis (TSN fusion: ``body+faces``).
         split: ``train``, ``val`` or ``test``; None = all rows.
         fold: with ``split=None``, k-fold cross-validation on the corpus's folds (CK+):
             ``(k, True)`` = the rows of fold k (held out), ``(k, False)`` = the rows of every other
@@ -77,7 +78,8 @@ class ShardDataset(Dataset):
         for fi, path in enumerate(self.files):
             with h5py.File(path, "r") as f:
                 check_h5(f, str(path))
-                self._require(f, path, f"{group}/{field}")
+                for name in field.split("+"):
+                    self._require(f, path, f"{group}/{name}")
                 rows = self._rows(f, split, stack_clips, fold)
                 labels = f[f"{group}/label"][()]
                 if target != "targets":
@@ -149,14 +151,17 @@ class ShardDataset(Dataset):
 
     def __getitem__(self, i: int):
         fi, rows, view = self.index[i]
-        data = self._file(fi)[f"{self.group}/{self.field}"]
-        x = np.stack([data[r] for r in rows]) if self.stack_clips else data[rows[0]]
+        parts = [self._read(self._file(fi)[f"{self.group}/{name}"], rows) for name in self.field.split("+")]
+        x = parts[0] if len(parts) == 1 else np.stack(parts)
         target = self.targets[i]
         if self.derive:
             x, group = self.derive(np.asarray(x), view[1], view[0])
             if self.target == "view_group":
                 target = self.num_groups * target + int(group)
         return torch.from_numpy(np.asarray(x)), target
+
+    def _read(self, data, rows: list[int]) -> np.ndarray:
+        return np.stack([data[r] for r in rows]) if self.stack_clips else data[rows[0]]
 
     def tensors(self) -> tuple[torch.Tensor, list]:
         """All inputs of the split in memory ([N, ...]) and their targets (for benchmarks and small runs)."""

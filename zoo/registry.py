@@ -179,6 +179,40 @@ def _tsn(base: str, shift: bool):
     return build
 
 
+class LateFusion(nn.Module):
+    """EmoReact ``--input fusion`` (seed_specs 3.6): the same network (shared weights) on the body
+    crops and on the face crops; output ``[N, 2, outputs]`` (body, face logits). Train with
+    :func:`fusion_loss` (BCE(body) + BCE(face)); predict with the mean of the two (late fusion).
+
+    Input: ``[N, 2, S, 3, H, W]`` (body segments, face segments).
+    """
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([self.net(x[:, 0]), self.net(x[:, 1])], dim=1)
+
+
+def fusion_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """BCE(body logits) + BCE(face logits) on multi-label targets [N, L]."""
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    return bce(output[:, 0], target.float()) + bce(output[:, 1], target.float())
+
+
+def _tsn_fusion(base: str):
+    def build(in_shape, outputs, pretrained=False) -> nn.Module:
+        return LateFusion(_tsn(base, False)(in_shape[1:], outputs, pretrained))
+
+    return build
+
+
+def _fusion_segments(x: torch.Tensor) -> torch.Tensor:
+    """``[N, 2, C, K, H, W, 3]`` uint8 (body, faces) -> ``[N, 2, C*K, 3, H, W]`` ImageNet-normalised."""
+    return torch.stack([clips_to_segments(x[:, 0]), clips_to_segments(x[:, 1])], dim=1)
+
+
 def _vtt(in_shape, outputs, pretrained=False) -> nn.Module:
     from zoo.models.vtt import ResNet18TSM
 
@@ -223,6 +257,11 @@ def _face_entries() -> list[ZooModel]:
                  **tsn_clips),
         ZooModel("tsn-mobilenetv2", _tsn("mobilenet_v2", False),
                  source=f"EmoReact TSN MobileNetV2 ({emoreact}), seed_specs 3.6", **tsn_clips),
+        ZooModel("tsn-resnet50-fusion", _tsn_fusion("resnet50"),
+                 source=f"EmoReact TSN ResNet-50, --input fusion: body (face blacked) + face crops, late fusion "
+                        f"({emoreact}), seed_specs 3.3, 3.6",
+                 **{**tsn_clips, "field": "body+faces", "prepare": _fusion_segments,
+                    "example_shape": (2, 5, 1, 224, 224, 3)}, loss=fusion_loss, logits=lambda o: o.mean(1)),
         ZooModel("vtt-resnet18-tsm", _vtt, "clips", "faces",
                  "VTT ResNet-18 with causal temporal shift (JanghoonChoi/VTT_vid_emotion@e142d7d src/resnet_tsm.py), "
                  "seed_specs 4.4-4.5", prepare=images_to_unit_chw, example_shape=(4, 224, 224, 3), example_classes=7,
