@@ -75,3 +75,18 @@ def test_head_box_and_crop_mapping():
     assert crop[10:30, 10:30].min() == 255 and crop[:9].max() == 0
     np.testing.assert_allclose(crop_to_source(np.array([10, 10, 30, 30], np.float32),
                                               np.array([80, 30, 120, 70], np.float32), 40), [90, 40, 110, 60])
+
+
+def test_png_round_trip_after_decord_is_loaded():
+    """decord bundles its own codec libraries; loaded before OpenCV, it breaks cv2's PNG decoding
+    ("libpng error: bad parameters to zlib"). Our packages load cv2 first."""
+    import subprocess
+    import sys
+
+    code = ("import pipelines.decode, decord, cv2, numpy as np\n"
+            "from pipelines.assemble import encode_png\n"
+            "img = (np.arange(48 * 64 * 3) % 251).astype(np.uint8).reshape(48, 64, 3)\n"
+            "back = cv2.imdecode(np.frombuffer(encode_png(img), np.uint8), cv2.IMREAD_COLOR)\n"
+            "assert back is not None and (cv2.cvtColor(back, cv2.COLOR_BGR2RGB) == img).all()\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
