@@ -23,7 +23,6 @@ from pathlib import Path
 from bench.common import REPO, best_seconds, record
 
 
-_best = best_seconds
 
 
 LOAD = os.getloadavg()[0]
@@ -92,8 +91,9 @@ def main(argv=None) -> int:
 
     detector_lines = [] if args.no_detector_table else detector_table(args.device)
     predict()  # warm-up (model kernels, decoder)
-    times = {"decode (baseline)": _best(decode, args.repeats), "decode + detect": _best(detect, args.repeats),
-             "predict (decode, detect, track, classify)": _best(predict, args.repeats)}
+    times = {"decode (baseline)": best_seconds(decode, args.repeats),
+             "decode + detect": best_seconds(detect, args.repeats),
+             "predict (decode, detect, track, classify)": best_seconds(predict, args.repeats)}
     base = len(plan) / times["decode (baseline)"]
     device = args.device if not args.device.startswith("cuda") else f"{args.device} ({torch.cuda.get_device_name()})"
     lines = [f"\n## {time.strftime('%Y-%m-%d %H:%M')}: {platform.processor() or platform.machine()}, "

@@ -24,7 +24,6 @@ import torch
 from bench.common import REPO, best_seconds, record
 
 
-_best = best_seconds
 
 
 def _rows(shards: Path, clips: int) -> list[dict]:
@@ -67,7 +66,7 @@ def bench_represent(shards: Path, repeats: int) -> tuple[float, float]:
         for r in rows:
             decode_window(r["uri"], r["start_s"], r["end_s"] - r["start_s"], cfg.sample_fps)
 
-    return len(rows) / _best(represent, repeats), len(rows) / _best(decode, repeats)
+    return len(rows) / best_seconds(represent, repeats), len(rows) / best_seconds(decode, repeats)
 
 
 def bench_loader(shards: Path, repeats: int) -> tuple[float, float]:
@@ -93,8 +92,8 @@ def bench_loader(shards: Path, repeats: int) -> tuple[float, float]:
     epoch(DataLoader(memory, 8))  # warm-up: first-call allocations are not the loader's cost
     from_shards, in_memory = float("inf"), float("inf")
     for _ in range(repeats):  # alternate, so that machine load changes hit both alike
-        from_shards = min(from_shards, _best(lambda: epoch(DataLoader(data, 8, shuffle=True)), 1))
-        in_memory = min(in_memory, _best(lambda: epoch(DataLoader(memory, 8, shuffle=True)), 1))
+        from_shards = min(from_shards, best_seconds(lambda: epoch(DataLoader(data, 8, shuffle=True)), 1))
+        in_memory = min(in_memory, best_seconds(lambda: epoch(DataLoader(memory, 8, shuffle=True)), 1))
     return len(data) / from_shards, len(data) / in_memory
 
 

@@ -19,7 +19,7 @@ from pipelines.represent.superimage import clips_from_frame_major, sistcm_views
 from zoo.models.sistcm import (SISTCM, ResNet18TLSTM, SuperImageBasicBlock, TLSTMOutput, UnusedAttentionBlock,
                                joint_loss)
 from zoo.models.temporal_shift import TemporalShift, causal_shift, make_temporal_shift, tsm_shift
-from zoo.models.tsn import TSN, multilabel_bce_loss, multilabel_metrics, torchvision_backbone
+from zoo.models.tsn import TSN, multilabel_bce_loss, torchvision_backbone
 from zoo.models.vtt import ResNet18TSM, neutral_vs_rest, vtt_emo_loss
 
 torch.set_num_threads(2)
@@ -226,20 +226,6 @@ def test_multilabel_bce_by_hand():
     assert multilabel_bce_loss(logits, targets).item() == pytest.approx(expected, rel=1e-6)
     with pytest.raises(ValueError, match="shape"):
         multilabel_bce_loss(logits, targets[:1])
-
-
-def test_multilabel_metrics_by_hand():
-    y = np.array([[1, 0], [0, 1], [1, 1], [0, 0]])
-    scores = np.array([[0.9, 0.2], [0.1, 0.4], [0.8, 0.1], [0.3, 0.3]]) - 0.5  # logits
-    m = multilabel_metrics(y, scores, ["a", "b"])
-    assert m["per_class"]["a"]["roc_auc"] == pytest.approx(1.0)
-    assert m["per_class"]["b"]["roc_auc"] == pytest.approx(0.5)  # 2 of 4 positive/negative pairs ordered
-    assert m["roc_auc_macro"] == pytest.approx(0.75)
-    assert m["roc_auc_micro"] == pytest.approx(12.5 / 16)  # 12 ordered pairs + 1 tie out of 16
-    assert m["per_class"]["a"]["f1"] == pytest.approx(1.0) and m["per_class"]["b"]["f1"] == 0.0
-    assert m["f1_macro"] == pytest.approx(0.5) and m["num_samples"] == 4
-    with pytest.raises(ValueError):
-        multilabel_metrics(y, scores[:, :1], ["a", "b"])
 
 
 # ---------------------------------------------------------------- VTT

@@ -19,28 +19,48 @@ from zoo.registry import ZooModel, get_model
 from zoo.tasks import Task
 
 
-def load_trained(path: Path, device: str = "cpu") -> tuple[ZooModel, torch.nn.Module, dict]:
-    """``(registry entry, model in eval mode on device, resolved training config)`` of a checkpoint
-    written by ``zoo.train``.
+def read_checkpoint(path: Path) -> dict:
+    """Read a ``zoo.train`` checkpoint (a run folder resolves to its ``checkpoint.pt``).
 
     Raises:
-        FileNotFoundError: no such file. ValueError: not a zoo checkpoint. KeyError: its model is
-        not in this affectzoo's registry.
+        FileNotFoundError: no such file. ValueError: unreadable, or not a zoo checkpoint (needs
+        ``model``, ``state_dict`` and ``config`` with ``label_names``, ``in_shape``, ``input``).
     """
     path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoint.pt"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint")
-    # zoo.train writes plain dicts, lists and tensors; numpy arrays in 'best' need the full unpickler
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(state, dict) or "state_dict" not in state or "config" not in state:
-        raise ValueError(f"{path}: not a zoo.train checkpoint (no state_dict / config)")
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    try:  # zoo.train writes plain dicts, lists and tensors; numpy arrays in 'best' need the full unpickler
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise ValueError(f"{path}: cannot read as a torch checkpoint: {exc}") from exc
+    keys = ("label_names", "in_shape", "input")
+    if not isinstance(state, dict) or not {"model", "state_dict", "config"} <= set(state) \
+            or not all(k in state["config"] for k in keys):
+        raise ValueError(f"{path}: not a zoo.train checkpoint (expected keys model, state_dict, config "
+                         f"with {', '.join(keys)})")
+    return state
+
+
+def build_trained(state: dict, device: str = "cpu") -> tuple[ZooModel, torch.nn.Module, dict]:
+    """``(registry entry as trained, model in eval mode on device, resolved training config)`` of
+    a checkpoint read by :func:`read_checkpoint`.
+
+    Raises:
+        KeyError: its model is not in this affectzoo's registry.
+    """
     spec, config = get_model(state["model"]), state["config"]
-    group, field = config.get("input", f"{spec.group}/{spec.field}").split("/", 1)
+    group, field = config["input"].split("/", 1)
     spec = dataclasses.replace(spec, group=group, field=field)  # as trained (zoo.train --input)
-    task = Task(spec.task)
-    model = spec.build(tuple(config["in_shape"]), task.outputs(len(config["label_names"])))
+    model = spec.build(tuple(config["in_shape"]), Task(spec.task).outputs(len(config["label_names"])))
     model.load_state_dict(state["state_dict"])
     return spec, model.to(device).eval(), config
+
+
+def load_trained(path: Path, device: str = "cpu") -> tuple[ZooModel, torch.nn.Module, dict]:
+    """:func:`build_trained` of :func:`read_checkpoint` (same errors)."""
+    return build_trained(read_checkpoint(path), device)
 
 
 def evaluate_on_shards(checkpoint: Path, shards: Path, split: str = "test", device: str = "cpu",

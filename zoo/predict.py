@@ -445,7 +445,7 @@ class CheckpointPredictor:
 
     def __init__(self, path: str | Path, device: str = "cpu", shards: Optional[str] = None):
         from extractors.handlers import PoseNetHandler
-        from zoo.registry import get_model
+        from zoo.checkpoints import build_trained
 
         self.path = Path(path)
         ckpt = load_checkpoint(self.path)
@@ -463,15 +463,12 @@ class CheckpointPredictor:
         self.device, self.classes = device, tuple(config["label_names"])
         self.in_shape = tuple(config["in_shape"])
         try:
-            spec = get_model(ckpt["model"])
+            spec, self.model, _ = build_trained(ckpt, device)
         except KeyError as exc:
             raise PredictError(f"{self.path}: {exc.args[0]}") from exc
-        if getattr(spec, "task", "multiclass") != "multiclass":
+        if spec.task != "multiclass":
             raise PredictError(f"{self.path}: task {spec.task!r} is not supported by zoo.predict (multiclass only)")
-        self.prepare = getattr(spec, "prepare", lambda t: t.float())
-        self.model = spec.build(self.in_shape, len(self.classes))
-        self.model.load_state_dict(ckpt["state_dict"])
-        self.model.to(device).eval()
+        self.prepare = spec.prepare
         self.model_name = f"{ckpt['model']} ({self.path})"
         self.pose = PoseNetHandler(scale_factor=self.cfg.pose_scale_factor, device=device,
                                    max_batch_size=self.cfg.max_batch_size)
@@ -544,27 +541,13 @@ class CheckpointPredictor:
 
 
 def load_checkpoint(path: Path) -> dict:
-    """Read a ``zoo.train`` checkpoint (a run folder resolves to its ``checkpoint.pt``).
+    """:func:`zoo.checkpoints.read_checkpoint` with its errors as :class:`PredictError`."""
+    from zoo.checkpoints import read_checkpoint
 
-    Raises:
-        PredictError: missing file or not a zoo checkpoint (needs ``model``, ``state_dict``,
-        ``config`` with ``label_names``, ``in_shape`` and ``input``).
-    """
-    path = Path(path)
-    if path.is_dir():
-        path = path / "checkpoint.pt"
-    if not path.is_file():
-        raise PredictError(f"{path}: checkpoint not found")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise PredictError(f"{path}: cannot read as a torch checkpoint: {exc}") from exc
-    keys = ("label_names", "in_shape", "input")
-    if not isinstance(ckpt, dict) or not {"model", "state_dict", "config"} <= set(ckpt) \
-            or not all(k in ckpt["config"] for k in keys):
-        raise PredictError(f"{path}: not a zoo.train checkpoint (expected keys model, state_dict, config "
-                           f"with {', '.join(keys)})")
-    return ckpt
+        return read_checkpoint(path)
+    except (FileNotFoundError, ValueError) as exc:
+        raise PredictError(str(exc)) from exc
 
 
 def load_predictor(model: str, device: str = "cpu", detector: str = DEFAULT_DETECTOR,

@@ -499,7 +499,7 @@ def build_caer(name: str, in_dim: int = IN_DIM, num_classes: int = len(CAER_CLAS
 
 #: Training recipe of the architecture / variation scripts (seed spec 5.3). ``sampler``:
 #: ``WeightedRandomSampler(max_count / count[label], num_samples=len(train), replacement=True)``
-#: (:func:`balanced_sampler`); the loss is CrossEntropy with uniform class weights.
+#: (:func:`zoo.optim.balanced_sampler`); the loss is CrossEntropy with uniform class weights.
 CAER_TRAINING = {
     "optimizer": "adamw", "lr": 5e-4, "weight_decay": 1e-4,
     "scheduler": "cosine", "t_max": "epochs",  # CosineAnnealingLR(T_max=epochs), stepped per epoch
@@ -528,18 +528,3 @@ def class_weights(kind: str, num_classes: int = len(CAER_CLASSES)) -> torch.Tens
     elif kind != "uniform":
         raise ValueError(f"class weight kind must be 'uniform' or 'uniform_other_zero', got {kind!r}")
     return weights
-
-
-def balanced_sampler(labels: Sequence[int], generator: torch.Generator | None = None):
-    """``WeightedRandomSampler`` with weight ``max_count / count[label]`` per sample, ``len(labels)``
-    draws with replacement (``train_bilstm.create_balanced_sampler``).
-
-    Raises:
-        ValueError: empty labels.
-    """
-    if len(labels) == 0:
-        raise ValueError("balanced_sampler needs at least one label")
-    counts = torch.bincount(torch.as_tensor(list(labels), dtype=torch.long))
-    weights = (counts.max() / counts[torch.as_tensor(list(labels))]).double()
-    return torch.utils.data.WeightedRandomSampler(weights, num_samples=len(labels), replacement=True,
-                                                  generator=generator)

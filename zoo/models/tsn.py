@@ -24,9 +24,6 @@ Deliberate differences from the reference (documented QUIRKs of seed spec 3.6):
 """
 from __future__ import annotations
 
-from typing import Sequence
-
-import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision
@@ -37,10 +34,6 @@ from zoo.models.temporal_shift import make_temporal_shift
 EMOREACT_LABELS = ("Curiosity", "Uncertainty", "Excitement", "Happiness", "Surprise", "Disgust", "Fear",
                    "Frustration")
 """EmoReact label order (``dataset.categorical_emotions``, seed spec 3.1); Valence is not used."""
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-"""Input normalisation of the reference (RGB in [0, 1], then ``(x - mean) / std``), seed spec 3.5."""
 
 _TORCHVISION_WEIGHTS = {
     "resnet18": "ResNet18_Weights",
@@ -98,7 +91,7 @@ class TSN(nn.Module):
     """Temporal Segment Network with an optional temporal shift (TSM), multi-label head.
 
     Input: float32 ``[N, S, 3, H, W]``, N videos x S segment frames, RGB normalised with
-    :data:`IMAGENET_MEAN` / :data:`IMAGENET_STD` (reference 224x224; any size >= 32 works).
+    :data:`zoo.inputs.IMAGENET_MEAN` / ``IMAGENET_STD`` (reference 224x224; any size >= 32 works).
     Output: float32 ``[N, num_classes]`` logits (average over segments of per-frame logits;
     train with :func:`multilabel_bce_loss`, score with ``sigmoid``).
 
@@ -121,7 +114,7 @@ class TSN(nn.Module):
         new_fc: ``Linear(2048 or 1280, num_classes)``.
         threshold: ``nn.Parameter([0.5])``. The reference registers it (trainable) but never uses
             it; it is kept so that parameter counts (+1) and reference checkpoints match. It is
-            not read by :meth:`forward` nor by :func:`multilabel_metrics`.
+            not read by :meth:`forward` nor by the metrics (:func:`zoo.tasks.multilabel_metrics`).
 
     Raises:
         ValueError: unknown base model, shift on mobilenet_v2, bad shift_div / num_segments.
@@ -198,54 +191,3 @@ def multilabel_bce_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Te
         raise ValueError(f"logits {tuple(logits.shape)} and targets {tuple(targets.shape)} differ in shape")
     return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype))
 
-
-def multilabel_metrics(targets, scores, label_names: Sequence[str] = EMOREACT_LABELS,
-                       threshold: float = 0.5) -> dict:
-    """ROC AUC (micro, macro, per class), average precision and F1 per class, via scikit-learn.
-
-    Args:
-        targets: array-like [N, classes] of 0/1.
-        scores: array-like [N, classes] of logits (any monotone score works for AUC/AP).
-        label_names: one name per class (default EmoReact order).
-        threshold: F1 uses ``sigmoid(scores) >= threshold`` (our choice; the reference computes
-            F1 on already-binarised outputs).
-
-    Returns:
-        ``{"roc_auc_micro", "roc_auc_macro", "average_precision_macro", "f1_macro": float,
-        "per_class": {name: {"roc_auc", "average_precision", "f1", "support"}}, "num_samples"}``.
-        A class without both positives and negatives gets ``roc_auc`` NaN and is left out of the
-        macro AUC (scikit-learn cannot score it).
-
-    Raises:
-        ValueError: shapes differ, not 2-D, wrong number of names, or no class can be scored.
-
-    Source: ``model/metric.py`` (``roc_auc_score`` micro/macro/None, ``average_precision_score``,
-    ``f1_score``), monitor ``max val_roc_auc_micro`` (seed spec 3.7).
-    """
-    from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
-
-    y = np.asarray(targets, dtype=np.int64)
-    s = np.asarray(scores, dtype=np.float64)
-    if y.ndim != 2 or y.shape != s.shape or y.shape[1] != len(label_names):
-        raise ValueError(f"targets {y.shape} and scores {s.shape} must both be [N, {len(label_names)}]")
-    scorable = [(y[:, j].min() == 0) and (y[:, j].max() == 1) for j in range(y.shape[1])]
-    if not any(scorable):
-        raise ValueError("no class has both positive and negative samples: ROC AUC is undefined")
-    pred = (1.0 / (1.0 + np.exp(-s)) >= threshold).astype(np.int64)
-    per_class = {}
-    for j, name in enumerate(label_names):
-        per_class[name] = {
-            "roc_auc": float(roc_auc_score(y[:, j], s[:, j])) if scorable[j] else float("nan"),
-            "average_precision": float(average_precision_score(y[:, j], s[:, j])) if y[:, j].any() else float("nan"),
-            "f1": float(f1_score(y[:, j], pred[:, j], zero_division=0)),
-            "support": int(y[:, j].sum()),
-        }
-    cols = np.flatnonzero(scorable)
-    return {
-        "roc_auc_micro": float(roc_auc_score(y, s, average="micro")),
-        "roc_auc_macro": float(roc_auc_score(y[:, cols], s[:, cols], average="macro")),
-        "average_precision_macro": float(np.nanmean([v["average_precision"] for v in per_class.values()])),
-        "f1_macro": float(f1_score(y, pred, average="macro", zero_division=0)),
-        "per_class": per_class,
-        "num_samples": int(y.shape[0]),
-    }
