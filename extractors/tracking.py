@@ -11,13 +11,43 @@ from typing import Sequence
 import numpy as np
 
 
-def _pose_scale(pose: np.ndarray, min_score: float) -> float:
-    """Diagonal of the box of a pose's confident joints (pixels, at least 1)."""
-    ok = pose[:, 2] >= min_score
-    if not ok.any():
-        return 1.0
-    xy = pose[ok, :2]
-    return float(max(np.hypot(*(xy.max(0) - xy.min(0))), 1.0))
+def pose_scales(poses: np.ndarray, min_score: float) -> np.ndarray:
+    """Diagonal of the box of each pose's confident joints (pixels, at least 1).
+
+    Args:
+        poses: ``float32 [N, V, 3]`` (x, y, score); NaN scores count as not confident.
+
+    Returns:
+        ``float64 [N]``; 1 for a pose without a confident joint.
+    """
+    ok = poses[..., 2] >= min_score
+    xy = poses[..., :2].astype(np.float64)
+    hi = np.where(ok[..., None], xy, -np.inf).max(axis=1)
+    lo = np.where(ok[..., None], xy, np.inf).min(axis=1)
+    with np.errstate(invalid="ignore"):
+        diag = np.hypot(*(hi - lo).T)
+    return np.where(ok.any(axis=1), np.maximum(diag, 1.0), 1.0)
+
+
+def pose_distances(ref: np.ndarray, cand: np.ndarray, min_score: float = 0.2) -> np.ndarray:
+    """Distances of every reference pose to every candidate pose (see :func:`pose_distance`).
+
+    Args:
+        ref: ``float32 [L, V, 3]`` (x, y, score) in pixels, e.g. the tracks' last poses.
+        cand: ``float32 [P, V, 3]``, e.g. one frame's poses.
+
+    Returns:
+        ``float64 [L, P]``: mean pixel distance over the joints confident in both poses,
+        divided by the reference pose's :func:`pose_scales`; ``inf`` where no joint is confident
+        in both.
+    """
+    both = (ref[:, None, :, 2] >= min_score) & (cand[None, :, :, 2] >= min_score)  # [L, P, V]
+    diff = ref[:, None, :, :2].astype(np.float64) - cand[None, :, :, :2]
+    dist = np.where(both, np.hypot(diff[..., 0], diff[..., 1]), 0.0).sum(axis=2)
+    count = both.sum(axis=2)
+    scale = pose_scales(ref, min_score)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, dist / np.maximum(count, 1) / scale, np.inf)
 
 
 def pose_distance(a: np.ndarray, b: np.ndarray, min_score: float = 0.2) -> float:
@@ -29,20 +59,32 @@ def pose_distance(a: np.ndarray, b: np.ndarray, min_score: float = 0.2) -> float
     Returns:
         Dimensionless distance (0 = identical); ``inf`` when no joint is confident in both.
     """
-    both = (a[:, 2] >= min_score) & (b[:, 2] >= min_score)
-    if not both.any():
-        return float("inf")
-    d = np.hypot(*(a[both, :2] - b[both, :2]).T).mean()
-    return float(d / _pose_scale(a, min_score))
+    return float(pose_distances(a[None], b[None], min_score)[0, 0])
+
+
+def _greedy_pairs(dist: np.ndarray, max_distance: float) -> list[tuple[int, int]]:
+    """Accept (row, column) pairs from the smallest distance up, each row and column once.
+
+    Ties are broken by row, then column (the order of sorting ``(distance, row, column)``).
+    """
+    rows, cols = np.nonzero(dist <= max_distance)
+    order = np.lexsort((cols, rows, dist[rows, cols]))
+    used_r, used_c, out = set(), set(), []
+    for r, c in zip(rows[order].tolist(), cols[order].tolist()):
+        if r not in used_r and c not in used_c:
+            used_r.add(r)
+            used_c.add(c)
+            out.append((r, c))
+    return out
 
 
 def track_poses(poses: Sequence[np.ndarray], max_distance: float = 0.5, max_gap: int = 5,
                 min_score: float = 0.2) -> np.ndarray:
     """Link per-frame poses into tracks by greedy nearest matching.
 
-    For each frame, all (track, pose) pairs are scored with :func:`pose_distance` against the
-    track's last pose; pairs are accepted greedily from the smallest distance while below
-    ``max_distance``. Unmatched poses start new tracks. A track not seen for more than
+    For each frame, all (track, pose) pairs are scored at once with :func:`pose_distances`
+    against each track's last pose; pairs are accepted greedily from the smallest distance while
+    at most ``max_distance``. Unmatched poses start new tracks. A track not seen for more than
     ``max_gap`` frames is not matched again.
 
     Args:
@@ -54,25 +96,27 @@ def track_poses(poses: Sequence[np.ndarray], max_distance: float = 0.5, max_gap:
     """
     num_frames = len(poses)
     joints = next((p.shape[1] for p in poses if len(p)), 0)
-    tracks: list[dict] = []  # {"last": pose, "seen": t, "poses": {t: pose}}
+    last: list[np.ndarray] = []  # per track: its last pose [V, 3]
+    seen: list[int] = []  # per track: the frame of its last pose
+    members: list[dict[int, np.ndarray]] = []  # per track: {frame: pose}
     for t, frame_poses in enumerate(poses):
-        live = [i for i, tr in enumerate(tracks) if t - tr["seen"] <= max_gap]
-        pairs = sorted((pose_distance(tracks[i]["last"], p, min_score), i, j)
-                       for i in live for j, p in enumerate(frame_poses))
-        used_t, used_p = set(), set()
-        for dist, i, j in pairs:
-            if dist > max_distance or i in used_t or j in used_p:
-                continue
-            used_t.add(i)
-            used_p.add(j)
-            tracks[i].update(last=frame_poses[j], seen=t)
-            tracks[i]["poses"][t] = frame_poses[j]
+        live = [i for i in range(len(last)) if t - seen[i] <= max_gap]
+        matched: set[int] = set()
+        if live and len(frame_poses):
+            dist = pose_distances(np.stack([last[i] for i in live]), np.asarray(frame_poses), min_score)
+            for r, j in _greedy_pairs(dist, max_distance):
+                i = live[r]
+                last[i], seen[i] = frame_poses[j], t
+                members[i][t] = frame_poses[j]
+                matched.add(j)
         for j, p in enumerate(frame_poses):
-            if j not in used_p:
-                tracks.append({"last": p, "seen": t, "poses": {t: p}})
-    out = np.full((len(tracks), num_frames, joints, 3), np.nan, dtype=np.float32)
-    for m, tr in enumerate(tracks):
-        for t, p in tr["poses"].items():
+            if j not in matched:
+                last.append(p)
+                seen.append(t)
+                members.append({t: p})
+    out = np.full((len(members), num_frames, joints, 3), np.nan, dtype=np.float32)
+    for m, found in enumerate(members):
+        for t, p in found.items():
             out[m, t] = p
     return out
 
