@@ -14,17 +14,22 @@ import numpy as np
 from extractors.tracking import track_poses, track_prominence
 from pipelines.config import ExtractConfig
 from pipelines.decode import clip_positions
-from pipelines.faces import (HEAD_CROP_SIZE, best_face, crop_square, crop_to_source, face_crop,
+from pipelines.faces import (FACE_MARGIN, HEAD_CROP_SIZE, best_face, crop_square, crop_to_source, face_crop,
                              head_box)
 from pipelines.represent.pose_features import ProcCfg, SampleRejected, kinematics, pose_feature_sequence
-from pipelines.represent.segments import body_region
+from pipelines.represent import face_windows
+from pipelines.represent.segments import apply_face_mask, body_region, mask_landmarks
 from pipelines.represent.superimage import tile_superimage
 from pipelines.represent.timeline import skeleton_timeline
 from schemas.keypoints import coco17_to_openpose18
 
 
 def kept_positions(num_frames: int, cfg: ExtractConfig) -> set[int]:
-    """Positions of a window's sampled frames that feed face clips (their pixels are kept)."""
+    """Positions of a window's sampled frames whose pixels are kept after pose estimation: the
+    clip frames (the C x K plan, :func:`pipelines.decode.clip_positions`), or every position when
+    ``cfg.face_pool`` is on (the SISTCM redraw pool stores a face crop per sampled frame)."""
+    if cfg.face_pool:
+        return set(range(num_frames))
     return set(clip_positions(num_frames, cfg.clips, cfg.frames_per_clip).ravel().tolist())
 
 
@@ -94,17 +99,22 @@ def _pad(a: np.ndarray, length: int, fill) -> np.ndarray:
 
 def head_requests(coco: np.ndarray, frames: dict[int, np.ndarray], cfg: ExtractConfig
                   ) -> tuple[dict, dict]:
-    """Head crops of the main person at the clip frames.
+    """Head crops of the main person at the kept frames (:func:`kept_positions`: the clip frames,
+    or all sampled frames with ``cfg.face_pool``), one per frame position.
+
+    Args:
+        coco: the main person's track float32 [T', 17, 3] (source pixels).
+        frames: ``{position: uint8 [H, W, 3]}``; positions that are not kept or have no frame
+            are skipped.
 
     Returns:
-        ``(crops, boxes)``: ``{(c, k): uint8 [S, S, 3]}`` crops for the face detector and
-        ``{(c, k): (float32 [4] box in source pixels, kind)}``. ``kind`` is ``head`` when the
+        ``(crops, boxes)``: ``{position: uint8 [S, S, 3]}`` crops for the face detector and
+        ``{position: (float32 [4] box in source pixels, kind)}``. ``kind`` is ``head`` when the
         crop (S = HEAD_CROP_SIZE) is placed from the person's head keypoints, ``frame`` when no
         head keypoint was found and the whole frame, letterboxed at its own size, is searched.
     """
     crops, boxes = {}, {}
-    plan = clip_positions(len(coco), cfg.clips, cfg.frames_per_clip)
-    for (c, k), pos in np.ndenumerate(plan):
+    for pos in sorted(kept_positions(len(coco), cfg)):
         if pos not in frames:
             continue
         box = head_box(coco[pos], cfg.min_keypoint_score)
@@ -113,8 +123,8 @@ def head_requests(coco: np.ndarray, frames: dict[int, np.ndarray], cfg: ExtractC
             box, size, kind = np.array([0, 0, side, side], np.float32), int(side), "frame"
         else:
             size, kind = HEAD_CROP_SIZE, "head"
-        crops[(c, k)] = crop_square(frames[pos], box, size)
-        boxes[(c, k)] = (box, kind)
+        crops[pos] = crop_square(frames[pos], box, size)
+        boxes[pos] = (box, kind)
     return crops, boxes
 
 
@@ -170,34 +180,98 @@ def black_out_face(crop: np.ndarray, crop_box: np.ndarray, face_box: np.ndarray)
     return out
 
 
+def landmarks_in_face_crop(detection: np.ndarray, size: int) -> np.ndarray:
+    """The detector's face keypoints mapped into the pixels of :func:`pipelines.faces.face_crop`.
+
+    Args:
+        detection: one detection row in head-crop pixels, ``x1, y1, x2, y2, score`` then L (x, y)
+            keypoints (BlazeFace: L = 6, ``float32 [17]``; DBFace: L = 5, ``float32 [15]``).
+        size: side of the face crop.
+
+    Returns:
+        float32 [L, 2] (x, y) in face-crop pixels (the crop's affine map applied, so a point at
+        source pixel ``x`` lands on crop pixel ``(x - x1) * size / side``).
+    """
+    x1, y1, x2, y2 = (float(v) for v in detection[:4])
+    half = FACE_MARGIN * max(x2 - x1, y2 - y1) / 2
+    origin = np.array([(x1 + x2) / 2 - half, (y1 + y2) / 2 - half])
+    points = np.asarray(detection[5:], np.float64).reshape(-1, 2)
+    return ((points - origin) * (size / max(2 * half, 1e-6))).astype(np.float32)
+
+
 def _face_of(crop, crop_box, detections, size):
-    """(face uint8 [size, size, 3], box_src [4], score, found) for one clip frame.
+    """(face uint8 [size, size, 3], box_src [4], score, found, landmarks) for one frame.
 
     ``crop_box`` is ``(box in source pixels, kind)``: ``head`` crops come from keypoints,
-    ``frame`` crops are the whole (letterboxed) frame.
+    ``frame`` crops are the whole (letterboxed) frame. ``landmarks`` are the detection's face
+    keypoints in face-crop pixels (:func:`landmarks_in_face_crop`), None without a detection.
     """
-    empty = np.zeros((size, size, 3), np.uint8), np.full(4, np.nan, np.float32), 0.0, False
+    empty = np.zeros((size, size, 3), np.uint8), np.full(4, np.nan, np.float32), 0.0, False, None
     if crop is None:
         return empty
     (src_box, kind), side = crop_box, crop.shape[0]
     best = best_face(detections)
     if best is not None:
-        return face_crop(crop, best, size), crop_to_source(best, src_box, side), float(best[4]), True
+        return (face_crop(crop, best, size), crop_to_source(best, src_box, side), float(best[4]), True,
+                landmarks_in_face_crop(best, size))
     if kind == "frame":
         return empty
     # not confirmed by the detector: the face region the keypoints predict (centre half)
     q = side / 4
     box_crop = np.array([q, q, 3 * q, 3 * q], np.float32)
-    return face_crop(crop, box_crop, size), crop_to_source(box_crop, src_box, side), 0.0, False
+    return face_crop(crop, box_crop, size), crop_to_source(box_crop, src_box, side), 0.0, False, None
 
 
-def _clip_face(record, faces, ck, size):
+def face_at(record: dict[str, Any], faces: dict, pos: int, size: int) -> tuple:
+    """The face of one sampled frame position: ``(face uint8 [size, size, 3], box float32 [4]
+    source pixels (NaN = none), score, found, landmarks float32 [L, 2] face-crop pixels or None)``.
+
+    One code path for the clip faces (``clips/faces`` at ``clip_plan[c, k]``) and the redraw pool
+    (``videos/face_pool`` at every position), so both hold the same crop of a frame. An annotated
+    box gives the crop directly (score 1 by convention, no landmarks); otherwise the best
+    detection in the frame's head crop; a head crop without a detection gives the face region
+    its keypoints predict with ``found`` False; a frame without a head crop gives zeros.
+    """
     given = record.get("given_faces", {})
-    if ck in given:  # annotated face box: the crop is the face, no detector (score 1 by convention)
-        face, box = given[ck]
-        return face, box, 1.0, True
-    head_crop, detections = faces.get(ck, (None, None))
-    return _face_of(head_crop, record["head_boxes"].get(ck), detections, size)
+    if pos in given:  # annotated face box: the crop is the face, no detector
+        face, box = given[pos]
+        return face, box, 1.0, True, None
+    head_crop, detections = faces.get(pos, (None, None))
+    return _face_of(head_crop, record["head_boxes"].get(pos), detections, size)
+
+
+def masked_face(face: np.ndarray, landmarks: np.ndarray | None) -> np.ndarray:
+    """The TSN ``--mask`` input of one face crop: :func:`pipelines.represent.segments.apply_face_mask`
+    with the detector keypoints mapped to its five landmarks
+    (:func:`pipelines.represent.segments.mask_landmarks`), drawn in face-crop pixels.
+
+    A crop without detector keypoints (annotated box, keypoint-predicted region, no face) or
+    with keypoints the mask cannot be placed from (coincident eyes) is returned unmasked (a
+    copy); pixels outside the mask polygon are never changed.
+    """
+    if landmarks is None:
+        return face.copy()
+    try:
+        return apply_face_mask(face, mask_landmarks(landmarks))
+    except ValueError:
+        return face.copy()
+
+
+def face_pool_of(record: dict[str, Any], faces: dict, cfg: ExtractConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The SISTCM redraw pool of one sample: the face crop of every sampled frame.
+
+    Returns:
+        ``(pool uint8 [P, S, S, 3], found bool [P])`` with P = ``cfg.shapes.pool_frames`` (T when
+        ``cfg.face_pool`` is on, else 0) and S = ``cfg.face_size``; row t is :func:`face_at` of
+        position t (the same crop ``clips/faces`` holds at that position), zeros / False for
+        positions past the decoded frames (padding) or without a head crop.
+    """
+    p, size = cfg.shapes.pool_frames, cfg.face_size
+    pool, found = np.zeros((p, size, size, 3), np.uint8), np.zeros(p, bool)
+    for pos in range(min(p, len(record["frame_indices"]))):
+        face, _, _, ok, _ = face_at(record, faces, pos, size)
+        pool[pos], found[pos] = face, ok
+    return pool, found
 
 
 def encode_png(rgb: np.ndarray) -> bytes:
@@ -213,8 +287,10 @@ def _ids(sample: dict[str, Any]) -> dict[str, Any]:
     return {k: sample[k] for k in keys}
 
 
-def video_row(record: dict[str, Any], cfg: ExtractConfig) -> dict[str, Any]:
-    """The ``videos`` table row of one sample (see :func:`schemas.shards.video_schema`)."""
+def video_row(record: dict[str, Any], cfg: ExtractConfig, faces: dict | None = None) -> dict[str, Any]:
+    """The ``videos`` table row of one sample (see :func:`schemas.shards.video_schema`) plus the
+    HDF5-only arrays ``face_pool`` / ``face_pool_found`` (:func:`face_pool_of`, from ``faces``:
+    ``{position: (head_crop, detections)}``, as for :func:`clip_rows`)."""
     t = cfg.frames
     sample = record["sample"]
     return {**_ids(sample), "start_s": sample["start_s"], "end_s": sample["end_s"] or np.nan,
@@ -226,7 +302,8 @@ def video_row(record: dict[str, Any], cfg: ExtractConfig) -> dict[str, Any]:
             "timeline": record["timeline"], "frame_shape": record["frame_shape"],
             "tracks": _pad(record["tracks"].transpose(1, 0, 2, 3), t, np.nan).transpose(1, 0, 2, 3),
             "pose_features": record["pose_features"], **annotation_columns(sample),
-            "targets_vector": targets_vector(sample, len(cfg.label_names)), "fold_index": fold_index(sample)}
+            "targets_vector": targets_vector(sample, len(cfg.label_names)), "fold_index": fold_index(sample),
+            **dict(zip(("face_pool", "face_pool_found"), face_pool_of(record, faces or {}, cfg)))}
 
 
 def fold_index(sample: dict[str, Any]) -> int:
@@ -258,18 +335,21 @@ def clip_rows(record: dict[str, Any], faces: dict, cfg: ExtractConfig) -> list[d
 
     Args:
         record: the sample record (ids, frame indices, keypoints, head boxes, clip plan).
-        faces: ``{(c, k): (head_crop uint8 [S, S, 3], detections float32 [D, 17])}``.
+        faces: ``{position: (head_crop uint8 [S, S, 3], detections float32 [D, 17 or 15])}``.
 
     Returns:
-        One dict per clip with the columns of :func:`schemas.shards.clip_schema` plus
-        ``faces`` uint8 [K, size, size, 3] for the HDF5 shard.
+        One dict per clip with the columns of :func:`schemas.shards.clip_schema` plus the HDF5
+        arrays ``faces`` uint8 [K, size, size, 3] (clip frame k is :func:`face_at` of position
+        ``clip_plan[c, k]``), ``faces_masked`` uint8 [K', size, size, 3] (:func:`masked_face`;
+        K' = K with ``cfg.face_mask``, else 0), ``fullbody`` and ``body``.
     """
     rows = []
     plan = record["clip_plan"]
     empty_body = (np.zeros((cfg.face_size, cfg.face_size, 3), np.uint8), np.full(4, np.nan, np.float32))
     for c in range(plan.shape[0]):
-        got = [_clip_face(record, faces, (c, k), cfg.face_size) for k in range(plan.shape[1])]
+        got = [face_at(record, faces, int(plan[c, k]), cfg.face_size) for k in range(plan.shape[1])]
         crops = np.stack([g[0] for g in got])
+        masked = np.stack([masked_face(g[0], g[4]) for g in got])[: cfg.shapes.masked_frames]
         bodies = [record.get("body_crops", {}).get((c, k), empty_body) for k in range(plan.shape[1])]
         image, layout = tile_superimage(crops)
         pos = plan[c]
@@ -284,7 +364,7 @@ def clip_rows(record: dict[str, Any], faces: dict, cfg: ExtractConfig) -> list[d
                      "superimage_layout": json.dumps(layout, sort_keys=True),
                      "body_boxes": np.stack([b[1] for b in bodies]),
                      "fullbody_png": encode_png(tile_superimage(np.stack([b[0] for b in bodies]))[0]),
-                     "faces": crops, "fullbody": np.stack([b[0] for b in bodies]),
+                     "faces": crops, "faces_masked": masked, "fullbody": np.stack([b[0] for b in bodies]),
                      "body": np.stack([black_out_face(b[0], b[1], g[1]) for b, g in zip(bodies, got)]),
                      "fold_index": fold_index(record["sample"])})
     return rows
@@ -298,12 +378,12 @@ def build_record(meta: dict[str, Any], poses: dict[int, tuple], frames: dict[int
         meta: ``{"sample": Sample dict, "frame_indices": int32 [T'], "timestamps_s": float32
             [T'], "fps": float}`` from the decode stage.
         poses: ``{position: (pose_scores [P], keypoints [P, 17, 3])}`` for every sampled frame.
-        frames: ``{position: uint8 [H, W, 3]}`` for the clip frames.
+        frames: ``{position: uint8 [H, W, 3]}`` for the kept frames (:func:`kept_positions`).
 
     Returns:
         ``(record, head_crops)``: the record (meta plus OpenPose-18 ``keypoints`` [T', 18, 3],
-        ``persons``, ``timeline``, ``clip_plan`` [C, K], ``head_boxes``) and the head crops
-        ``{(c, k): uint8 [S, S, 3]}`` to run the face detector on.
+        ``persons``, ``timeline``, ``clip_plan`` [C, K], ``head_boxes``, ``given_faces``) and the
+        head crops ``{position: uint8 [S, S, 3]}`` to run the face detector on.
 
     Raises:
         ValueError: when a sampled frame has no pose result (a lost element).
@@ -351,17 +431,35 @@ def given_face_square(box, margin: float) -> np.ndarray:
     return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float32)
 
 
-def given_faces_at(box, frames: dict[int, np.ndarray], num_frames: int, cfg: ExtractConfig) -> dict:
-    """Face crops from an annotated box at every clip frame: ``{(c, k): (uint8 [S, S, 3], box [4])}``.
+def given_face(frame: np.ndarray, box, cfg: ExtractConfig) -> np.ndarray:
+    """uint8 [S, S, 3] crop of an annotated face box ``(x1, y1, x2, y2)`` (source pixels) under
+    ``cfg.face_crop``: ``given`` = :func:`given_face_square` with ``cfg.given_box_margin``,
+    resampled with sub-pixel precision (:func:`pipelines.faces.crop_square`); ``vtt_friends`` /
+    ``vtt_static`` = :func:`pipelines.represent.face_windows.face_crop` with rule ``friends`` /
+    ``static`` (the VTT seed's integer centre and side, zero / mean-colour border,
+    ``cv2.resize``; seed_specs 4.2-4.3).
 
-    The same box is used in every frame of the window (as the seed does for Friends windows).
+    Raises:
+        ValueError: an empty, inverted or non-finite box.
     """
-    square = given_face_square(box, cfg.given_box_margin)
+    if cfg.face_crop == "given":
+        return crop_square(frame, given_face_square(box, cfg.given_box_margin), cfg.face_size)
+    rule = cfg.face_crop.removeprefix("vtt_")
+    return face_windows.face_crop(frame, box, rule, cfg.face_size)
+
+
+def given_faces_at(box, frames: dict[int, np.ndarray], num_frames: int, cfg: ExtractConfig) -> dict:
+    """Face crops from an annotated box at every kept frame (:func:`kept_positions`):
+    ``{position: (uint8 [S, S, 3], box float32 [4])}``, crop rule :func:`given_face`.
+
+    The same box is used in every frame of the window (as the seed does for Friends windows), so
+    a Friends window's clip faces equal
+    :func:`pipelines.represent.face_windows.window_crops` of its frames.
+    """
     out = {}
-    plan = clip_positions(num_frames, cfg.clips, cfg.frames_per_clip)
-    for (c, k), pos in np.ndenumerate(plan):
+    for pos in sorted(kept_positions(num_frames, cfg)):
         if pos in frames:
-            out[(c, k)] = (crop_square(frames[pos], square, cfg.face_size), np.asarray(box, np.float32))
+            out[pos] = (given_face(frames[pos], box, cfg), np.asarray(box, np.float32))
     return out
 
 

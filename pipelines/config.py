@@ -8,6 +8,10 @@ from dataclasses import asdict, dataclass
 from schemas.shards import ShardShapes
 
 
+#: Crop rules for annotated face boxes (card ``representations.face_crop``).
+FACE_CROPS = ("given", "vtt_friends", "vtt_static")
+
+
 @dataclass(frozen=True)
 class ExtractConfig:
     """Everything that determines the content of a run's shards.
@@ -20,6 +24,16 @@ class ExtractConfig:
     for skeleton corpora); ``coordinate_scale`` multiplies skeleton coordinates before the
     timeline's integer binning; ``frame_rate`` (Hz, 0 = unknown) dates skeleton frames;
     ``given_box_margin`` sizes the square crop around an annotated face box.
+
+    Stored representations switched by the card's ``[representations]`` (CLI flags override):
+    ``face_pool`` stores the face crop of every sampled frame (``videos/face_pool``, the SISTCM
+    redraw pool; the face detector then runs on all T frames instead of the C x K clip frames);
+    ``face_mask`` stores ``clips/faces_masked`` (the clip faces with the synthetic medical mask);
+    ``face_crop`` picks how an annotated face box is cropped: ``given`` (square of side
+    ``sqrt((w + m)(h + m))``, ``m = given_box_margin (w + h)``, resampled with sub-pixel
+    precision), ``vtt_friends`` / ``vtt_static`` (the VTT seed's crop rules ``friends`` /
+    ``static`` of :mod:`pipelines.represent.face_windows`, integer centre and side, seed_specs
+    4.2-4.3). Samples without an annotated box always use the detector.
     """
 
     corpus: str
@@ -48,6 +62,14 @@ class ExtractConfig:
     coordinate_scale: float = 1.0
     frame_rate: float = 0.0
     given_box_margin: float = 0.3
+    face_pool: bool = False
+    face_mask: bool = False
+    face_crop: str = "given"
+
+    def __post_init__(self):
+        if self.face_crop not in FACE_CROPS:
+            raise ValueError(f"{self.card_path}: representations.face_crop must be one of {FACE_CROPS}, "
+                             f"got {self.face_crop!r}")
 
     @property
     def frames(self) -> int:
@@ -60,7 +82,9 @@ class ExtractConfig:
         return ShardShapes(frames=self.frames, joints=self.joints, clips=self.clips,
                            frames_per_clip=self.frames_per_clip, face_size=self.face_size,
                            timeline_size=self.timeline_size, timeline_length=self.timeline_length,
-                           persons=2, classes=len(self.label_names))
+                           persons=2, classes=len(self.label_names),
+                           pool_frames=self.frames if self.face_pool and self.modality != "skeleton" else 0,
+                           masked_frames=self.frames_per_clip if self.face_mask else 0)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -69,6 +93,14 @@ class ExtractConfig:
         """sha256 of the fields that change shard content (not out, device or batch size)."""
         fields = {k: v for k, v in asdict(self).items() if k not in ("out", "device", "max_batch_size", "root")}
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def _flag(reps: dict, key: str, card: dict) -> bool:
+    """A boolean ``[representations]`` key (default False); raises ValueError naming the card."""
+    value = reps.get(key, False)
+    if not isinstance(value, bool):
+        raise ValueError(f"{card.get('card_path')}: representations.{key} must be true or false, got {value!r}")
+    return value
 
 
 def config_from_card(card: dict, root: str, out: str, **overrides) -> ExtractConfig:
@@ -89,6 +121,8 @@ def config_from_card(card: dict, root: str, out: str, **overrides) -> ExtractCon
         modality=str(card["corpus"].get("modality", "video")),
         max_frames=int(win.get("max_frames", 0)),
         given_box_margin=float(reps.get("given_box_margin", 0.3)),
+        face_pool=_flag(reps, "face_pool", card), face_mask=_flag(reps, "face_mask", card),
+        face_crop=str(reps.get("face_crop", "given")),
     )
     skeleton = card.get("skeleton", {})
     if values["modality"] == "skeleton":

@@ -87,6 +87,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--device", default="cpu", help="torch device for the extractors (cpu, cuda, cuda:1)")
     ap.add_argument("--max-batch-size", type=int, default=16, help="frames per RunInference batch (cap)")
     ap.add_argument("--num-shards", type=int, default=None, help="shards to write (default: the card's)")
+    ap.add_argument("--face-pool", action=argparse.BooleanOptionalAction, default=None,
+                    help="store the face crop of every sampled frame (videos/face_pool, the SISTCM redraw pool; "
+                         "runs the face detector on all frames; default: the card's representations.face_pool)")
+    ap.add_argument("--face-mask", action=argparse.BooleanOptionalAction, default=None,
+                    help="store clips/faces_masked (clip faces with the synthetic medical mask, TSN --input "
+                         "faces_masked; default: the card's representations.face_mask)")
     ap.add_argument("--limit", type=int, default=None, help="process only the first N samples")
     ap.add_argument("--overwrite", action="store_true",
                     help="redo shards that are already done (and drop earlier retry-NN/ folders)")
@@ -444,9 +450,13 @@ def main(argv=None) -> int:
     TORCH_THREADS = torch_threads_for(args)
     out = Path(args.out or f"shards/{card['corpus']['name']}").resolve()
     root = corpus_root(card, args.root)
-    cfg = config_from_card(card, root, out, device=args.device, max_batch_size=args.max_batch_size,
-                           num_shards=args.num_shards, face_extractor=FACE_EXTRACTORS.get(args.face),
-                           pose_extractor=BODY_EXTRACTORS.get(args.body))
+    try:
+        cfg = config_from_card(card, root, out, device=args.device, max_batch_size=args.max_batch_size,
+                               num_shards=args.num_shards, face_extractor=FACE_EXTRACTORS.get(args.face),
+                               pose_extractor=BODY_EXTRACTORS.get(args.body), face_pool=args.face_pool,
+                               face_mask=args.face_mask)
+    except ValueError as exc:
+        return _fail(str(exc))
     if cfg.modality != "skeleton":
         try:
             check_extractor_weights(cfg)

@@ -88,7 +88,9 @@ _H5_SOURCE = {"videos/targets": "targets_vector", "videos/fold": "fold_index", "
 
 
 def write_h5(path: Path, shapes: ShardShapes, videos: list[dict], clips: list[dict], attrs: dict) -> None:
-    """Write the dense HDF5 shard (layout :data:`schemas.shards.H5_LAYOUT`), LZF, row chunks."""
+    """Write the dense HDF5 shard (layout :data:`schemas.shards.H5_LAYOUT`), LZF, row chunks
+    (datasets without any value, e.g. ``videos/face_pool`` with the pool switched off, are stored
+    contiguous and uncompressed: they hold no bytes)."""
     tables = {"videos": videos, "clips": clips}
     with h5py.File(path, "w") as f:
         f.attrs["affectzoo_schema_version"] = SCHEMA_VERSION
@@ -105,7 +107,8 @@ def write_h5(path: Path, shapes: ShardShapes, videos: list[dict], clips: list[di
                 continue
             shape = (len(rows),) + shape_of(shapes)
             arr = np.stack(data).astype(dtype) if rows else np.zeros(shape, dtype)
-            chunks = (1,) + shape[1:] if rows and len(shape) > 1 else None
+            # a zero-length frame axis (a switched-off representation) cannot be chunked
+            chunks = (1,) + shape[1:] if rows and len(shape) > 1 and arr.size else None
             f.create_dataset(name, data=arr, chunks=chunks, compression="lzf" if chunks else None)
 
 

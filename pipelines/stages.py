@@ -121,8 +121,8 @@ class LoadImages(_Stage):
         clip_frames = assemble.kept_positions(n, self.cfg)
         record, crops = assemble.build_record(meta, {i: no_pose for i in range(n)},
                                               {i: images[i] for i in clip_frames}, self.cfg)
-        for ck, crop in crops.items():
-            yield beam.pvalue.TaggedOutput("faces", ((sample.sample_id,) + ck, crop))
+        for pos, crop in crops.items():
+            yield beam.pvalue.TaggedOutput("faces", ((sample.sample_id, pos), crop))
         yield sample.sample_id, record
 
 
@@ -183,7 +183,8 @@ class _GroupedStage(_Stage):
 
 
 class Assemble(_GroupedStage):
-    """Grouped poses of one sample -> record + head-crop requests (``faces`` output)."""
+    """Grouped poses of one sample -> record + head-crop requests (``faces`` output, keyed
+    ``(sample_id, frame position)``)."""
 
     stage = "assemble"
 
@@ -195,15 +196,19 @@ class Assemble(_GroupedStage):
         poses = {pos: p for pos, p, _ in grouped["poses"]}
         frames = {pos: f for pos, _, f in grouped["poses"] if f is not None}
         record, crops = assemble.build_record(meta, poses, frames, self.cfg)
-        for ck, crop in crops.items():
-            yield beam.pvalue.TaggedOutput("faces", ((sample_id,) + ck, crop))
+        for pos, crop in crops.items():
+            yield beam.pvalue.TaggedOutput("faces", ((sample_id, pos), crop))
         yield sample_id, record
 
 
 def face_by_sample(item) -> tuple[str, tuple]:
-    """``((sample_id, c, k), PredictionResult)`` -> ``(sample_id, ((c, k), (crop, detections)))``."""
-    (sample_id, c, k), result = item
-    return sample_id, ((c, k), (result.example, result.inference))
+    """``((sample_id, position), PredictionResult)`` -> ``(sample_id, (position, (crop, detections)))``.
+
+    Face requests are keyed by the frame position in the window, so one detection serves the
+    clip faces and the redraw pool (:func:`pipelines.assemble.face_at`).
+    """
+    (sample_id, pos), result = item
+    return sample_id, (pos, (result.example, result.inference))
 
 
 class Represent(_GroupedStage):
@@ -218,7 +223,7 @@ class Represent(_GroupedStage):
             return
         record = grouped["record"][0]
         faces = dict(grouped["faces"])
-        item = (assemble.video_row(record, self.cfg), assemble.clip_rows(record, faces, self.cfg))
+        item = (assemble.video_row(record, self.cfg, faces), assemble.clip_rows(record, faces, self.cfg))
         progress = Path(self.cfg.out) / ".progress"
         progress.mkdir(parents=True, exist_ok=True)
         (progress / hashlib.sha1(sample_id.encode()).hexdigest()[:20]).touch()

@@ -1,4 +1,4 @@
-"""Arrow schemas and HDF5 layouts of affectzoo shards (schema version 1).
+"""Arrow schemas and HDF5 layouts of affectzoo shards (schema version 3).
 
 A run writes, per shard ``NNNNN`` of ``M``:
 
@@ -22,8 +22,14 @@ import pyarrow as pa
 
 #: Version 2 added ``frame_shape``, ``tracks``, ``pose_features`` and the per-class ``targets``
 #: to the videos table and HDF5 group, full-body clip crops (``fullbody``, ``body_boxes``) and
-#: the per-row shape check (:func:`check_h5`).
-SCHEMA_VERSION = 2
+#: the per-row shape check (:func:`check_h5`). Version 3 added to the HDF5 layout
+#: ``videos/timestamps_s`` (the sampled frames' times, for CAER kinematics at load time), the
+#: SISTCM redraw pool ``videos/face_pool`` / ``videos/face_pool_found`` (the face crop of every
+#: sampled frame of the window, card ``face_pool``) and ``clips/faces_masked`` (the clip faces
+#: with the synthetic medical mask, TSN ``--mask``, card ``face_mask``); switched-off
+#: representations keep their datasets with a zero-length frame axis
+#: (:attr:`ShardShapes.pool_frames` / :attr:`ShardShapes.masked_frames` = 0).
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,10 @@ class ShardShapes:
         persons: P, people kept in ``tracks`` (the CAER features use 2).
         classes: L, length of the ``targets`` vector (the card's label count).
         feature_frames: frames of the CAER pose-feature sequence (64).
+        pool_frames: frames of the face redraw pool ``videos/face_pool``: T when the card's
+            ``face_pool`` is on, 0 when off (the datasets then hold no pixels).
+        masked_frames: frames of ``clips/faces_masked``: K when the card's ``face_mask`` is on,
+            0 when off.
     """
 
     frames: int
@@ -54,6 +64,8 @@ class ShardShapes:
     persons: int = 2
     classes: int = 1
     feature_frames: int = 64
+    pool_frames: int = 0
+    masked_frames: int = 0
 
     @property
     def timeline_channels(self) -> int:
@@ -167,6 +179,9 @@ H5_LAYOUT = {
     "videos/pose_features": ("float32", lambda s: (s.feature_frames, s.feature_dim)),
     "videos/targets": ("float32", lambda s: (s.classes,)),
     "videos/fold": ("int16", lambda s: ()),
+    "videos/timestamps_s": ("float32", lambda s: (s.frames,)),
+    "videos/face_pool": ("uint8", lambda s: (s.pool_frames, s.face_size, s.face_size, 3)),
+    "videos/face_pool_found": ("bool", lambda s: (s.pool_frames,)),
     "clips/sample_id": ("str", lambda s: ()),
     "clips/clip_index": ("int64", lambda s: ()),
     "clips/label": ("int64", lambda s: ()),
@@ -178,6 +193,7 @@ H5_LAYOUT = {
     "clips/fullbody": ("uint8", lambda s: (s.frames_per_clip, s.face_size, s.face_size, 3)),
     "clips/body": ("uint8", lambda s: (s.frames_per_clip, s.face_size, s.face_size, 3)),
     "clips/body_boxes": ("float32", lambda s: (s.frames_per_clip, 4)),
+    "clips/faces_masked": ("uint8", lambda s: (s.masked_frames, s.face_size, s.face_size, 3)),
 }
 
 

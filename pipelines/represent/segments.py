@@ -58,6 +58,7 @@ __all__ = [
     "tsn_crops",
     "MASK_COLOR",
     "mask_polygon",
+    "mask_landmarks",
     "apply_face_mask",
     "preview",
 ]
@@ -322,6 +323,30 @@ def mask_polygon(landmarks: np.ndarray) -> np.ndarray:
     if h <= 0:
         raise ValueError("landmarks: the mouth is not below the eye line")
     return eye_mid + _MASK_OUTLINE[:, :1] * d * u + _MASK_OUTLINE[:, 1:] * h * v
+
+
+def mask_landmarks(keypoints: np.ndarray) -> np.ndarray:
+    """The five landmarks :func:`mask_polygon` takes, from either face detector's keypoints.
+
+    Args:
+        keypoints: ``[6, 2]`` BlazeFace (right eye, left eye, nose tip, mouth centre, right ear,
+            left ear; ``extractors.blazeface.FACE_KEYPOINTS``) or ``[5, 2]`` DBFace (two eyes,
+            nose, two mouth corners; ``extractors.dbface.LANDMARKS``), (x, y) pixels.
+
+    Returns:
+        float64 [5, 2]: DBFace's points unchanged; for BlazeFace ``[right eye, left eye, nose,
+        mouth centre, mouth centre]`` (the ears are dropped; the mouth centre stands for both
+        corners, so the corners' midpoint, the only mouth quantity the polygon uses, is exact).
+
+    Raises:
+        ValueError: neither shape.
+    """
+    kp = np.asarray(keypoints, np.float64)
+    if kp.shape == (5, 2):
+        return kp
+    if kp.shape == (6, 2):
+        return kp[[0, 1, 2, 3, 3]]
+    raise ValueError(f"face keypoints must be [5, 2] (DBFace) or [6, 2] (BlazeFace), got shape {kp.shape}")
 
 
 def apply_face_mask(frame: np.ndarray, landmarks: np.ndarray, color=MASK_COLOR) -> np.ndarray:
