@@ -189,7 +189,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         obj = write_mmaction(args.shards, args.out, img_shape=args.img_shape,
                              fill_missing=None if args.keep_nan else 0.0, persons=args.persons)
-    except (ExportError, ShardSchemaError, OSError) as exc:
+    except (ValueError, ShardSchemaError, OSError) as exc:  # ValueError: ExportError, a bad annotation
         print(f"error: {exc}", file=sys.stderr)
         return 1
     counts = ", ".join(f"{k} {len(v)}" for k, v in obj["split"].items())

@@ -29,7 +29,10 @@ QUIRKS kept on purpose (they define the reference output):
 
 - Keypoint scores are not upsampled: the output ``conf`` channel is the first ``T'`` input scores,
   edge-padded (``conf[t]`` of an upsampled sequence belongs to input frame ``t``, not ``t/f``).
-  Scores are kept where x/y are NaN.
+  Scores are kept where x/y are NaN. (Our guard: a non-finite score, ``+-inf``, is written as NaN,
+  so that stage 2 turns it into 0 rather than ``+-float32 max``; finite inputs are unaffected.)
+- Tracks shorter than 3 frames are rejected by the quality gates (no valid acceleration gives an
+  acceleration p95 of ``inf``, one frame no valid velocity), as in the reference.
 - A frame with a NaN joint has a NaN "mean of valid joints" (NaN * 0 in the weighted mean), so its
   centre falls back to NaN when the hips are not both valid.
 - Output slots keep the position of the track in the top-N order; a rejected first track leaves
@@ -97,7 +100,8 @@ EXAMPLE_CFG = ProcCfg(interp_factor=5, min_valid_joint_frac=0.12, drop_frame0=Tr
 
 
 class SampleRejected(ValueError):
-    """Stage 1 kept no track. ``reason`` is ``no_valid_tracks`` or ``all_tracks_filtered``;
+    """Stage 1 kept no track. ``reason`` is ``no_frames`` (T = 0, after ``drop_frame0``),
+    ``no_valid_tracks`` or ``all_tracks_filtered``;
     ``record`` holds the per-track statistics (as :func:`kinematics` records them)."""
 
     def __init__(self, reason: str, record: dict[str, Any]) -> None:
@@ -195,7 +199,8 @@ def upsample_constant_acceleration(xy, valid, acc, acc_valid, time, factor: int)
 def _masked_mean(xy: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """float32 [T, 2] mean of the valid joints (weights 0/1; NaN coordinates still poison it)."""
     w = valid.astype(np.float32)[:, :, None]
-    return (xy * w).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-6)
+    with np.errstate(invalid="ignore"):  # inf * 0 = NaN, the same poisoning as NaN * 0
+        return (xy * w).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-6)
 
 
 def _pair_mid(xy, valid, a: int, b: int, fallback):
@@ -345,12 +350,15 @@ def kinematics(keypoints: np.ndarray, frame_indices: np.ndarray | None = None, c
 
     Raises:
         ValueError: bad shapes (naming the field).
-        SampleRejected: no track has a valid joint or every track failed a quality gate.
+        SampleRejected: no frame (``no_frames``), no track has a valid joint, or every track
+            failed a quality gate (tracks of fewer than 3 frames always do, see the module notes).
     """
     kps, time = _check_inputs(keypoints, frame_indices)
     if cfg.drop_frame0 and kps.shape[0] >= 2 and float(time[0]) == 0.0:
         kps, time = kps[1:], time[1:]
     record: dict[str, Any] = {"layout": "coco17", "cfg": asdict(cfg), "track_stats": []}
+    if kps.shape[0] == 0:
+        raise SampleRejected("no_frames", record)
     order = top_tracks(kps, cfg.min_score, cfg.keep_people)
     if not order:
         raise SampleRejected("no_valid_tracks", record)
@@ -387,7 +395,9 @@ def _assemble(slots: dict[int, tuple], people: int, record: dict) -> dict:
 
 
 def _fit_length(score: np.ndarray, length: int) -> np.ndarray:
-    """Scores [T, 17] truncated or edge-padded to ``length`` frames (reference QUIRK)."""
+    """Scores [T, 17] truncated or edge-padded to ``length`` frames (reference QUIRK); non-finite
+    scores become NaN (our guard, see the module notes)."""
+    score = np.where(np.isfinite(score), score, np.nan).astype(np.float32)
     if score.shape[0] >= length:
         return score[:length]
     return np.pad(score, ((0, length - score.shape[0]), (0, 0)), mode="edge")

@@ -14,8 +14,8 @@ and an annotation file ``{"split": {name: [frame_dir, ...]}, "annotations": [dic
 shards, COCO-17 from PoseNet).
 
 Missing joints: affectzoo stores NaN; the PySKL tools expect numbers, so :func:`annotation`
-writes a missing joint as ``(0, 0)`` with score 0 (the convention of PySKL's own pickles) unless
-``fill_missing=None`` keeps the NaN.
+writes a missing joint (x, y or score not finite: NaN or +-inf) as ``(0, 0)`` with score 0 (the
+convention of PySKL's own pickles) unless ``fill_missing=None`` writes it as ``(NaN, NaN)``, score 0.
 """
 from __future__ import annotations
 
@@ -54,17 +54,23 @@ def annotation(tracks: np.ndarray, frame_dir: str, label: int, img_shape: Sequen
         original_shape: ``(height, width)`` of the source video; default ``img_shape``.
         max_persons: keep at most this many tracks, the most prominent first
             (:func:`extractors.tracking.track_prominence` with ``min_score``); None keeps all in order.
-        fill_missing: value written for the x, y of NaN joints (their score becomes 0); None keeps NaN.
+        fill_missing: value written for the x, y of missing joints (x, y or score NaN / +-inf;
+            their score becomes 0); None writes NaN.
 
     Returns:
         The annotation dict (:data:`ANNOTATION_KEYS`); ``total_frames = T``.
 
     Raises:
-        ValueError: tracks not ``[M, T, V, 3]``, a bad shape field, or a label that is not an int.
+        ValueError: tracks not ``[M, T, V, 3]`` with M, T, V >= 1 (an annotation without a person
+            or a frame cannot be sampled by MMAction2's pose pipelines), a bad shape field, or a
+            label that is not an int.
     """
     tr = np.asarray(tracks, np.float32)
     if tr.ndim != 4 or tr.shape[-1] != 3:
         raise ValueError(f"{frame_dir}: tracks must be [M, T, V, 3] (x, y, score), got shape {tr.shape}")
+    if min(tr.shape[:3]) < 1:
+        raise ValueError(f"{frame_dir}: tracks must hold at least one person, frame and joint "
+                         f"([M, T, V, 3] with M, T, V >= 1), got shape {tr.shape}")
     if isinstance(label, bool) or not isinstance(label, (int, np.integer)):
         raise ValueError(f"{frame_dir}: label must be an int, got {label!r}")
     if max_persons is not None and tr.shape[0] > max_persons:
@@ -72,10 +78,9 @@ def annotation(tracks: np.ndarray, frame_dir: str, label: int, img_shape: Sequen
         tr = tr[order]
     keypoint = np.ascontiguousarray(tr[..., :2])
     score = np.ascontiguousarray(tr[..., 2])
-    if fill_missing is not None:
-        missing = ~np.isfinite(keypoint).all(axis=-1) | ~np.isfinite(score)
-        keypoint[missing] = fill_missing
-        score[missing] = 0.0
+    missing = ~np.isfinite(keypoint).all(axis=-1) | ~np.isfinite(score)
+    keypoint[missing] = np.nan if fill_missing is None else fill_missing
+    score[missing] = 0.0
     img = _shape(img_shape, "img_shape")
     return {
         "frame_dir": str(frame_dir),

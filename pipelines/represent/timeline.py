@@ -14,7 +14,9 @@ Per-frame normalisation (shared by both representations), for one axis:
 ``bin = int((p - lo) * scale)``. Our additions, which never change a result the reference could
 produce without an error:
 
-- Missing joints (NaN in x or y) are left out of min/max and get no bin.
+- Missing joints (NaN in x or y) are left out of min/max and get no bin; so are joints with an
+  infinite coordinate (``+-inf``), which would otherwise make the frame's range infinite, move
+  every other joint of the frame to bin 0 and give the joint itself an undefined integer bin.
 - A frame with no valid joint gives an empty column (timeline) / an all-zero heat map (PoTion).
 - Zero-range guard: an axis whose range ``hi - lo`` is 0 (only possible with ``margin=0`` and all
   joints on one coordinate) is left out of the scale; if both axes have zero range every bin is 0.
@@ -100,13 +102,14 @@ def normalise_frame(px: np.ndarray, py: np.ndarray, size: int, margin: int) -> t
     x_y1`` (also ``x_y_one_potion.py x_y``); the module docstring lists our guards.
 
     Args:
-        px, py: float64 [V] integer-valued coordinates, NaN for a missing joint.
+        px, py: float64 [V] integer-valued coordinates, NaN (or +-inf) for a missing joint.
         size: number of bins; margin: integer units added on each side of the min/max box.
 
     Returns:
-        (nx, ny, valid): int64 [V] bins (0 where not valid) and bool [V] valid mask.
+        (nx, ny, valid): int64 [V] bins (0 where not valid) and bool [V] valid mask (both
+        coordinates finite).
     """
-    valid = ~(np.isnan(px) | np.isnan(py))
+    valid = np.isfinite(px) & np.isfinite(py)
     nx = np.zeros(px.shape, dtype=np.int64)
     ny = np.zeros(py.shape, dtype=np.int64)
     if not valid.any():
@@ -154,7 +157,7 @@ def skeleton_timeline(
 
     Args:
         joints: float64 [T, V, 2] (x, y) per frame and joint, any unit (reference: Emilya xls
-            values; PoseNet pixels with y down work too); NaN marks a missing joint.
+            values; PoseNet pixels with y down work too); NaN (or +-inf) marks a missing joint.
         size: bins per track (rows). length: output columns (time).
         offset: (ox, oy) added before truncation (reference: 1000, 50).
         margin: integer units added around each frame's min/max box (reference: 5).
@@ -205,7 +208,7 @@ def potion_one_channel(
     slots accumulates).
 
     Args:
-        joints: float64 [T, V, 2] (x, y), NaN = missing joint (no one-hot in that slot).
+        joints: float64 [T, V, 2] (x, y), NaN or +-inf = missing joint (no one-hot in that slot).
         size: heat-map side. length: number of time slots; required, because the reference
             ``__main__`` never defines it (QUIRK). pad: "faithful" | "repeat" | "zero".
 
