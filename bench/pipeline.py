@@ -69,7 +69,8 @@ def bench_decode_represent_write(windows: int, repeats: int) -> dict:
     from pipelines import assemble
     from pipelines.cards import corpus_root
     from pipelines.config import config_from_card
-    from pipelines.decode import IsolatedDecoder, decode_window
+    from pipelines.decode import decode_window
+    from pipelines.isolated_decoder import IsolatedDecoder
     from pipelines.shards import write_shard
 
     card, samples = _windows(windows)

@@ -1,17 +1,14 @@
-"""Video decoding: sampling plans, chunked decoding with decord, and an isolated decoder process.
+"""Video decoding: sampling plans and chunked decoding with decord.
 
-Three layers:
+Two layers here, a third in :mod:`pipelines.isolated_decoder`:
 
 * :func:`plan_window` / :func:`clip_positions`: pure sampling plans (frame indices).
 * :func:`open_video` + :func:`iter_chunks`: decode the planned frames with decord in chunks of
   at most ``chunk_frames`` frames, so a long window (or a whole video) is never held in memory
   at once; :func:`decode_window` collects one (short) window.
-* :class:`IsolatedDecoder`: the same decoding in a separate, persistent child process
-  (``python -m pipelines.decode``) that streams the chunks back over a pipe. A decoder that
-  aborts or segfaults on a corrupt file, hangs past ``timeout_s`` or runs out of its memory
-  limit kills only that child: the file is reported as a :class:`DecoderCrashed` /
-  :class:`DecodeTimeout` dead-letter and the next file gets a fresh child. The pipeline's
-  ``Decode`` stage uses it (one child per DoFn instance).
+* :class:`pipelines.isolated_decoder.IsolatedDecoder`: the same decoding in a separate,
+  persistent child process that decodes ahead of its consumer; a decoder that crashes or hangs
+  on a corrupt file loses only that file. The pipeline's ``Decode`` stage uses it.
 
 Before any frame is decoded, the frame size is probed from the container header (OpenCV's
 FFmpeg backend) and a video whose frames exceed :data:`MAX_FRAME_PIXELS` is refused.
@@ -20,13 +17,6 @@ from __future__ import annotations
 
 import math
 import os
-import pickle
-import select
-import signal
-import struct
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -37,25 +27,10 @@ import numpy as np
 CHUNK_FRAMES = 32
 #: Largest frame (width x height) the decoder accepts: twice 4K UHD (3840 x 2160 x 2).
 MAX_FRAME_PIXELS = 3840 * 2160 * 2
-#: Address-space limit of the isolated decoder process (bytes): a hostile header that makes
-#: FFmpeg allocate without bound fails inside the child instead of exhausting the machine.
-DECODER_MEMORY_BYTES = 6 << 30
-#: Kernel buffer of the decoder's output pipe (bytes; capped by /proc/sys/fs/pipe-max-size).
-PIPE_BYTES = 1 << 20
-#: Seconds the isolated decoder may go without answering (open, or one chunk) before it is killed.
-DECODER_TIMEOUT_S = 120.0
 
 
 class DecodeError(RuntimeError):
     """A video could not be opened or decoded; the message names the file and the reason."""
-
-
-class DecoderCrashed(DecodeError):
-    """The isolated decoder process died (signal or exit) while decoding a file."""
-
-
-class DecodeTimeout(DecodeError):
-    """The isolated decoder process did not answer within its timeout and was killed."""
 
 
 @dataclass(frozen=True)
@@ -202,8 +177,9 @@ def open_video(uri: str, window: tuple[float, float, float] | None = None,
     return reader, VideoPlan(uri, fps, n_video, idx, width, height)
 
 
-def iter_chunks(reader, plan: VideoPlan, chunk_frames: int = CHUNK_FRAMES) -> Iterator[tuple[int, np.ndarray]]:
-    """Decode ``plan.frame_indices`` in chunks.
+def iter_chunks(reader, plan: VideoPlan, chunk_frames: int = CHUNK_FRAMES,
+                start: int = 0) -> Iterator[tuple[int, np.ndarray]]:
+    """Decode ``plan.frame_indices[start:]`` in chunks.
 
     decord's threaded decoder keeps decoding ahead of the last request while the consumer is
     busy (measured: the reader grew to 0.9-1.8 GB on a 640x360 video when chunks were consumed
@@ -219,7 +195,7 @@ def iter_chunks(reader, plan: VideoPlan, chunk_frames: int = CHUNK_FRAMES) -> It
         DecodeError: decord failed on a chunk (message names the file and the frames).
     """
     idx = plan.frame_indices
-    for lo in range(0, len(idx), chunk_frames):
+    for lo in range(start, len(idx), chunk_frames):
         part = idx[lo: lo + chunk_frames]
         try:
             frames = reader.get_batch(part.tolist()).asnumpy()
@@ -343,247 +319,6 @@ def read_frames(uri: str, indices: Sequence[int], backend: str = "decord") -> np
         raise DecodeError(f"{uri}: {backend} failed: {type(exc).__name__}: {exc}") from exc
 
 
-# --- the isolated decoder: a child process speaking length-prefixed pickles over pipes ----------
-
-_HEADER = struct.Struct("<Q")
-
-
-def _send(fh, obj, payload: np.ndarray | None = None) -> None:
-    """Write one message: a length-prefixed pickle, then (for chunks) the array's raw bytes.
-
-    The frames travel as raw bytes (not inside the pickle) so that they are copied once into
-    the pipe and once out of it.
-    """
-    data = pickle.dumps(obj, protocol=5)
-    fh.write(_HEADER.pack(len(data)))
-    fh.write(data)
-    if payload is not None:
-        fh.write(memoryview(np.ascontiguousarray(payload)).cast("B"))
-    fh.flush()
-
-
-def _read_into(fd: int, buf: memoryview, deadline: float | None) -> bool:
-    """Fill ``buf`` from ``fd``; False on EOF; raises TimeoutError past ``deadline``."""
-    got, n = 0, len(buf)
-    while got < n:
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise TimeoutError
-        k = os.readv(fd, [buf[got:]])
-        if k == 0:
-            return False
-        got += k
-    return True
-
-
-def _read_exact(fd: int, n: int, deadline: float | None) -> bytes | None:
-    """Read ``n`` bytes from ``fd``; None on EOF; raises TimeoutError past ``deadline``."""
-    buf = bytearray(n)
-    return bytes(buf) if _read_into(fd, memoryview(buf), deadline) else None
-
-
-def _widen_pipe(fd: int) -> None:
-    """Grow a pipe's kernel buffer (Linux ``F_SETPIPE_SZ``) to cut the read/write calls per chunk."""
-    import fcntl
-
-    try:
-        limit = int(open("/proc/sys/fs/pipe-max-size").read())
-        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), min(PIPE_BYTES, limit))
-    except (OSError, ValueError):
-        pass  # not Linux, or not allowed: the default 64 KiB pipe still works
-
-
-def _worker_main() -> None:
-    """Child loop (``python -m pipelines.decode``): requests on stdin, answers on the saved stdout.
-
-    FFmpeg/decord may print to stdout, so the protocol stream is a duplicate of the original
-    stdout and file descriptor 1 is pointed at stderr.
-    """
-    import resource
-
-    limit = int(os.environ.get("AFFECTZOO_DECODER_MEMORY_BYTES", DECODER_MEMORY_BYTES))
-    if limit > 0:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)
-    inp = sys.stdin.buffer
-    while True:
-        head = inp.read(_HEADER.size)
-        if len(head) < _HEADER.size:
-            return
-        request = pickle.loads(inp.read(_HEADER.unpack(head)[0]))
-        try:
-            reader, plan = open_video(request["uri"], request.get("window"), request.get("frame_indices", ()),
-                                      request.get("max_pixels", MAX_FRAME_PIXELS))
-            _send(out, ("plan", plan))
-            for pos, frames in iter_chunks(reader, plan, request.get("chunk_frames", CHUNK_FRAMES)):
-                _send(out, ("chunk", pos, frames.shape, frames.dtype.str), payload=frames)
-            del reader
-            _send(out, ("end",))
-        except MemoryError as exc:
-            _send(out, ("error", "DecodeError", f"{request['uri']}: out of decoder memory: {exc}"))
-        except Exception as exc:  # noqa: BLE001 - reported to the parent as data
-            _send(out, ("error", type(exc).__name__, str(exc)))
-
-
-class IsolatedDecoder:
-    """Decode videos in a persistent child process so that a crashing decoder loses one file.
-
-    Usage::
-
-        dec = IsolatedDecoder()
-        plan, chunks = dec.decode(uri, window=(start_s, length_s, sample_fps))
-        for first_position, frames in chunks:   # uint8 [n, H, W, 3] per chunk
-            ...
-        dec.close()
-
-    The child is started lazily, reused for every file and restarted after a crash or a
-    timeout. Overhead against in-process decoding: one pickle copy of the frames through a pipe
-    (measured in ``bench/pipeline.py``).
-
-    Args:
-        timeout_s: seconds the child may take to open a file or to send one chunk.
-        chunk_frames: frames per chunk.
-        max_pixels: frame-size limit (see :data:`MAX_FRAME_PIXELS`).
-    """
-
-    def __init__(self, timeout_s: float = DECODER_TIMEOUT_S, chunk_frames: int = CHUNK_FRAMES,
-                 max_pixels: int = MAX_FRAME_PIXELS):
-        self.timeout_s = timeout_s
-        self.chunk_frames = chunk_frames
-        self.max_pixels = max_pixels
-        self._proc: subprocess.Popen | None = None
-        self.restarts = 0  # children killed after a crash, a timeout or an abandoned stream
-
-    @property
-    def pid(self) -> int | None:
-        """Process id of the current child (None before the first file)."""
-        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
-
-    def _start(self) -> subprocess.Popen:
-        if self._proc is None or self._proc.poll() is not None:
-            env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-            self._proc = subprocess.Popen([sys.executable, "-m", "pipelines.decode"], stdin=subprocess.PIPE,
-                                          stdout=subprocess.PIPE, env=env, bufsize=0)
-            _widen_pipe(self._proc.stdout.fileno())
-        return self._proc
-
-    def _kill(self) -> int | None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return None
-        self.restarts += 1
-        if proc.poll() is None:
-            proc.kill()
-        code = proc.wait()
-        for fh in (proc.stdin, proc.stdout):
-            try:
-                fh.close()
-            except OSError:
-                pass
-        return code
-
-    def _receive(self, uri: str):
-        proc = self._proc
-        fd = proc.stdout.fileno()
-        try:
-            deadline = time.monotonic() + self.timeout_s
-            head = _read_exact(fd, _HEADER.size, deadline)
-            body = None if head is None else _read_exact(fd, _HEADER.unpack(head)[0], deadline)
-            msg = None if body is None else pickle.loads(body)
-            if msg is not None and msg[0] == "chunk":  # the frames follow as raw bytes
-                frames = np.empty(msg[2], dtype=np.dtype(msg[3]))
-                if not _read_into(fd, memoryview(frames).cast("B"), deadline):
-                    msg = None
-                else:
-                    msg = ("chunk", msg[1], frames)
-        except TimeoutError:
-            self._kill()
-            raise DecodeTimeout(f"{uri}: decoder gave no answer within {self.timeout_s:.0f} s; "
-                                f"its process was killed") from None
-        if msg is None:
-            code = self._kill()
-            how = f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit status {code}"
-            raise DecoderCrashed(f"{uri}: decoder process died ({how}) while decoding this file")
-        return msg
-
-    def decode(self, uri: str, window: tuple[float, float, float] | None = None,
-               frame_indices: Sequence[int] = ()) -> tuple[VideoPlan, Iterator[tuple[int, np.ndarray]]]:
-        """Open ``uri`` in the child and stream its planned frames.
-
-        Args:
-            window: ``(start_s, length_s, sample_fps)``; or ``frame_indices``: explicit frames.
-
-        Returns:
-            ``(plan, chunks)``: the :class:`VideoPlan` and an iterator of
-            ``(first_position, frames uint8 [n, H, W, 3])``. Consume ``chunks`` fully before the
-            next call (an abandoned iterator makes the next call restart the child).
-
-        Raises:
-            DecodeError: the child reported a decoding failure (as :func:`open_video`).
-            DecoderCrashed: the child died (e.g. SIGSEGV / SIGABRT inside FFmpeg).
-            DecodeTimeout: the child did not answer in ``timeout_s``.
-        """
-        proc = self._start()
-        request = {"uri": uri, "window": window, "frame_indices": tuple(frame_indices),
-                   "chunk_frames": self.chunk_frames, "max_pixels": self.max_pixels}
-        try:
-            _send(proc.stdin, request)
-        except (BrokenPipeError, OSError):
-            code = self._kill()
-            raise DecoderCrashed(f"{uri}: decoder process was gone before this file (exit {code})") from None
-        first = self._receive(uri)
-        if first[0] == "error":
-            raise DecodeError(first[2] if first[1] == "DecodeError" else f"{uri}: {first[1]}: {first[2]}")
-        plan = first[1]
-        return plan, self._chunks(uri)
-
-    def _chunks(self, uri: str) -> Iterator[tuple[int, np.ndarray]]:
-        finished = False
-        try:
-            while True:
-                msg = self._receive(uri)
-                if msg[0] == "end":
-                    finished = True
-                    return
-                if msg[0] == "error":
-                    finished = True
-                    raise DecodeError(msg[2] if msg[1] == "DecodeError" else f"{uri}: {msg[1]}: {msg[2]}")
-                yield msg[1], msg[2]
-        finally:
-            if not finished:  # abandoned mid-stream: the child's pipe holds stale chunks
-                self._kill()
-
-    def decode_window(self, uri: str, start_s: float, length_s: float, sample_fps: float) -> DecodedWindow:
-        """:func:`decode_window` through the child (frames stacked; for short windows)."""
-        plan, chunks = self.decode(uri, window=(start_s, length_s, sample_fps))
-        frames = np.concatenate([f for _, f in chunks])
-        return DecodedWindow(plan.frame_indices, plan.timestamps_s, frames, plan.fps, plan.num_video_frames)
-
-    def close(self) -> None:
-        """Stop the child (closing its stdin ends its loop)."""
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        try:
-            proc.stdin.close()
-            proc.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
-            proc.kill()
-            proc.wait()
-        try:
-            proc.stdout.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
 def clip_positions(num_frames: int, clips: int, frames_per_clip: int) -> np.ndarray:
     """Deterministic C x K frame plan over a sequence (FER_BGER ``sample_video``, seed_specs §1.1).
 
@@ -612,9 +347,3 @@ def clip_positions(num_frames: int, clips: int, frames_per_clip: int) -> np.ndar
         out[j] = [lo + min(int(seg * k), hi - lo - 1) for k in range(frames_per_clip)]
     return out
 
-
-if __name__ == "__main__":
-    # run the loop from the importable module so that pickled classes are pipelines.decode.*
-    from pipelines.decode import _worker_main as _loop
-
-    _loop()

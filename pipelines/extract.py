@@ -50,6 +50,9 @@ BODY_EXTRACTORS = {"posenet": "posenet-mobilenet-v1-075", "posenet-mobilenet-v1-
 EXTRACTOR_FILES = {"blazeface-front": ("blazeface-front", "blazeface-anchors"),
                    "blazeface-back": ("blazeface-back", "blazeface-anchors")}
 
+#: Samples per Decode batch: the decoder child decodes the next sample of a batch while the
+#: current one's frames go through pose inference (see pipelines.isolated_decoder).
+DECODE_BATCH = 8
 RUNNERS = {"direct": "DirectRunner", "portable": "PortableRunner", "dataflow": "DataflowRunner",
            "flink": "FlinkRunner", "spark": "SparkRunner"}
 
@@ -349,8 +352,9 @@ def _video_entry(start, cfg: ExtractConfig, errors: list, decode_timeout_s: floa
 
     from pipelines import stages
 
-    decoded = start | "Decode" >> beam.ParDo(stages.Decode(cfg, timeout_s=decode_timeout_s)).with_outputs(
-        "meta", stages.ERRORS, main="frames")
+    decoded = (start | "DecodeBatches" >> beam.BatchElements(min_batch_size=1, max_batch_size=DECODE_BATCH)
+               | "Decode" >> beam.ParDo(stages.Decode(cfg, timeout_s=decode_timeout_s)).with_outputs(
+                   "meta", stages.ERRORS, main="frames"))
     errors.append(decoded[stages.ERRORS])
     to_coco = cfg.pose_extractor == "openpose-body"
     poses = (decoded.frames | "Pose" >> _run_inference(pose_handler(cfg))

@@ -16,7 +16,7 @@ from apache_beam.metrics import Metrics
 
 from pipelines import assemble
 from pipelines.config import ExtractConfig
-from pipelines.decode import DECODER_TIMEOUT_S, IsolatedDecoder
+from pipelines.isolated_decoder import DECODER_TIMEOUT_S, DecodeRequest, IsolatedDecoder
 from pipelines.errors import error_record
 from pipelines.readers.media import load_gait, load_images, load_sheet
 from pipelines.shards import shard_of, write_shard
@@ -52,14 +52,17 @@ class _Stage(beam.DoFn):
 
 
 class Decode(_Stage):
-    """Sample -> ``((sample_id, pos, keep), frame)`` per sampled frame + ``meta`` output.
+    """Batch of samples -> ``((sample_id, pos, keep), frame)`` per sampled frame + ``meta`` output.
 
-    Decoding runs in an :class:`pipelines.decode.IsolatedDecoder` child process (one per DoFn
-    instance, started in ``setup``): a decoder that crashes, hangs past ``timeout_s`` or exhausts
-    its memory limit on a corrupt file becomes a dead-letter record for that sample only. Frames
-    arrive in chunks (``pipelines.decode.CHUNK_FRAMES``) and are emitted as they come; the
-    ``meta`` record is emitted after the last chunk, so a sample whose decoding fails midway
-    has no meta and the assembly drops its partial frames.
+    Decoding runs in an :class:`pipelines.isolated_decoder.IsolatedDecoder` child process (one
+    per DoFn instance, started in ``setup``): a decoder that crashes, hangs past ``timeout_s``
+    or exhausts its memory limit on a corrupt file becomes a dead-letter record for that sample
+    only. The input is a list of samples (``beam.BatchElements`` upstream): while one sample's
+    frames go downstream (pose inference runs as they are emitted), the child already decodes
+    the next one (:meth:`IsolatedDecoder.decode_many`). Frames arrive in chunks
+    (``pipelines.decode.CHUNK_FRAMES``) and are emitted as they come; the ``meta`` record is
+    emitted after the last chunk, so a sample whose decoding fails midway has no meta and the
+    assembly drops its partial frames.
     """
 
     stage = "decode"
@@ -76,19 +79,32 @@ class Decode(_Stage):
         if self.decoder is not None:
             self.decoder.close()
 
-    def sample_of(self, element):
-        return element.to_dict()
+    def _request(self, sample) -> DecodeRequest:
+        if sample.frame_indices:  # explicit frames (Friends: the 4 frames around an annotation)
+            return DecodeRequest(sample.uri, frame_indices=tuple(sample.frame_indices))
+        return DecodeRequest(sample.uri, window=(sample.start_s, self.cfg.window_s, self.cfg.sample_fps))
 
-    def run(self, sample) -> Iterator:
+    def process(self, batch):
         if self.decoder is None:
             self.setup()
-        if sample.frame_indices:  # explicit frames (Friends: the 4 frames around an annotation)
-            plan, chunks = self.decoder.decode(sample.uri, frame_indices=sample.frame_indices)
-        else:
-            plan, chunks = self.decoder.decode(sample.uri, window=(sample.start_s, self.cfg.window_s,
-                                                                   self.cfg.sample_fps))
+        samples = list(batch)
+        results = self.decoder.decode_many(self._request(s) for s in samples)
+        for sample, result in zip(samples, results):
+            start = time.perf_counter()
+            try:
+                if result.error is not None:
+                    raise result.error
+                yield from self._frames(sample, result)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a dead-letter record
+                self.failed.inc()
+                yield beam.pvalue.TaggedOutput(ERRORS, error_record(sample.to_dict(), self.stage, exc))
+            finally:
+                self.ms.update(int((time.perf_counter() - start) * 1000))
+
+    def _frames(self, sample, result) -> Iterator:
+        plan = result.plan
         keep = assemble.kept_positions(len(plan.frame_indices), self.cfg)
-        for first, frames in chunks:
+        for first, frames in result.chunks:
             for i, frame in enumerate(frames):
                 pos = first + i
                 yield (sample.sample_id, pos, pos in keep), np.ascontiguousarray(frame)

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from pipelines.decode import DecodeError, DecoderCrashed, IsolatedDecoder
+from pipelines.decode import DecodeError
+from pipelines.isolated_decoder import DecoderCrashed, IsolatedDecoder
 from test_runners import run_extract, shard_rows
 
 CLIPS = Path(__file__).resolve().parents[1] / "samples" / "videos"

@@ -50,7 +50,7 @@ def _peak_mb(code: str, cwd: Path) -> dict:
 
 STREAM = """
 import json, sys
-from pipelines.decode import IsolatedDecoder
+from pipelines.isolated_decoder import IsolatedDecoder
 
 def hwm_mb(pid="self"):
     # VmHWM: peak resident set of this process image (unlike ru_maxrss, not inherited across exec)
