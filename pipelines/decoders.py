@@ -1,0 +1,564 @@
+"""Video decoder back-ends behind one interface: decord, PyAV, OpenCV and torchcodec.
+
+Every back-end is a small class with the same methods::
+
+    with PyAVDecoder() as dec:
+        info = dec.open(uri)              # VideoInfo(num_frames, fps, width, height)
+        frames = dec.get_batch([0, 2, 4])  # uint8 [3, H, W, 3] RGB, in the order asked
+
+Frame ``i`` is the ``i``-th frame in presentation order (packets sorted by their pts), the
+convention of decord's ``VideoReader``; on the shipped sample videos the frames of every
+back-end are identical to decord's (``tests/test_decoders.py``). Speed and behaviour on corrupt
+files are compared in ``bench/decoders.py`` (results in ``bench/results_decoders.md``).
+
+Shared checks (before the library sees the file): a directory, a missing, non-regular,
+unreadable or empty file is refused with a :class:`DecodeError` naming the path and the reason,
+and so is a video whose frames exceed ``max_pixels`` (read from the header, before decoding).
+Library errors are re-raised as :class:`DecodeError` with the path, the back-end and the
+library's message. A back-end whose package is missing, or cannot load its native libraries
+(torchcodec without system FFmpeg), raises :class:`BackendUnavailable` (an ``ImportError``).
+
+Nothing here isolates a crash: a library that aborts the process on a hostile file takes the
+caller with it; the pipeline decodes in a child process for that (``pipelines.decode``).
+"""
+from __future__ import annotations
+
+import bisect
+import importlib.util
+import math
+import os
+import re
+import stat
+from dataclasses import dataclass
+from typing import ClassVar, Sequence
+
+import numpy as np
+
+#: Largest frame (width x height) a back-end accepts by default: twice 4K UHD (3840 x 2160 x 2).
+MAX_FRAME_PIXELS = 3840 * 2160 * 2
+
+
+class DecodeError(RuntimeError):
+    """A video could not be opened or decoded; the message names the file and the reason."""
+
+
+class BackendUnavailable(ImportError):
+    """A decoder back-end's package is not installed or its native libraries cannot be loaded."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a back-end reports about an opened video.
+
+    Attributes:
+        num_frames: frames that can be addressed by ``get_batch`` (0-based indices below it).
+        fps: average frame rate (frames per second; ``nan`` when the container gives none).
+        width, height: frame size in pixels.
+        declared_frames: frame count the container header declares (0 when it gives none); more
+            than ``num_frames`` on a truncated file for back-ends that index packets.
+    """
+
+    num_frames: int
+    fps: float
+    width: int
+    height: int
+    declared_frames: int = 0
+
+
+def check_video_file(uri: str) -> None:
+    """Refuse paths that are not a readable, non-empty regular file (before any library opens them).
+
+    Raises:
+        DecodeError: a directory, a missing file, a FIFO/device/socket (reading one can block
+            forever), an unreadable or an empty file; the message names ``uri`` and the reason.
+    """
+    try:
+        st = os.stat(uri)
+    except FileNotFoundError:
+        raise DecodeError(f"{uri}: cannot open video: no such file") from None
+    except OSError as exc:
+        raise DecodeError(f"{uri}: cannot open video: {exc.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise DecodeError(f"{uri}: is a directory, not a video file")
+    if not stat.S_ISREG(st.st_mode):
+        raise DecodeError(f"{uri}: not a regular file (a FIFO, device or socket)")
+    if not os.access(uri, os.R_OK):
+        raise DecodeError(f"{uri}: cannot open video: permission denied")
+    if st.st_size == 0:
+        raise DecodeError(f"{uri}: cannot open video: the file is empty (0 bytes)")
+
+
+class FrameDecoder:
+    """Base of the back-ends: open a video, decode frames by index, close.
+
+    Subclasses implement ``_open(uri) -> VideoInfo``, ``_get_batch(int64 [N]) -> uint8
+    [N, H, W, 3]`` and ``_close()``; the base adds the shared checks and error wrapping.
+
+    Args:
+        threads: decoder threads (1, the default, for a fair single-core comparison; 0 lets the
+            library choose).
+        max_pixels: refuse frames larger than this (width x height); ``None`` for no limit.
+        check_files: run :func:`check_video_file` before the library sees the path (``False``
+            only to observe the bare library, as the reliability benchmark does).
+    """
+
+    #: back-end name (key of :data:`DECODER_BACKENDS`)
+    name: ClassVar[str] = ""
+    #: importable module the back-end needs
+    module: ClassVar[str] = ""
+
+    def __init__(self, threads: int = 1, max_pixels: int | None = MAX_FRAME_PIXELS, check_files: bool = True):
+        self.threads = threads
+        self.max_pixels = max_pixels
+        self.check_files = check_files
+        self.uri: str | None = None
+        self.info: VideoInfo | None = None
+
+    # -- public interface ----------------------------------------------------------------------
+    def open(self, uri: str) -> VideoInfo:
+        """Open ``uri`` (closing any video opened before) and read its frame count, rate and size.
+
+        Returns:
+            :class:`VideoInfo`.
+
+        Raises:
+            DecodeError: the shared file checks failed, the library cannot open the container,
+                there is no video stream or no frame, or the frames exceed ``max_pixels``.
+            BackendUnavailable: the back-end's package or native libraries are missing.
+        """
+        self.close()
+        uri = os.fspath(uri)
+        if self.check_files:
+            check_video_file(uri)
+        try:
+            info = self._open(uri)
+        except (DecodeError, BackendUnavailable):
+            self._safe_close()
+            raise
+        except Exception as exc:  # noqa: BLE001 - every library has its own error types
+            self._safe_close()
+            raise DecodeError(f"{uri}: {self.name} cannot open video: {type(exc).__name__}: {exc}") from exc
+        if info.num_frames <= 0:
+            self._safe_close()
+            raise DecodeError(f"{uri}: {self.name} finds no frame in the video stream")
+        self.uri, self.info = uri, info
+        return info
+
+    def get_batch(self, indices: Sequence[int]) -> np.ndarray:
+        """Decode the given 0-based frames of the open video.
+
+        Args:
+            indices: frame indices in any order, repeats allowed (sorted ones decode fastest).
+
+        Returns:
+            uint8 [N, H, W, 3] RGB, in the order of ``indices``.
+
+        Raises:
+            DecodeError: no video open, an index outside ``[0, num_frames)``, or the library
+                failed (the message names the file, the back-end and the frames).
+        """
+        if self.info is None:
+            raise DecodeError(f"{self.name}: get_batch called before open")
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if idx.size == 0:
+            return np.zeros((0, self.info.height, self.info.width, 3), np.uint8)
+        bad = idx[(idx < 0) | (idx >= self.info.num_frames)]
+        if bad.size:
+            n, declared = self.info.num_frames, self.info.declared_frames
+            why = (f" (the header declares {declared}: the file is truncated or its index damaged)"
+                   if declared - n > max(2, declared // 100) else "")
+            raise DecodeError(f"{self.uri}: frame {int(bad[0])} is out of range: {self.name} finds {n} frames{why}")
+        try:
+            frames = self._get_batch(idx)
+        except DecodeError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise DecodeError(f"{self.uri}: {self.name} failed decoding frames {int(idx.min())}-{int(idx.max())}: "
+                              f"{type(exc).__name__}: {exc}") from exc
+        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[0] != idx.size or frames.shape[-1] != 3:
+            raise DecodeError(f"{self.uri}: {self.name} returned frames of shape {frames.shape} ({frames.dtype}) "
+                              f"for {idx.size} frames")
+        return frames
+
+    def close(self) -> None:
+        """Release the library's reader (safe to call twice)."""
+        self._safe_close()
+        self.uri, self.info = None, None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- helpers for subclasses ----------------------------------------------------------------
+    def _check_pixels(self, uri: str, width: int, height: int) -> None:
+        if self.max_pixels is not None and width * height > self.max_pixels:
+            raise DecodeError(f"{uri}: frame size {width}x{height} exceeds the decoder limit of "
+                              f"{self.max_pixels} pixels")
+
+    def _safe_close(self) -> None:
+        try:
+            self._close()
+        except Exception:  # noqa: BLE001 - closing a broken reader must not mask the real error
+            pass
+
+    def _open(self, uri: str) -> VideoInfo:
+        raise NotImplementedError
+
+    def _get_batch(self, idx: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        raise NotImplementedError
+
+
+def _import(module: str, backend: str):
+    """Import a back-end's package, or raise :class:`BackendUnavailable` naming it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise BackendUnavailable(f"decoder back-end {backend!r} needs the package {module!r}, which is not "
+                                 f"installed ({exc})") from exc
+
+
+def _header(uri: str) -> tuple[int, int, int]:
+    """``(width, height, declared frames)`` from the container header via OpenCV's FFmpeg.
+
+    No frame is decoded; zeros for what the header does not give.
+    """
+    import cv2
+
+    cap = cv2.VideoCapture(uri, cv2.CAP_FFMPEG)
+    try:
+        if not cap.isOpened():
+            return 0, 0, 0
+        count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        return (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                int(count) if math.isfinite(count) and count > 0 else 0)
+    finally:
+        cap.release()
+
+
+class DecordDecoder(FrameDecoder):
+    """decord ``VideoReader`` (CPU context): random access by frame index.
+
+    decord indexes every packet when it opens a file and seeks to the key frame before each
+    requested frame that is not reachable by decoding forward. Its threaded reader keeps
+    decoding ahead of the last request (``pipelines.decode.iter_chunks`` resets it between
+    chunks to bound memory). The frame size is read from the header (OpenCV) before decord opens
+    the file, so oversized frames are refused without being decoded.
+    """
+
+    name, module = "decord", "decord"
+
+    def _open(self, uri: str) -> VideoInfo:
+        import cv2  # noqa: F401 - OpenCV loads its codec libraries before decord's (pipelines/__init__.py)
+
+        decord = _import("decord", self.name)
+        width, height, declared = _header(uri)
+        self._check_pixels(uri, width, height)
+        self._reader = decord.VideoReader(uri, ctx=decord.cpu(0), num_threads=self.threads)
+        n = len(self._reader)
+        if (width == 0 or height == 0) and n > 0:
+            height, width = self._reader[0].shape[:2]
+            self._check_pixels(uri, width, height)
+        fps = float(self._reader.get_avg_fps())
+        return VideoInfo(n, fps if math.isfinite(fps) and fps > 0 else float("nan"), int(width), int(height),
+                         declared)
+
+    def _get_batch(self, idx: np.ndarray) -> np.ndarray:
+        return self._reader.get_batch(idx.tolist()).asnumpy()
+
+    def _close(self) -> None:
+        self._reader = None
+
+
+class PyAVDecoder(FrameDecoder):
+    """PyAV (FFmpeg's libav* bundled in the ``av`` wheel): seek to a key frame, decode forward.
+
+    On open, the video stream's packets are demuxed (not decoded) once to build the frame index:
+    their pts sorted ascending give frame ``i`` its pts, and the key-frame packets give the
+    seek points (decord's convention, so the frame count is what the file really holds, not what
+    the header declares). ``get_batch`` visits the wanted frames in ascending order: when the
+    next one is behind the decoder, or its key frame lies more than :attr:`seek_ahead_frames`
+    frames ahead of the decoder's position, the container seeks to the last key frame at or
+    before it (``container.seek(pts, stream=..., backward=True, any_frame=False)``, pts in the
+    stream's time base; decoder buffers flushed); then it decodes forward and keeps the frames whose pts map to wanted indices. A
+    seek that lands after the wanted frame is retried from the previous key frame. Frames are
+    converted to RGB by FFmpeg's swscale (``to_ndarray(format="rgb24")``).
+
+    Damaged data: FFmpeg conceals errors in a damaged stream and marks such frames
+    (``AV_FRAME_FLAG_CORRUPT``, PyAV ``frame.is_corrupt``). With ``on_corrupt="error"`` (the
+    default) a marked frame decoded on the way to a wanted one raises :class:`DecodeError`
+    instead of handing back concealed frames, which decord and OpenCV return silently; frames
+    that only inherit the damage through references are not marked, so the first marked frame
+    is what is caught. ``on_corrupt="keep"`` returns them like the others.
+
+    Args:
+        threads: decoder threads (1: single-threaded, the default; 0: FFmpeg chooses).
+        thread_type: ``None`` keeps the codec's default (slice threading, which with
+            ``threads=1`` is single-threaded); ``"AUTO"`` enables frame + slice threading.
+        on_corrupt: ``"error"`` or ``"keep"`` (see above).
+        max_pixels, check_files: as :class:`FrameDecoder`.
+
+    Raises (besides the base class's): ``ValueError`` for an unknown ``on_corrupt``.
+    """
+
+    name, module = "pyav", "av"
+    #: seek forward only when the target's key frame is more than this many frames ahead of the
+    #: decoder (a seek flushes the frames already in the decoder, which are then decoded again)
+    seek_ahead_frames = 16
+
+    def __init__(self, threads: int = 1, thread_type: str | None = None, on_corrupt: str = "error",
+                 max_pixels: int | None = MAX_FRAME_PIXELS, check_files: bool = True):
+        super().__init__(threads, max_pixels, check_files)
+        if on_corrupt not in ("error", "keep"):
+            raise ValueError(f"on_corrupt must be 'error' or 'keep', not {on_corrupt!r}")
+        self.thread_type = thread_type
+        self.on_corrupt = on_corrupt
+        self._container = None
+
+    def _open(self, uri: str) -> VideoInfo:
+        av = _import("av", self.name)
+        self._container = container = av.open(uri, metadata_errors="ignore")
+        if not container.streams.video:
+            kinds = sorted({s.type for s in container.streams}) or ["none"]
+            raise DecodeError(f"{uri}: no video stream (the container holds: {', '.join(kinds)})")
+        self._stream = stream = container.streams.video[0]
+        ctx = stream.codec_context
+        self._check_pixels(uri, ctx.width, ctx.height)
+        if self.thread_type is not None:
+            stream.thread_type = self.thread_type
+        stream.thread_count = self.threads
+        pts, keys = [], []
+        for packet in container.demux(stream):
+            t = packet.pts if packet.pts is not None else packet.dts
+            if t is None:
+                if packet.size:
+                    raise DecodeError(f"{uri}: video packets without timestamps: frames cannot be indexed")
+                continue  # the demuxer's empty flush packet
+            pts.append(t)
+            keys.append(packet.is_keyframe)
+        order = np.argsort(np.asarray(pts, np.int64), kind="stable")
+        self._pts = np.asarray(pts, np.int64)[order]
+        self._index = {int(t): i for i, t in enumerate(self._pts)}
+        key_idx = sorted({0} | {int(i) for i, k in enumerate(np.asarray(keys, bool)[order]) if k})
+        self._keys = key_idx
+        self._frames_iter, self._pos = None, None
+        rate = stream.average_rate or stream.guessed_rate
+        fps = float(rate) if rate else float("nan")
+        return VideoInfo(len(self._pts), fps, int(ctx.width), int(ctx.height), int(stream.frames or 0))
+
+    def _key_before(self, i: int) -> int:
+        """Index of the last key frame at or before frame ``i``."""
+        return self._keys[bisect.bisect_right(self._keys, i) - 1]
+
+    def _frame_index(self, frame) -> int | None:
+        """Index of a decoded frame from its pts (the nearest indexed pts if it is not exact)."""
+        if frame.pts is None:
+            return None if self._pos is None else self._pos + 1
+        i = self._index.get(int(frame.pts))
+        if i is None:
+            j = int(np.searchsorted(self._pts, frame.pts))
+            i = j if j == 0 or j < len(self._pts) and self._pts[j] - frame.pts < frame.pts - self._pts[j - 1] else j - 1
+        return i
+
+    def _seek(self, key: int) -> None:
+        self._container.seek(int(self._pts[key]), stream=self._stream, backward=True, any_frame=False)
+        self._frames_iter, self._pos = self._container.decode(self._stream), None
+
+    def _decode_to(self, target: int) -> np.ndarray | None:
+        """Decode forward to frame ``target``; None when the decoder passed it or the stream ended."""
+        for frame in self._frames_iter:
+            i = self._frame_index(frame)
+            if i is None:
+                continue
+            self._pos = i
+            if frame.is_corrupt and self.on_corrupt == "error":
+                raise DecodeError(f"{self.uri}: frame {i} is corrupt (FFmpeg concealed damaged data in it; "
+                                  f"needed for frame {target}): the video stream is damaged")
+            if i == target:
+                return frame.to_ndarray(format="rgb24")
+            if i > target:
+                return None
+        return None
+
+    def _get_batch(self, idx: np.ndarray) -> np.ndarray:
+        got: dict[int, np.ndarray] = {}
+        for target in np.unique(idx).tolist():
+            key = self._key_before(target)
+            if self._pos is None or self._frames_iter is None or target <= self._pos \
+                    or key - self._pos > self.seek_ahead_frames:
+                self._seek(key)
+            frame = self._decode_to(target)
+            while frame is None and key > 0 and (self._pos is None or self._pos > target):
+                key = self._key_before(key - 1)  # the seek landed after the target: start earlier
+                self._seek(key)
+                frame = self._decode_to(target)
+            if frame is None:
+                raise DecodeError(f"{self.uri}: pyav could not decode frame {target} (the decoder stopped at "
+                                  f"frame {self._pos}): the stream is damaged or truncated")
+            got[target] = frame
+        return np.stack([got[i] for i in idx.tolist()])
+
+    def _close(self) -> None:
+        container, self._container = self._container, None
+        self._frames_iter = None
+        if container is not None:
+            container.close()
+
+
+class OpenCVDecoder(FrameDecoder):
+    """OpenCV ``VideoCapture`` (its bundled FFmpeg): sequential reads, seeking for far jumps.
+
+    The frame count and rate come from the container header (OpenCV does not index packets:
+    a truncated file reports the declared count and fails when a missing frame is read). A
+    wanted frame behind the reader or more than ``seek_distance`` frames ahead is reached with
+    ``CAP_PROP_POS_FRAMES``; nearer ones by grabbing forward. BGR frames are converted to RGB.
+    """
+
+    name, module = "opencv", "cv2"
+    #: frames ahead beyond which a seek is cheaper than grabbing forward
+    seek_distance = 64
+
+    def _open(self, uri: str) -> VideoInfo:
+        cv2 = _import("cv2", self.name)
+        self._cap = cv2.VideoCapture(uri, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, self.threads])
+        if not self._cap.isOpened():
+            raise DecodeError(f"{uri}: opencv cannot open the video (no decodable video stream)")
+        width, height = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        self._check_pixels(uri, width, height)
+        count, fps = self._cap.get(cv2.CAP_PROP_FRAME_COUNT), self._cap.get(cv2.CAP_PROP_FPS)
+        self._pos = 0
+        count = int(count) if math.isfinite(count) and count > 0 else 0
+        return VideoInfo(count, float(fps) if math.isfinite(fps) and fps > 0 else float("nan"), width, height, count)
+
+    def _get_batch(self, idx: np.ndarray) -> np.ndarray:
+        import cv2
+
+        got: dict[int, np.ndarray] = {}
+        for i in np.unique(idx).tolist():
+            if i < self._pos or i - self._pos > self.seek_distance:
+                self._cap.set(cv2.CAP_PROP_POS_FRAMES, i)
+                self._pos = i
+            while self._pos < i:
+                if not self._cap.grab():
+                    raise DecodeError(f"{self.uri}: opencv could not read frame {self._pos} (on the way to {i})")
+                self._pos += 1
+            ok, bgr = self._cap.read()
+            self._pos += 1
+            if not ok:
+                raise DecodeError(f"{self.uri}: opencv could not decode frame {i}")
+            got[i] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        return np.stack([got[i] for i in idx.tolist()])
+
+    def _close(self) -> None:
+        cap, self._cap = getattr(self, "_cap", None), None
+        if cap is not None:
+            cap.release()
+
+
+def torchcodec_load_error() -> str | None:
+    """Why torchcodec cannot decode video here, or None when it can.
+
+    torchcodec links against the system's FFmpeg (major versions 4-9, i.e. ``libavutil.so.56``
+    to ``.61`` with the matching libavcodec/libavformat/libavfilter/libswscale/libswresample):
+    its wheels do not bundle them. The returned text names the package state or the shared
+    libraries the dynamic loader could not find.
+    """
+    if importlib.util.find_spec("torchcodec") is None:
+        return "the package 'torchcodec' is not installed"
+    try:
+        from torchcodec._internally_replaced_utils import load_core_libraries  # private, torchcodec 0.17
+    except ImportError as exc:
+        return f"torchcodec cannot be imported: {exc}"
+    try:
+        load_core_libraries()
+    except Exception as exc:  # noqa: BLE001 - RuntimeError("Could not load libtorchcodec ...") in 0.17
+        missing = sorted(set(re.findall(r"(lib[\w+.-]+\.so[.\d]*): cannot open shared object file", str(exc))))
+        return ("torchcodec is installed but cannot load its native library: it needs the FFmpeg 4-9 shared "
+                "libraries from the system (libavutil, libavcodec, libavformat, libavfilter, libswscale, "
+                "libswresample) and the dynamic loader did not find "
+                + (", ".join(missing) if missing else f"them ({type(exc).__name__}: {str(exc)[:200]})"))
+    return None
+
+
+class TorchCodecDecoder(FrameDecoder):
+    """torchcodec ``VideoDecoder`` (exact seek mode, NHWC uint8, ``num_ffmpeg_threads=threads``).
+
+    Raises :class:`BackendUnavailable` on open when torchcodec is missing or cannot load the
+    system FFmpeg libraries (see :func:`torchcodec_load_error`).
+    """
+
+    name, module = "torchcodec", "torchcodec"
+
+    def _open(self, uri: str) -> VideoInfo:
+        reason = torchcodec_load_error()
+        if reason is not None:
+            raise BackendUnavailable(f"decoder back-end 'torchcodec' is unavailable: {reason}")
+        from torchcodec.decoders import VideoDecoder
+
+        self._decoder = VideoDecoder(uri, dimension_order="NHWC", num_ffmpeg_threads=max(self.threads, 1),
+                                     seek_mode="exact")
+        meta = self._decoder.metadata
+        self._check_pixels(uri, meta.width or 0, meta.height or 0)
+        fps = meta.average_fps
+        return VideoInfo(len(self._decoder), float(fps) if fps else float("nan"), int(meta.width or 0),
+                         int(meta.height or 0))
+
+    def _get_batch(self, idx: np.ndarray) -> np.ndarray:
+        return self._decoder.get_frames_at(idx.tolist()).data.numpy()
+
+    def _close(self) -> None:
+        self._decoder = None
+
+
+#: Decoder back-ends by name: ``name -> FrameDecoder subclass``.
+DECODER_BACKENDS: dict[str, type[FrameDecoder]] = {
+    cls.name: cls for cls in (DecordDecoder, PyAVDecoder, OpenCVDecoder, TorchCodecDecoder)}
+
+
+def backend_status() -> dict[str, str | None]:
+    """Per back-end: None when it can decode here, else the reason (package missing, libraries missing)."""
+    out: dict[str, str | None] = {}
+    for name, cls in DECODER_BACKENDS.items():
+        if name == "torchcodec":
+            out[name] = torchcodec_load_error()
+        elif importlib.util.find_spec(cls.module) is None:
+            out[name] = f"the package {cls.module!r} is not installed"
+        else:
+            out[name] = None
+    return out
+
+
+def available_backends() -> dict[str, bool]:
+    """Which :data:`DECODER_BACKENDS` can decode here (``name -> usable``; see :func:`backend_status`)."""
+    return {name: reason is None for name, reason in backend_status().items()}
+
+
+def make_decoder(backend: str = "decord", **options) -> FrameDecoder:
+    """A new back-end instance by name (``options`` go to its constructor).
+
+    Raises:
+        KeyError: unknown back-end name (the message lists the known ones).
+    """
+    if backend not in DECODER_BACKENDS:
+        raise KeyError(f"unknown decoder back-end {backend!r}; known: {sorted(DECODER_BACKENDS)}")
+    return DECODER_BACKENDS[backend](**options)
+
+
+def read_frames(uri: str, indices: Sequence[int], backend: str = "decord", **options) -> np.ndarray:
+    """Decode the given 0-based frames of ``uri`` with one back-end (open, get_batch, close; in process).
+
+    Returns:
+        uint8 [N, H, W, 3] RGB, in the order of ``indices``.
+
+    Raises:
+        KeyError: unknown back-end name.
+        BackendUnavailable: the back-end's package or native libraries are missing.
+        DecodeError: the file is refused or the back-end failed (the message names the file).
+    """
+    with make_decoder(backend, **options) as dec:
+        dec.open(uri)
+        return dec.get_batch(indices)
