@@ -11,16 +11,21 @@ from typing import Sequence
 import numpy as np
 
 
+def confident_joints(poses: np.ndarray, min_score: float) -> np.ndarray:
+    """``bool [..., V]``: score at least ``min_score`` and finite x, y (NaN scores are not confident)."""
+    return (poses[..., 2] >= min_score) & np.isfinite(poses[..., :2]).all(axis=-1)
+
+
 def pose_scales(poses: np.ndarray, min_score: float) -> np.ndarray:
     """Diagonal of the box of each pose's confident joints (pixels, at least 1).
 
     Args:
-        poses: ``float32 [N, V, 3]`` (x, y, score); NaN scores count as not confident.
+        poses: ``float32 [N, V, 3]`` (x, y, score); see :func:`confident_joints`.
 
     Returns:
         ``float64 [N]``; 1 for a pose without a confident joint.
     """
-    ok = poses[..., 2] >= min_score
+    ok = confident_joints(poses, min_score)
     xy = poses[..., :2].astype(np.float64)
     hi = np.where(ok[..., None], xy, -np.inf).max(axis=1)
     lo = np.where(ok[..., None], xy, np.inf).min(axis=1)
@@ -37,13 +42,15 @@ def pose_distances(ref: np.ndarray, cand: np.ndarray, min_score: float = 0.2) ->
         cand: ``float32 [P, V, 3]``, e.g. one frame's poses.
 
     Returns:
-        ``float64 [L, P]``: mean pixel distance over the joints confident in both poses,
+        ``float64 [L, P]``: mean pixel distance over the joints confident in both poses
+        (:func:`confident_joints`: a NaN or inf coordinate is never confident),
         divided by the reference pose's :func:`pose_scales`; ``inf`` where no joint is confident
         in both.
     """
-    both = (ref[:, None, :, 2] >= min_score) & (cand[None, :, :, 2] >= min_score)  # [L, P, V]
-    diff = ref[:, None, :, :2].astype(np.float64) - cand[None, :, :, :2]
-    dist = np.where(both, np.hypot(diff[..., 0], diff[..., 1]), 0.0).sum(axis=2)
+    both = confident_joints(ref, min_score)[:, None] & confident_joints(cand, min_score)[None]  # [L, P, V]
+    with np.errstate(invalid="ignore"):
+        diff = ref[:, None, :, :2].astype(np.float64) - cand[None, :, :, :2]
+        dist = np.where(both, np.hypot(diff[..., 0], diff[..., 1]), 0.0).sum(axis=2)
     count = both.sum(axis=2)
     scale = pose_scales(ref, min_score)[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -828,18 +828,12 @@ def _swap_check(bad):
         assert tracks[a_track, 1, 0, 0] == 0 and tracks[b_track, 1, 0, 0] == 500
 
 
-@case("assemble.person_tracks-d_nan_joint_swaps_identities",
-      xfail="extractors.tracking.pose_distance counts a NaN joint with score >= min_score as "
-            "confident: every distance to that pose is NaN, NaN > max_distance is False and NaN keys "
-            "sort arbitrarily, so B's pose starts a new track (B listed first) or takes over A's "
-            "track (B listed second)")
+@case("assemble.person_tracks-d_nan_joint_keeps_identities")
 def _():
     _swap_check(np.nan)
 
 
-@case("assemble.person_tracks-d_inf_joint_splits_track",
-      xfail="extractors.tracking.pose_distance: an inf joint with a score makes the distance inf, "
-            "so person B's pose starts a third track instead of continuing B's")
+@case("assemble.person_tracks-d_inf_joint_keeps_track")
 def _():
     _swap_check(np.inf)
 
