@@ -101,11 +101,13 @@ def write_h5(path: Path, shapes: ShardShapes, videos: list[dict], clips: list[di
             group, column = name.split("/")
             rows = tables[group]
             source = _H5_SOURCE.get(name, column)
+            if dtype != "str" and 0 in shape_of(shapes) and any(source not in r for r in rows):
+                rows = []  # a switched-off field (zero-length frame axis): rows need not carry it
             data = [_h5_value(r[source], dtype) for r in rows]
             if dtype == "str":
                 f.create_dataset(name, data=np.array(data, dtype=object), dtype=h5py.string_dtype())
                 continue
-            shape = (len(rows),) + shape_of(shapes)
+            shape = (len(tables[group]),) + shape_of(shapes)
             arr = np.stack(data).astype(dtype) if rows else np.zeros(shape, dtype)
             # a zero-length frame axis (a switched-off representation) cannot be chunked
             chunks = (1,) + shape[1:] if rows and len(shape) > 1 and arr.size else None

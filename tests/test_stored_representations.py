@@ -230,3 +230,37 @@ def test_friends_clip_faces_are_the_seed_window_crops(repo, tmp_path, shared):
             assert f["clips/face_found"][row].all()
             np.testing.assert_array_equal(f["clips/face_boxes"][row], np.tile(np.float32(s.box), (4, 1)))
     _train("vtt-resnet18-tsm", out, tmp_path / "run", "--train-split", "val", "--eval-split", "train")
+
+
+def test_switched_off_field_is_a_clear_training_error():
+    import torch
+
+    from zoo.inputs import clips_to_segments
+
+    assert clips_to_segments(torch.zeros(1, 2, 1, 8, 8, 3, dtype=torch.uint8)).shape == (1, 2, 3, 8, 8)
+    with pytest.raises(ValueError, match=r"no frames \(shape \(1, 2, 0, 8, 8, 3\)\).*--face-mask"):
+        clips_to_segments(torch.zeros(1, 2, 0, 8, 8, 3, dtype=torch.uint8))
+
+
+def test_rows_without_switched_off_fields_still_write_valid_shards(tmp_path):
+    """A skeleton corpus has no pixels: its pool is zero-length, rows may omit it, the shard checks."""
+    from pipelines.assemble import clip_rows, skeleton_record, video_row
+    from pipelines.shards import write_shard
+
+    cfg = config_from_card(load_card("ewalk"), tmp_path, tmp_path, face_pool=True)
+    assert cfg.shapes.pool_frames == 0  # skeleton corpora never get a pool
+    sample = {"corpus": "ewalk", "sample_id": "ewalk/g0", "video_id": "ewalk/g0", "uri": "features.h5", "split": "train",
+              "label": 1, "label_name": cfg.label_names[1], "start_s": 0.0, "end_s": None}
+    joints = np.random.default_rng(0).uniform(-1, 1, (40, cfg.joints, 3))
+    record = skeleton_record(sample, joints, cfg)
+    video, clips = video_row(record, cfg), clip_rows(record, {}, cfg)
+    assert video["face_pool"].shape == (0, cfg.face_size, cfg.face_size, 3)
+    for row in [video] + clips:
+        for key in ("face_pool", "face_pool_found", "faces_masked"):
+            row.pop(key, None)
+    write_shard(tmp_path, 0, 1, cfg.shapes, [(video, clips)], "hash", {})
+    with h5py.File(tmp_path / "shard-00000-of-00001.h5", "r") as f:
+        check_h5(f, "ewalk")
+        assert f["videos/face_pool"].shape == (1, 0, cfg.face_size, cfg.face_size, 3)
+        assert f["clips/faces_masked"].shape[:2] == (len(clips), 0)
+        np.testing.assert_array_equal(f["videos/timestamps_s"][0, :len(record["timestamps_s"])], record["timestamps_s"])

@@ -32,7 +32,28 @@ def images_to_unit_chw(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(255.0).movedim(-1, -3)
 
 
+def require_frames(x: torch.Tensor, axis: int, what: str = "input") -> torch.Tensor:
+    """``x`` unchanged when its frame axis ``axis`` is not empty.
+
+    Shards keep a switched-off representation (``clips/faces_masked`` without the card's
+    ``face_mask``, ``videos/face_pool`` without ``face_pool``) as a dataset with a zero-length
+    frame axis (schema 3).
+
+    Raises:
+        ValueError: the axis is empty, naming the card switch that fills it.
+    """
+    if x.shape[axis] == 0:
+        raise ValueError(f"{what}: the stored field has no frames (shape {tuple(x.shape)}): it was switched off at "
+                         "extraction; re-extract with the card's face_mask / face_pool on (--face-mask / --face-pool)")
+    return x
+
+
 def clips_to_segments(x: torch.Tensor) -> torch.Tensor:
     """Stacked clips uint8 ``[N, C, K, H, W, 3]`` -> TSN segments float32 ``[N, C*K, 3, H, W]``
-    (ImageNet-normalised): the C x K face frames of a sample, in time order, are its segments."""
-    return images_to_normalized_chw(x.flatten(1, 2))
+    (ImageNet-normalised): the C x K face frames of a sample, in time order, are its segments.
+    ``--input faces_masked`` (``clips/faces_masked``) goes the same way.
+
+    Raises:
+        ValueError: K = 0 (a field switched off at extraction, :func:`require_frames`).
+    """
+    return images_to_normalized_chw(require_frames(x, 2, "clips").flatten(1, 2))
