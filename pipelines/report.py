@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.config import ExtractConfig
-from pipelines.shards import finished_shards
+from pipelines.shards import finished_shards, shard_of
 from schemas.shards import SCHEMA_VERSION
 
 AFFECTZOO_VERSION = "0.1.0"
@@ -162,6 +162,17 @@ def _retry_entry(folder: str, marker: dict) -> dict:
     return {**marker, "files": files, "retry": folder}
 
 
+def missing_shards(samples: list, errors: list[dict], num_shards: int, done: dict) -> list[int]:
+    """Shards that should hold a sample but have no done-marker (an interrupted or failed write).
+
+    A shard none of whose planned samples is left after the dead-letter records (no sample maps
+    to it, or every one failed) is not missing: there is nothing to write.
+    """
+    failed = {e.get("sample_id") for e in errors}
+    expected = {shard_of(s.sample_id, num_shards) for s in samples if s.sample_id not in failed}
+    return sorted(expected - set(done))
+
+
 def write_manifest(out: Path, cfg: ExtractConfig, config_hash: str, samples: list, result,
                    wall_s: float, skipped_shards: list[int], runner: str = "", retry: str | None = None
                    ) -> dict[str, Any]:
@@ -187,7 +198,7 @@ def write_manifest(out: Path, cfg: ExtractConfig, config_hash: str, samples: lis
         "rows": {"videos": sum(m["videos"] for m in entries),
                  "clips": sum(m["clips"] for m in entries), "videos_per_split": dict(splits)},
         "samples": {"planned": len(samples), "written": len(done_ids)},
-        "shards": entries, "missing_shards": sorted(set(range(cfg.num_shards)) - set(main)),
+        "shards": entries, "missing_shards": missing_shards(samples, errors, cfg.num_shards, main),
         "skipped_shards": skipped_shards,
         "retries": [{"folder": folder, "shards": sorted(m), "samples": sum(x["videos"] for x in m.values()),
                      "this_run": folder == retry} for folder, m in retries.items()],
