@@ -309,18 +309,30 @@ def video_row(record: dict[str, Any], cfg: ExtractConfig, faces: dict | None = N
 def fold_index(sample: dict[str, Any]) -> int:
     """The sample's 1-based cross-validation fold (CK+), -1 when the corpus has none."""
     fold = sample.get("fold")
-    return -1 if fold is None else int(fold)
+    return -1 if fold is None or (isinstance(fold, float) and not np.isfinite(fold)) else int(fold)
 
 
 def targets_vector(sample: dict[str, Any], classes: int) -> np.ndarray:
     """float32 [classes]: the sample's multi-hot / soft ``targets`` when the corpus gives them,
-    else the one-hot of its ``label`` (all zero for ``label < 0``)."""
+    else the one-hot of its ``label`` (all zero for ``label < 0``).
+
+    Raises:
+        ValueError: targets of another length than ``classes`` or not finite, or a label that is
+            not an integer (the message names the sample and the field).
+    """
     given = sample.get("targets")
+    who = sample.get("sample_id", "sample")
     if given:
-        return np.asarray(given, np.float32)
+        out = np.asarray(given, np.float32)
+        if out.shape != (classes,) or not np.isfinite(out).all():
+            raise ValueError(f"{who}: targets {list(given)} must be {classes} finite values")
+        return out
+    label = sample["label"]
+    if isinstance(label, float) and not label.is_integer():
+        raise ValueError(f"{who}: label {label!r} is not a class index")
     out = np.zeros(classes, np.float32)
-    if 0 <= int(sample["label"]) < classes:
-        out[int(sample["label"])] = 1.0
+    if 0 <= int(label) < classes:
+        out[int(label)] = 1.0
     return out
 
 
@@ -423,6 +435,8 @@ def given_face_square(box, margin: float) -> np.ndarray:
     """
     x1, y1, x2, y2 = (float(v) for v in box)
     w, h = x2 - x1, y2 - y1
+    if not np.isfinite([x1, y1, x2, y2]).all():
+        raise ValueError(f"face box {box} is not finite")
     if w <= 0 or h <= 0:
         raise ValueError(f"face box {box} is empty or inverted")
     m = margin * (w + h)

@@ -167,6 +167,17 @@ def test_friends_window_and_box(tmp_path, shared):
     assert s.meta["character"] == "Monica" and s.split == "val"
 
 
+def test_friends_window_near_the_first_frame_is_clamped(tmp_path, shared):
+    # annotated frame 1: the seed's window [p-2, p-1, p, p+1] keeps 4 frames, clamped at frame 0
+    fx = _tree("friends", tmp_path, shared)
+    ann = fx.root / "annotations" / "s01_ep12_tag2_visual_Final_180809.json"
+    periods = json.loads(ann.read_text())["visual_results"]
+    periods[0]["image"] = "Fr_1.jpg"
+    ann.write_text(json.dumps({"visual_results": periods}))
+    s = {x.sample_id: x for x in read_samples(load_card("friends"), fx.root)}["friends/videos/s01_ep12.mp4#000001-Chandler"]
+    assert s.frame_indices == (0, 0, 1, 2)
+
+
 def test_counts_are_compared_with_the_published_ones(tmp_path, shared):
     fx = _tree("caer", tmp_path, shared)
     report = check_corpus("caer", fx.root)

@@ -845,25 +845,19 @@ def _():
     np.testing.assert_array_equal(A.targets_vector({"label": 2, "targets": []}, 3), [0, 0, 1])
 
 
-@case("assemble.targets_vector-d_nan_soft_target_rejected",
-      xfail="assemble.targets_vector passes NaN soft targets through (NaN reaches "
-            "videos/targets_vector and the BCE loss); it should raise a ValueError naming the sample")
+@case("assemble.targets_vector-d_nan_soft_target_rejected")
 def _():
     with pytest.raises(ValueError, match="targets"):
         A.targets_vector({"label": 1, "targets": [0.5, float("nan"), 1.0]}, 3)
 
 
-@case("assemble.targets_vector-d_wrong_length_rejected",
-      xfail="assemble.targets_vector returns given targets of any length (2 for 3 classes) "
-            "instead of raising")
+@case("assemble.targets_vector-d_wrong_length_rejected")
 def _():
     with pytest.raises(ValueError, match="targets"):
         A.targets_vector({"label": 1, "targets": [0.5, 1.0]}, 3)
 
 
-@case("assemble.targets_vector-d_nan_label_clear_error",
-      xfail="assemble.targets_vector: a NaN label crashes in int() with 'cannot convert float NaN "
-            "to integer' that names neither the sample nor the field")
+@case("assemble.targets_vector-d_nan_label_clear_error")
 def _():
     with pytest.raises(ValueError, match="label"):
         A.targets_vector({"label": float("nan")}, 3)
@@ -874,16 +868,12 @@ def _():
     assert A.fold_index({}) == -1 and A.fold_index({"fold": None}) == -1 and A.fold_index({"fold": 3}) == 3
 
 
-@case("assemble.fold_index-d_nan_fold_is_no_fold",
-      xfail="assemble.fold_index: a NaN fold (a missing value read through pandas) crashes in int() "
-            "instead of giving -1 (no fold)")
+@case("assemble.fold_index-d_nan_fold_is_no_fold")
 def _():
     assert A.fold_index({"fold": float("nan")}) == -1
 
 
-@case("assemble.given_face_square-d_nan_box_rejected",
-      xfail="assemble.given_face_square: a NaN / inf face box passes the w <= 0 / h <= 0 check "
-            "(comparisons with NaN are False) and gives a NaN square instead of a ValueError")
+@case("assemble.given_face_square-d_nan_box_rejected")
 def _():
     for bad in (np.nan, np.inf):
         with pytest.raises(ValueError, match="face box"):

@@ -11,7 +11,7 @@ import pytest
 from pipelines import export as E
 from pipelines.represent.skeleton import annotation, annotation_file, validate_annotation
 from pipelines.shards import write_shard
-from schemas.shards import ShardShapes
+from schemas.shards import SCHEMA_VERSION, ShardShapes
 
 
 def _tracks():
@@ -108,7 +108,7 @@ def _clip_row(video):
 
 def _write(out, rows):
     marker = write_shard(out, 0, 1, SHAPES, [(r, [_clip_row(r)]) for r in rows], "hash", {})
-    (out / "manifest.json").write_text(json.dumps({"schema_version": 2, "shards": [marker]}))
+    (out / "manifest.json").write_text(json.dumps({"schema_version": SCHEMA_VERSION, "shards": [marker]}))
 
 
 @pytest.fixture

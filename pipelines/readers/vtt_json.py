@@ -136,7 +136,8 @@ def read_vtt_json(card: dict[str, Any], root: Path, problems: list | None = None
                          f"one of {sorted(card['labels'].get('codes', {}))}", f"{card['corpus']['name']}/"
                          f"{video.name}{sid_suffix}")
                     continue
-                indices = tuple(range(max(frame - before, 0), frame + after + 1))
+                # clamped at the first frame (the window keeps its length; face_windows.window_frames)
+                indices = tuple(max(i, 0) for i in range(frame - before, frame + after + 1))
                 yield make_sample(card, root, video, split, index, suffix=sid_suffix, box=box, frame_indices=indices,
                                   start_s=indices[0] / 24.0,
                                   meta={"episode": episode, "period": period.get("period_num"), "character": char,
