@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-import cv2  # noqa: F401  (before anything that may load decord; see pipelines/__init__)
+import cv2
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -71,7 +71,7 @@ from schemas.shards import SCHEMA_VERSION, ShardSchemaError
 
 __all__ = ["PreviewError", "ShardFiles", "SampleView", "ClipView", "resolve_shard", "read_samples",
            "infer_layout", "joint_colours", "draw_skeleton", "skeleton_tile", "timeline_image",
-           "embedding_tile", "sheet_geometry", "render_sheet", "write_sheet", "main",
+           "embedding_tile", "sample_tiles", "sheet_geometry", "SheetGeometry", "SkeletonTile", "render_sheet", "write_sheet", "main",
            "GAP", "HEADER_H", "CAPTION_H", "SKELETON_SIDE", "TIMELINE_SIDE", "BACKGROUND"]
 
 GAP = 6
@@ -504,8 +504,8 @@ def _text(img: np.ndarray, text: str, x: int, baseline: int, max_w: int, scale: 
 
 
 def _blank(h: int, w: int) -> np.ndarray:
-    img = np.zeros((h, w, 3), np.uint8)
-    return img
+    """A black uint8 [h, w, 3] tile (a missing clip row, an embedding that cannot be computed)."""
+    return np.zeros((h, w, 3), np.uint8)
 
 
 def sample_tiles(sample: SampleView, num_clips: int, layout: Optional[Layout] = None,

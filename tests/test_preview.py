@@ -281,3 +281,20 @@ def test_sample_id_picks_one_row(sample_shards, tmp_path):
     assert [v.sample_id for v in views] == [sid]
     panel_h = max(sh, P.SKELETON_SIDE, P.TIMELINE_SIDE)
     assert _read_sheet(out).shape[0] == P.GAP + P.HEADER_H + P.CAPTION_H + panel_h + P.GAP
+
+
+def test_without_a_crop_the_skeleton_is_drawn_on_a_canvas_of_the_frame_shape(sample_shards):
+    view = P.read_samples(P.resolve_shard(sample_shards)[0], rows=1)[0]
+    for clip in view.clips:
+        clip.body_boxes = np.full_like(clip.body_boxes, np.nan)  # as when no clip frame was decoded
+    tile = P.skeleton_tile(view)
+    h, w = view.frame_shape
+    s = P.SKELETON_SIDE / max(h, w)
+    ox, oy = (P.SKELETON_SIDE - w * s) / 2, (P.SKELETON_SIDE - h * s) / 2
+    kp = view.clips[0].keypoints[0].astype(np.float64)
+    np.testing.assert_allclose(tile.points[tile.valid], (kp[:, :2] * s + [ox, oy])[tile.valid], atol=1e-4)
+    top, left = int(round(oy)), int(round(ox))
+    assert (tile.background[top:int(round(oy + h * s)), left:int(round(ox + w * s))] == 0).all()
+    if top > 0:
+        assert (tile.background[:top] == P.BACKGROUND).all()  # letterbox
+    assert tile.caption.endswith("no crop") and (tile.image != tile.background).any()
