@@ -56,8 +56,17 @@ class ShardDataset(Dataset):
             gait); with ``target="view_group"`` the group it returns makes the target, so the
             shards need no ``view_group`` dataset.
         views: items per stored row when ``derive`` is given (view 0 .. views-1).
+        train_view: a load-time training view (:class:`zoo.caer_augment.CaerPoseView`,
+            :class:`zoo.superimage_sampling.FaceRedraw`): an object with ``needs`` (names of
+            ``videos`` datasets it reads; ``fps`` comes from the run's Parquet ``videos`` table)
+            and ``__call__(video: dict, rng) -> ndarray`` of the stored field's row shape
+            (optional ``check(h5file, path)``, run on every shard when the dataset opens). Items
+            asked for with an ``(index, key)`` pair (:class:`zoo.optim.KeyedSampler`) are
+            computed by the view from the sample's ``videos`` row with
+            ``numpy.random.default_rng(key)``; plain integer indices still read the stored
+            field (evaluation, ``tensors()``).
 
-    Items: ``(torch.Tensor input, target)``.
+    Items: ``(torch.Tensor input, target)``; ``dataset[i]`` or ``dataset[(i, key)]``.
 
     Raises:
         ShardSchemaError: a shard lacks ``<group>/<field>`` or the target dataset (the message
@@ -66,7 +75,7 @@ class ShardDataset(Dataset):
 
     def __init__(self, shards: Path, field: str = "timeline", split: str | None = "train", group: str = "videos",
                  stack_clips: bool = False, target: str = "label", num_groups: int = 4,
-                 derive=None, views: int = 1, fold: tuple[int, bool] | None = None):
+                 derive=None, views: int = 1, fold: tuple[int, bool] | None = None, train_view=None):
         self.manifest = load_manifest(shards)
         self.files = [Path(shards) / s["files"]["h5"]["name"] for s in self.manifest["shards"]]
         self.field, self.group, self.target, self.stack_clips = field, group, target, stack_clips
@@ -75,6 +84,9 @@ class ShardDataset(Dataset):
         self.index: list[tuple[int, list[int], int]] = []
         self.labels: list[int] = []
         self.targets: list = []
+        self.train_view = train_view
+        self.video_rows: list[int] = []  # per item, its sample's row in ``videos`` (train_view only)
+        self.fps: list[float] = []
         for fi, path in enumerate(self.files):
             with h5py.File(path, "r") as f:
                 check_h5(f, str(path))
@@ -86,6 +98,8 @@ class ShardDataset(Dataset):
                     rows = [rs for rs in rows if labels[rs[0]] >= 0]
                 extra = None if derive else self._target_data(f, path, target)
                 num_frames = f[f"{group}/num_frames"][()] if derive else None
+                if train_view is not None:
+                    self._index_videos(f, fi, rows, views if derive else 1)
             for rs, v in ((rs, v) for rs in rows for v in range(views)):
                 self.index.append((fi, rs, v if num_frames is None else (v, int(num_frames[rs[0]]))))
                 lab = int(labels[rs[0]])
@@ -101,6 +115,42 @@ class ShardDataset(Dataset):
                 else:
                     self.targets.append(lab)
         self._handles: dict[int, h5py.File] = {}
+
+    def _index_videos(self, f: h5py.File, fi: int, rows: list[list[int]], views: int) -> None:
+        """Record each item's ``videos`` row (and frame rate) for the train view."""
+        path = self.files[fi]
+        for name in self.train_view.needs:
+            if name != "fps":
+                self._require(f, path, f"videos/{name}")
+        if hasattr(self.train_view, "check"):
+            self.train_view.check(f, path)
+        video_ids = f["videos/sample_id"].asstr()[()]
+        row_of = {sid: r for r, sid in enumerate(video_ids)}
+        ids = f[f"{self.group}/sample_id"].asstr()[()]
+        fps_of = self._frame_rates(fi) if "fps" in self.train_view.needs else {}
+        for rs in rows:
+            sid = ids[rs[0]]
+            if sid not in row_of:
+                raise ShardSchemaError(f"{path}: {self.group} row {rs[0]} (sample {sid!r}) has no videos row")
+            self.video_rows += [row_of[sid]] * views
+            self.fps += [fps_of.get(sid, float("nan"))] * views
+
+    def _frame_rates(self, fi: int) -> dict[str, float]:
+        """``sample_id -> fps`` from the shard's Parquet ``videos`` table (the source frame rate;
+        the HDF5 layout does not carry it).
+
+        Raises:
+            FileNotFoundError: the Parquet file named by the manifest is missing.
+        """
+        import pyarrow.parquet as pq
+
+        entry = self.manifest["shards"][fi]["files"].get("videos")
+        path = self.files[fi].parent / entry["name"] if entry else None
+        if path is None or not path.is_file():
+            raise FileNotFoundError(f"{path or self.files[fi]}: the videos Parquet table of this shard is missing "
+                                    "(the CAER load-time features need its fps column)")
+        table = pq.read_table(path, columns=["sample_id", "fps"]).to_pydict()
+        return {sid: float(v) if v is not None else float("nan") for sid, v in zip(table["sample_id"], table["fps"])}
 
     @staticmethod
     def _require(f: h5py.File, path: Path, name: str) -> None:
@@ -149,7 +199,26 @@ class ShardDataset(Dataset):
             self._handles[fi] = h5py.File(self.files[fi], "r")
         return self._handles[fi]
 
-    def __getitem__(self, i: int):
+    def video(self, i: int) -> dict:
+        """The ``videos`` datasets the train view needs for item ``i`` (one row each), plus
+        ``num_frames`` (int), ``fps`` (float, NaN when unknown) and ``source`` (file and row, for
+        error messages)."""
+        fi, vrow = self.index[i][0], self.video_rows[i]
+        f = self._file(fi)
+        out = {name: f[f"videos/{name}"][vrow] for name in self.train_view.needs if name not in ("fps", "num_frames")}
+        out["num_frames"] = int(f["videos/num_frames"][vrow])
+        out["fps"] = self.fps[i]
+        out["source"] = f"{self.files[fi]}: videos row {vrow}"
+        return out
+
+    def __getitem__(self, key):
+        if isinstance(key, tuple):
+            i, draw = key
+            if self.train_view is not None:
+                x = self.train_view(self.video(i), np.random.default_rng(draw))
+                return torch.from_numpy(np.ascontiguousarray(x)), self.targets[i]
+        else:
+            i = key
         fi, rows, view = self.index[i]
         parts = [self._read(self._file(fi)[f"{self.group}/{name}"], rows) for name in self.field.split("+")]
         x = parts[0] if len(parts) == 1 else np.stack(parts)

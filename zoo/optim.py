@@ -5,7 +5,7 @@ from collections import Counter
 from typing import Sequence
 
 import torch
-from torch.utils.data import WeightedRandomSampler
+from torch.utils.data import Sampler, WeightedRandomSampler
 
 
 def build_optimizer(params, cfg: dict) -> torch.optim.Optimizer:
@@ -51,3 +51,31 @@ def balanced_sampler(labels: Sequence[int], generator: torch.Generator) -> Weigh
     counts = Counter(labels)
     weights = torch.tensor([1.0 / counts[y] for y in labels], dtype=torch.double)
     return WeightedRandomSampler(weights, num_samples=len(labels), replacement=True, generator=generator)
+
+
+class KeyedSampler(Sampler):
+    """Wrap a training sampler so that every draw carries its own augmentation key.
+
+    Yields ``(index, key)``: ``index`` from ``sampler``, ``key = base + position`` where ``base``
+    is a 62-bit integer drawn from ``generator`` when an epoch starts and ``position`` counts the
+    draws of the epoch. A dataset seeds ``numpy.random.default_rng(key)`` per item
+    (:class:`zoo.data.ShardDataset` with a ``train_view``), so the random augmentation of an item
+    depends only on the generator's state: the same with 0 or N DataLoader workers, different in
+    every epoch and for repeated draws of one row (balanced sampling with replacement), and
+    restored exactly by ``--resume`` (the generator's state is in ``last.pt``).
+
+    Args:
+        sampler: any sampler of dataset indices (RandomSampler, WeightedRandomSampler, ...).
+        generator: the torch.Generator of the training DataLoader.
+    """
+
+    def __init__(self, sampler: Sampler, generator: torch.Generator):
+        self.sampler, self.generator = sampler, generator
+
+    def __iter__(self):
+        base = int(torch.randint(0, 2 ** 62, (), generator=self.generator))
+        for position, index in enumerate(self.sampler):
+            yield int(index), base + position
+
+    def __len__(self) -> int:
+        return len(self.sampler)

@@ -42,6 +42,10 @@ class ZooModel:
         derive: ``derive(stored_row, num_frames, view) -> (input, view_group)`` when the input is
             computed from the stored field at load time (:class:`zoo.data.ShardDataset`).
         views: items per stored row with ``derive``.
+        train_view: ``train_view(cfg, extract_config) -> view or None``: the load-time view of
+            training items (:class:`zoo.data.ShardDataset` ``train_view``) for the resolved
+            training config and the run manifest's extraction config; None (or a None result)
+            = train on the stored field. CAER: ``augment`` / ``aug_prob``; SISTCM: ``redraw``.
     """
 
     name: str
@@ -59,6 +63,7 @@ class ZooModel:
     logits: Optional[Callable[[Any], torch.Tensor]] = None
     derive: Optional[Callable[[Any, int, int], tuple[Any, int]]] = None
     views: int = 1
+    train_view: Optional[Callable[[dict, dict], Any]] = None
 
 
 def _accm(in_shape, outputs, pretrained=False) -> nn.Module:
@@ -95,18 +100,26 @@ def _caer(arch: str):
     return build
 
 
+def _caer_view(cfg: dict, extract_config: dict):
+    """CAER training items: the seed's augmentation + random crop from the stored tracks
+    (:class:`zoo.caer_augment.CaerPoseView`) when ``cfg["augment"]``."""
+    from zoo.caer_augment import CaerPoseView
+
+    return CaerPoseView(aug_prob=float(cfg.get("aug_prob", 0.5))) if cfg.get("augment") else None
+
+
 def _caer_entries() -> list[ZooModel]:
     from zoo.models.caer import CAER_ARCHITECTURES, CAER_BEST_TRAINING, CAER_TRAINING
 
     entries = []
     for arch in CAER_ARCHITECTURES:
         recipe = CAER_BEST_TRAINING if arch == "DeepResidualPreact" else CAER_TRAINING
-        defaults = {**recipe, "schedule": "cosine"}
+        defaults = {**recipe, "schedule": "cosine", "augment": True}
         name = "caer-" + arch.lower().replace("_", "-")
         entries.append(ZooModel(
             name, _caer(arch), "videos", "pose_features",
             f"CAER pose zoo {arch} (JohnOh3809/EmotionRecognizer-@11e5753), seed_specs 5.3",
-            example_shape=(64, 238), defaults=defaults))
+            example_shape=(64, 238), defaults=defaults, train_view=_caer_view))
     return entries
 
 
@@ -167,6 +180,16 @@ def _sistcm_loss(output, target):
     from zoo.models.sistcm import joint_loss
 
     return joint_loss(output, target)
+
+
+def _redraw_view(cfg: dict, extract_config: dict):
+    """SISTCM training items drawn anew from ``videos/face_pool`` (:class:`zoo.superimage_sampling.FaceRedraw`)
+    when ``cfg["redraw"]``."""
+    from zoo.superimage_sampling import FaceRedraw
+
+    if not cfg.get("redraw"):
+        return None
+    return FaceRedraw(int(extract_config["clips"]), int(extract_config["frames_per_clip"]))
 
 
 def _tsn(base: str, shift: bool):
@@ -244,12 +267,13 @@ def _face_entries() -> list[ZooModel]:
                      example_shape=(5, 1, 224, 224, 3), example_classes=8, defaults=tsn)
     return [
         ZooModel("sistcm", _sistcm(True), source=f"FER_BGER SISTCM + TLSTM ({fer_bger}/attention_2D_2dim.py), "
-                 "seed_specs 1.3-1.5", prepare=images_to_unit_chw, defaults={**SISTCM_DEFAULTS, "schedule": "none"},
-                 loss=_sistcm_loss, logits=lambda o: o.fused, **face_clips),
+                 "seed_specs 1.3-1.5", prepare=images_to_unit_chw,
+                 defaults={**SISTCM_DEFAULTS, "schedule": "none", "redraw": False}, loss=_sistcm_loss,
+                 logits=lambda o: o.fused, train_view=_redraw_view, **face_clips),
         ZooModel("resnet18-tlstm", _sistcm(False), source=f"FER_BGER ResNet-18 + TLSTM ({fer_bger}/resnet18.py), "
                  "seed_specs 1.4", prepare=images_to_unit_chw,
-                 defaults={**RESNET18_TLSTM_DEFAULTS, "schedule": "none"}, loss=_sistcm_loss,
-                 logits=lambda o: o.fused, **face_clips),
+                 defaults={**RESNET18_TLSTM_DEFAULTS, "schedule": "none", "redraw": False}, loss=_sistcm_loss,
+                 logits=lambda o: o.fused, train_view=_redraw_view, **face_clips),
         ZooModel("tsn-resnet50", _tsn("resnet50", False), source=f"EmoReact TSN ResNet-50 ({emoreact}), seed_specs 3.6",
                  **tsn_clips),
         ZooModel("tsm-resnet50", _tsn("resnet50", True),

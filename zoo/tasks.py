@@ -2,8 +2,9 @@
 
 A model entry in :mod:`zoo.registry` names one task:
 
-* ``multiclass``: one class per sample; cross-entropy (optional label smoothing); metrics
-  accuracy, macro-F1, per-class precision/recall/F1, confusion matrix.
+* ``multiclass``: one class per sample; cross-entropy (optional label smoothing and per-class
+  loss weights, :func:`resolve_class_weights`); metrics accuracy, macro-F1, per-class
+  precision/recall/F1, confusion matrix.
 * ``multilabel``: a 0/1 vector per sample (EmoReact, seed_specs §3.7); ``BCEWithLogitsLoss``;
   metrics micro and macro ROC AUC (scikit-learn) plus per-label AUC.
 * ``view_groups``: ProxEmo's joint emotion x view-group output (seed_specs §2.5): target
@@ -31,11 +32,22 @@ class Task:
         kind: ``multiclass``, ``multilabel`` or ``view_groups``.
         label_smoothing: cross-entropy label smoothing (multiclass and view_groups).
         num_groups: view groups per emotion (view_groups only).
+        class_weights: per-class cross-entropy weights, one per logit (multiclass only; None =
+            all 1). They enter as ``torch.nn.functional.cross_entropy(weight=...)``: the NLL term
+            of a row is scaled by its class's weight, the label-smoothing term of every row
+            weighs each class's log-probability by that class's weight, and the mean divides
+            by the sum of the rows' class weights (the CAER scripts' ``CrossEntropyLoss``,
+            seed_specs 5.3). A batch whose rows all weigh 0 has loss 0 (no NaN).
     """
 
     kind: str = "multiclass"
     label_smoothing: float = 0.0
     num_groups: int = 4
+    class_weights: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.class_weights is not None and self.kind != "multiclass":
+            raise ValueError(f"class weights apply to multiclass tasks only, not {self.kind!r}")
 
     def outputs(self, num_classes: int) -> int:
         """Logits the model must produce for ``num_classes`` classes or labels."""
@@ -48,10 +60,21 @@ class Task:
             logits: float [N, outputs].
             target: int64 [N] class index (multiclass), int64 [N] ``groups * emotion + group``
                 (view_groups), or float [N, L] in {0, 1} (multilabel).
+
+        Raises:
+            ValueError: ``class_weights`` does not have one weight per logit.
         """
         if self.kind == "multilabel":
             return F.binary_cross_entropy_with_logits(logits, target.float())
-        return F.cross_entropy(logits, target, label_smoothing=self.label_smoothing)
+        if self.class_weights is None:
+            return F.cross_entropy(logits, target, label_smoothing=self.label_smoothing)
+        if len(self.class_weights) != logits.shape[1]:
+            raise ValueError(f"{len(self.class_weights)} class weights for {logits.shape[1]} logits")
+        weight = torch.tensor(self.class_weights, dtype=logits.dtype, device=logits.device)
+        total = F.cross_entropy(logits, target, weight=weight, label_smoothing=self.label_smoothing,
+                                reduction="sum")
+        denom = weight[target].sum()
+        return torch.where(denom > 0, total / denom.clamp_min(1e-12), total * 0.0)
 
     def scores(self, logits: torch.Tensor) -> torch.Tensor:
         """Per-class scores of a batch: softmax [N, C], sigmoid [N, L], or for view_groups the
@@ -80,6 +103,29 @@ class Task:
         out = classification_metrics(y_true.tolist(), scores.argmax(1).tolist(), names)
         out["primary"] = out["accuracy"]
         return out
+
+
+def resolve_class_weights(kind: str | None, names: Sequence[str]) -> tuple[float, ...] | None:
+    """Loss weights of a registry recipe's ``class_weights`` for a run's label names.
+
+    ``None`` or ``uniform``: None (all classes weigh 1). ``uniform_other_zero`` (CAER
+    ``train_best_model.py``, seed_specs 5.3): 1 for every class, 0 for the class named ``other``
+    (case-insensitive). The seed's ``other`` is an 8th logit that is never a target; a corpus
+    card without an ``other`` class (CAER's 7 folders) has no such logit here, so the weights are
+    all 1 there (with the seed's 8 logits the zero weight only removes ``other`` from the
+    label-smoothing term).
+
+    Raises:
+        ValueError: unknown kind.
+    """
+    if kind in (None, "uniform"):
+        return None
+    if kind != "uniform_other_zero":
+        raise ValueError(f"class_weights must be 'uniform' or 'uniform_other_zero', got {kind!r}")
+    lowered = [n.lower() for n in names]
+    if "other" not in lowered:
+        return None
+    return tuple(0.0 if n == "other" else 1.0 for n in lowered)
 
 
 def multilabel_metrics(y_true: np.ndarray, scores: np.ndarray, names: Sequence[str]) -> dict:

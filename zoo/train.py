@@ -27,12 +27,12 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from zoo.data import ShardDataset
+from zoo.data import ShardDataset, load_manifest
 from zoo.loop import run_epoch
 from zoo.metrics import plot_confusion, plot_curves
-from zoo.optim import balanced_sampler, build_optimizer, build_scheduler
+from zoo.optim import KeyedSampler, balanced_sampler, build_optimizer, build_scheduler
 from zoo.registry import MODELS, ZooModel, count_parameters, get_model
-from zoo.tasks import Task
+from zoo.tasks import Task, resolve_class_weights
 
 TARGET_OF_TASK = {"multiclass": "label", "multilabel": "targets", "view_groups": "view_group"}
 
@@ -73,6 +73,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--fold", type=int, default=None, metavar="K",
                     help="k-fold cross-validation on the corpus's folds (CK+: 1-10): evaluate on fold K, train on "
                          "the others (ignores --train-split / --eval-split)")
+    ap.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                    help="caer-* models: compute training items from the stored tracks with the seed's augmentations "
+                         "and a random 64-frame crop (default on); --no-augment trains on the stored centre crops")
+    ap.add_argument("--aug-prob", type=float, default=None, metavar="P",
+                    help="caer-* models: the seed's aug_prob (flip/scale/rotation/noise P, time warp P/2, joint drop "
+                         "0.3 P; default: the model's recipe, 0.5; the seed's train_bilstm CLI used 0.7)")
+    ap.add_argument("--redraw", action=argparse.BooleanOptionalAction, default=None,
+                    help="sistcm / resnet18-tlstm: draw each training sample's C x K face frames at random every epoch "
+                         "from videos/face_pool (card face_pool = true) instead of the stored plan (default off)")
     ap.add_argument("--train-split", default="train")
     ap.add_argument("--eval-split", default="test")
     ap.add_argument("--seed", type=int, default=0)
@@ -101,20 +110,29 @@ def resolve_config(spec: ZooModel, args: argparse.Namespace) -> dict:
     if args.clip_grad is not None:
         cfg["clip_grad_norm"] = args.clip_grad
     cfg.setdefault("clip_grad_norm", 0.0)
+    for key, option, owner in (("augment", "--augment", "caer-*"), ("aug_prob", "--aug-prob", "caer-*"),
+                               ("redraw", "--redraw", "sistcm / resnet18-tlstm")):
+        value = getattr(args, key, None)
+        if value is None:
+            continue
+        if key not in cfg:
+            raise ValueError(f"{option} does not apply to {spec.name} (it is an option of the {owner} models)")
+        cfg[key] = value
     return cfg
 
 
-def _datasets(spec: ZooModel, args) -> tuple[ShardDataset, ShardDataset]:
+def _datasets(spec: ZooModel, args, cfg: dict) -> tuple[ShardDataset, ShardDataset]:
     kw = dict(field=spec.field, group=spec.group, stack_clips=spec.stack_clips, target=TARGET_OF_TASK[spec.task],
               derive=spec.derive, views=spec.views)
+    view = spec.train_view(cfg, load_manifest(args.shards).get("config") or {}) if spec.train_view else None
     if args.fold is not None:
         args.eval_split = f"fold-{args.fold}"  # names the evaluation in the report
-        train_set = ShardDataset(args.shards, split=None, fold=(args.fold, False), **kw)
+        train_set = ShardDataset(args.shards, split=None, fold=(args.fold, False), train_view=view, **kw)
         eval_set = ShardDataset(args.shards, split=None, fold=(args.fold, True), **kw)
         if len(eval_set) == 0:
             raise ValueError(f"no rows of fold {args.fold} in {args.shards} (does the corpus have folds?)")
     else:
-        train_set = ShardDataset(args.shards, split=args.train_split, **kw)
+        train_set = ShardDataset(args.shards, split=args.train_split, train_view=view, **kw)
         eval_set = ShardDataset(args.shards, split=args.eval_split, **kw)
     if len(train_set) == 0:
         raise ValueError(f"no training rows in {args.shards}")
@@ -122,7 +140,11 @@ def _datasets(spec: ZooModel, args) -> tuple[ShardDataset, ShardDataset]:
 
 
 def _loaders(train_set, eval_set, cfg, args, gen: torch.Generator):
+    """Training and evaluation DataLoaders. With a load-time train view the training sampler is
+    wrapped in :class:`zoo.optim.KeyedSampler` (one augmentation key per draw, from ``gen``)."""
     sampler = balanced_sampler(train_set.labels, gen) if cfg.get("sampler") == "balanced" else None
+    if train_set.train_view is not None:
+        sampler = KeyedSampler(sampler or torch.utils.data.RandomSampler(train_set, generator=gen), gen)
     train_loader = DataLoader(train_set, cfg["batch_size"], shuffle=sampler is None, sampler=sampler,
                               generator=gen, num_workers=args.workers)
     return train_loader, DataLoader(eval_set, cfg["batch_size"], num_workers=args.workers)
@@ -172,10 +194,11 @@ def train(args: argparse.Namespace) -> dict:
     if args.input:
         spec = dataclasses.replace(spec, field=args.input)
     cfg = resolve_config(spec, args)
-    task = Task(spec.task, label_smoothing=cfg.get("label_smoothing", 0.0))
     seed_everything(args.seed, not args.nondeterministic)
-    train_set, eval_set = _datasets(spec, args)
+    train_set, eval_set = _datasets(spec, args, cfg)
     names = train_set.label_names
+    task = Task(spec.task, label_smoothing=cfg.get("label_smoothing", 0.0),
+                class_weights=resolve_class_weights(cfg.get("class_weights"), names))
     in_shape = tuple(train_set[0][0].shape)
     model = spec.build(in_shape, task.outputs(len(names)), pretrained=args.pretrained).to(args.device)
     optimizer = build_optimizer(model.parameters(), cfg)
@@ -191,7 +214,8 @@ def train(args: argparse.Namespace) -> dict:
               "task": spec.task, "input": f"{spec.group}/{spec.field}", "stack_clips": spec.stack_clips,
               "in_shape": list(in_shape), "label_names": names, "manifest_sha256": manifest_sha,
               "manifest_config": train_set.manifest.get("config"), "parameters": count_parameters(model),
-              "source": spec.source, "amp": use_amp}
+              "source": spec.source, "amp": use_amp, "loss_class_weights": task.class_weights,
+              "train_view": type(train_set.train_view).__name__ if train_set.train_view else None}
     history, best, start = [], None, 1
     if args.resume:
         history, best, start = _resume(args.resume, model, optimizer, scheduler, scaler, args.model, gen)
