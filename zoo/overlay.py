@@ -18,20 +18,13 @@ from typing import Iterable, Mapping, Sequence
 import cv2
 import numpy as np
 
-from schemas.keypoints import OPENPOSE18
+from schemas.keypoints import LAYOUTS
 
 __all__ = ["OPENPOSE18_LIMBS", "draw_annotations", "write_overlay", "write_contact_sheet"]
 
-_L = OPENPOSE18.index
-#: Limbs of the OpenPose-18 skeleton drawn by :func:`draw_annotations` (pairs of joint indices).
-OPENPOSE18_LIMBS = tuple((_L(a), _L(b)) for a, b in [
-    ("neck", "right_shoulder"), ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"),
-    ("neck", "left_shoulder"), ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
-    ("neck", "right_hip"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
-    ("neck", "left_hip"), ("left_hip", "left_knee"), ("left_knee", "left_ankle"),
-    ("neck", "nose"), ("nose", "right_eye"), ("right_eye", "right_ear"),
-    ("nose", "left_eye"), ("left_eye", "left_ear"),
-])
+#: Limbs of the OpenPose-18 skeleton drawn by :func:`draw_annotations` (pairs of joint indices):
+#: the layout's edges from :mod:`schemas.keypoints`.
+OPENPOSE18_LIMBS = LAYOUTS["openpose18"].edges
 
 # RGB colours, picked by annotation id.
 _PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
