@@ -19,7 +19,13 @@ library's message. A back-end whose package is missing, or cannot load its nativ
 (torchcodec without system FFmpeg), raises :class:`BackendUnavailable` (an ``ImportError``).
 
 Nothing here isolates a crash: a library that aborts the process on a hostile file takes the
-caller with it; the pipeline decodes in a child process for that (``pipelines.decode``).
+caller with it; the pipeline decodes in a child process for that (``pipelines.isolated_decoder``).
+
+Sources: decord 0.6.0 ``VideoReader`` (dmlc/decord, packet index built on open, frame ``i`` =
+``i``-th pts); PyAV 18.1 ``InputContainer.seek`` / ``Frame.is_corrupt`` over FFmpeg 8
+``av_seek_frame`` (``AVSEEK_FLAG_BACKWARD``) and ``AV_FRAME_FLAG_CORRUPT``; OpenCV 4.12
+``VideoCapture`` (``CAP_FFMPEG``, ``CAP_PROP_N_THREADS``); torchcodec 0.17 ``VideoDecoder``
+(``seek_mode="exact"``), which loads system FFmpeg 4-9 at run time.
 """
 from __future__ import annotations
 
@@ -286,7 +292,9 @@ class PyAVDecoder(FrameDecoder):
     before it (``container.seek(pts, stream=..., backward=True, any_frame=False)``, pts in the
     stream's time base; decoder buffers flushed); then it decodes forward and keeps the frames whose pts map to wanted indices. A
     seek that lands after the wanted frame is retried from the previous key frame. Frames are
-    converted to RGB by FFmpeg's swscale (``to_ndarray(format="rgb24")``).
+    converted to RGB by FFmpeg's swscale through one ``VideoReformatter`` per open video (the
+    same conversion as ``frame.to_ndarray(format="rgb24")``, without a new swscale context per
+    frame).
 
     Damaged data: FFmpeg conceals errors in a damaged stream and marks such frames
     (``AV_FRAME_FLAG_CORRUPT``, PyAV ``frame.is_corrupt``). With ``on_corrupt="error"`` (the
@@ -346,6 +354,9 @@ class PyAVDecoder(FrameDecoder):
         key_idx = sorted({0} | {int(i) for i, k in enumerate(np.asarray(keys, bool)[order]) if k})
         self._keys = key_idx
         self._frames_iter, self._pos = None, None
+        # one converter for the whole video: frame.to_ndarray(format=...) builds a new swscale
+        # context for every frame, which measured 3x the decoding time itself
+        self._reformatter = av.video.reformatter.VideoReformatter()
         rate = stream.average_rate or stream.guessed_rate
         fps = float(rate) if rate else float("nan")
         return VideoInfo(len(self._pts), fps, int(ctx.width), int(ctx.height), int(stream.frames or 0))
@@ -379,7 +390,7 @@ class PyAVDecoder(FrameDecoder):
                 raise DecodeError(f"{self.uri}: frame {i} is corrupt (FFmpeg concealed damaged data in it; "
                                   f"needed for frame {target}): the video stream is damaged")
             if i == target:
-                return frame.to_ndarray(format="rgb24")
+                return self._reformatter.reformat(frame, format="rgb24").to_ndarray()
             if i > target:
                 return None
         return None
