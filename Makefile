@@ -40,6 +40,7 @@ test: $(STAMP)  ## run the test suite
 bench: $(STAMP)  ## run the benchmarks (results in bench/RESULTS.md and bench/results_*.md)
 	$(PY) -m bench.run
 	$(PY) -m bench.pipeline
+	$(PY) -m bench.decoders
 	$(PY) -m bench.predict
 	$(PY) -m bench.extractors_dbface
 	$(PY) -m bench.extractors_openpose

@@ -1,6 +1,7 @@
 """``python -m bench.pipeline``: the extraction pipeline's overheads against bare baselines.
 
-Four measurements, each a ratio against a baseline measured in the same run:
+Three measurements, each a ratio against a baseline measured in the same run (the decoder
+back-ends are compared in ``bench/decoders.py``):
 
 1. decode + represent + write (isolated chunked decoder, assembly, rows, shard files) against
    bare decord decoding of the same windows (goal >= 0.8). The pose and face models are run once
@@ -8,8 +9,6 @@ Four measurements, each a ratio against a baseline measured in the same run:
 2. shard writing (:func:`pipelines.shards.write_shard`: atomic renames, sha256, done marker)
    against raw pyarrow + h5py writes of the same arrays (goal >= 0.7).
 3. the whole extraction with 2 local worker processes against 1 (goal >= 1.7x on 2 cores).
-4. decoder back-ends (:data:`pipelines.decode.DECODER_BACKENDS`) on the same frames; missing
-   packages are reported.
 
 Results go to ``bench/results_pipeline.md`` (appended) and stdout.
 """
@@ -225,32 +224,6 @@ def bench_workers(limit: int) -> dict:
             "speedup": out[(1, 1)] / out[(2, 1)], "speedup_vs_threads": out[(1, 2)] / out[(2, 1)]}
 
 
-def bench_backends(windows: int, repeats: int) -> dict:
-    """Measurement 4: every installed decoder back-end on the same frames (identical output checked)."""
-    from pipelines.decode import available_backends, plan_window, read_frames
-
-    _, samples = _windows(windows)
-    plans = []
-    for s in samples:
-        import decord
-
-        r = decord.VideoReader(s.uri)
-        plans.append((s.uri, plan_window(s.start_s, 2.0, 15.0, r.get_avg_fps(), len(r))))
-    res = {}
-    ref = None
-    for name, ok in available_backends().items():
-        if not ok:
-            res[name] = None
-            continue
-        frames = [read_frames(u, idx, name) for u, idx in plans]
-        same = None if ref is None else all(np.array_equal(a, b) for a, b in zip(ref, frames))
-        ref = ref if ref is not None else frames
-        n = sum(len(f) for f in frames)
-        t = _best(lambda: [read_frames(u, idx, name) for u, idx in plans], repeats)
-        res[name] = {"frames": n, "s": t, "fps": n / t, "identical_to_decord": same}
-    return res
-
-
 def _machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -271,7 +244,6 @@ def main(argv=None) -> int:
     m1 = bench_decode_represent_write(args.windows, args.repeats)
     m2 = bench_shard_write(m1.pop("items"), m1.pop("cfg"), m1["tmp"], args.repeats)
     shutil.rmtree(m1.pop("tmp"), ignore_errors=True)
-    m4 = bench_backends(args.windows, args.repeats)
     m3 = bench_workers(args.worker_samples) if args.worker_samples else None
     load = os.getloadavg()
     lines = [f"\n## {DATE} {time.strftime('%H:%M')} — {_machine()}",
@@ -295,10 +267,6 @@ def main(argv=None) -> int:
                  f"ahead meanwhile): decode {ph['decode']:.3f} s, assemble "
                  f"(tracking, timeline, head crops) {ph['assemble']:.3f} s, rows (faces, super-image PNG) "
                  f"{ph['rows']:.3f} s, shard write {ph['write']:.3f} s.")
-    lines += ["", "| decoder back-end | frames/s | identical to decord |", "|---|---|---|"]
-    for name, r in m4.items():
-        lines.append(f"| {name} | not installed | - |" if r is None else
-                     f"| {name} | {r['fps']:.0f} | {'(reference)' if r['identical_to_decord'] is None else r['identical_to_decord']} |")
     record(lines, RESULTS.name, "Pipeline benchmarks (`python -m bench.pipeline`, part of `make bench`)")
     return 0
 

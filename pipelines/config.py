@@ -34,6 +34,10 @@ class ExtractConfig:
     precision), ``vtt_friends`` / ``vtt_static`` (the VTT seed's crop rules ``friends`` /
     ``static`` of :mod:`pipelines.represent.face_windows`, integer centre and side, seed_specs
     4.2-4.3). Samples without an annotated box always use the detector.
+
+    ``decoder`` is the video decoder back-end (:data:`pipelines.decoders.DECODER_BACKENDS`;
+    ``pyav`` by default); the back-ends decode identical frames, so it is not part of
+    :meth:`content_hash`.
     """
 
     corpus: str
@@ -54,6 +58,7 @@ class ExtractConfig:
     pose_scale_factor: float
     num_shards: int
     device: str = "cpu"
+    decoder: str = "pyav"
     max_batch_size: int = 16
     min_keypoint_score: float = 0.2
     modality: str = "video"
@@ -90,8 +95,10 @@ class ExtractConfig:
         return asdict(self)
 
     def content_hash(self) -> str:
-        """sha256 of the fields that change shard content (not out, device or batch size)."""
-        fields = {k: v for k, v in asdict(self).items() if k not in ("out", "device", "max_batch_size", "root")}
+        """sha256 of the fields that change shard content (not out, device, decoder back-end or batch size:
+        the back-ends decode identical frames)."""
+        fields = {k: v for k, v in asdict(self).items()
+                  if k not in ("out", "device", "decoder", "max_batch_size", "root")}
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 

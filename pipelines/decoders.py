@@ -186,6 +186,9 @@ class FrameDecoder:
                               f"for {idx.size} frames")
         return frames
 
+    def pause(self) -> None:
+        """The consumer is busy for a while: stop any decoding ahead (bounds memory; default no-op)."""
+
     def close(self) -> None:
         """Release the library's reader (safe to call twice)."""
         self._safe_close()
@@ -275,6 +278,13 @@ class DecordDecoder(FrameDecoder):
 
     def _get_batch(self, idx: np.ndarray) -> np.ndarray:
         return self._reader.get_batch(idx.tolist()).asnumpy()
+
+    def pause(self) -> None:
+        """Re-seek to frame 0, which empties decord's read-ahead queue (the next batch decodes
+        again from its key frame: about +60 % decode time for dense plans, nothing for plans that
+        fit in one batch)."""
+        if getattr(self, "_reader", None) is not None:
+            self._reader.seek(0)
 
     def _close(self) -> None:
         self._reader = None

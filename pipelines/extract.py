@@ -102,6 +102,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--retry-failed", action="store_true",
                     help="rerun only the samples listed in OUT/errors.jsonl (that are in no done shard) "
                          "into a new OUT/retry-NN/ shard folder; done shards are not touched")
+    ap.add_argument("--decoder", default="pyav", choices=("pyav", "decord", "opencv"),
+                    help="video decoder back-end (identical frames; pyav is the fastest reliable one measured, "
+                         "see bench/results_decoders.md)")
     ap.add_argument("--decode-timeout", type=float, default=120.0,
                     help="seconds the isolated decoder may take to open a file or decode one chunk")
     ap.add_argument("--fail-on-error", action="store_true", help="exit with status 1 if any sample failed")
@@ -458,7 +461,7 @@ def main(argv=None) -> int:
         cfg = config_from_card(card, root, out, device=args.device, max_batch_size=args.max_batch_size,
                                num_shards=args.num_shards, face_extractor=FACE_EXTRACTORS.get(args.face),
                                pose_extractor=BODY_EXTRACTORS.get(args.body), face_pool=args.face_pool,
-                               face_mask=args.face_mask)
+                               face_mask=args.face_mask, decoder=args.decoder)
     except ValueError as exc:
         return _fail(str(exc))
     if cfg.modality != "skeleton":

@@ -39,8 +39,8 @@ from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-from pipelines.decode import (CHUNK_FRAMES, MAX_FRAME_PIXELS, DecodedWindow, DecodeError, VideoPlan, iter_chunks,
-                              open_video)
+from pipelines.decode import (CHUNK_FRAMES, DEFAULT_BACKEND, MAX_FRAME_PIXELS, DecodedWindow, DecodeError, VideoPlan,
+                              iter_chunks, open_video)
 
 #: Address-space limit of the decoder process (bytes): a hostile header that makes FFmpeg
 #: allocate without bound fails inside the child instead of exhausting the machine.
@@ -148,13 +148,13 @@ def _widen_pipe(fd: int) -> None:
 def _messages(request: dict) -> Iterator[tuple[tuple, np.ndarray | None]]:
     """The answer to one request: ``plan``, then ``chunk``s, then ``end`` (or one ``error``)."""
     try:
-        reader, plan = open_video(request["uri"], request.get("window"), request.get("frame_indices", ()),
-                                  request.get("max_pixels", MAX_FRAME_PIXELS))
-        yield ("plan", plan), None
-        for pos, frames in iter_chunks(reader, plan, request.get("chunk_frames", CHUNK_FRAMES),
-                                       start=request.get("start", 0)):
-            yield ("chunk", pos, frames.shape, frames.dtype.str), frames
-        del reader
+        decoder, plan = open_video(request["uri"], request.get("window"), request.get("frame_indices", ()),
+                                   request.get("max_pixels", MAX_FRAME_PIXELS), request.get("backend", DEFAULT_BACKEND))
+        with decoder:
+            yield ("plan", plan), None
+            for pos, frames in iter_chunks(decoder, plan, request.get("chunk_frames", CHUNK_FRAMES),
+                                           start=request.get("start", 0)):
+                yield ("chunk", pos, frames.shape, frames.dtype.str), frames
         yield ("end",), None
     except MemoryError as exc:
         yield ("error", "DecodeError", f"{request['uri']}: out of decoder memory: {exc}"), None
@@ -223,11 +223,13 @@ class IsolatedDecoder:
         timeout_s: seconds the child may take to open a file or to send one chunk.
         chunk_frames: frames per chunk.
         max_pixels: frame-size limit (see :data:`pipelines.decode.MAX_FRAME_PIXELS`).
+        backend: decoder back-end in the child (:data:`pipelines.decoders.DECODER_BACKENDS`).
     """
 
     def __init__(self, timeout_s: float = DECODER_TIMEOUT_S, chunk_frames: int = CHUNK_FRAMES,
-                 max_pixels: int = MAX_FRAME_PIXELS):
+                 max_pixels: int = MAX_FRAME_PIXELS, backend: str = DEFAULT_BACKEND):
         self.timeout_s = timeout_s
+        self.backend = backend
         self.chunk_frames = chunk_frames
         self.max_pixels = max_pixels
         self._proc: subprocess.Popen | None = None
@@ -275,7 +277,8 @@ class IsolatedDecoder:
         while self._sent < min(limit, len(self._inflight)):
             req = self._inflight[self._sent][1]
             message = {"uri": req.uri, "window": req.window, "frame_indices": req.frame_indices,
-                       "start": req.start, "chunk_frames": self.chunk_frames, "max_pixels": self.max_pixels}
+                       "start": req.start, "chunk_frames": self.chunk_frames, "max_pixels": self.max_pixels,
+                       "backend": self.backend}
             try:
                 _send(self._start().stdin, message)
             except (BrokenPipeError, OSError):

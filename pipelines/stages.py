@@ -73,7 +73,7 @@ class Decode(_Stage):
         self.decoder: IsolatedDecoder | None = None
 
     def setup(self):
-        self.decoder = IsolatedDecoder(timeout_s=self.timeout_s)
+        self.decoder = IsolatedDecoder(timeout_s=self.timeout_s, backend=self.cfg.decoder)
 
     def teardown(self):
         if self.decoder is not None:

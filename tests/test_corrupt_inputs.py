@@ -25,7 +25,7 @@ from test_runners import run_extract, shard_rows
 CLIPS = Path(__file__).resolve().parents[1] / "samples" / "videos"
 GOOD = {"hikers_walking.mp4": 0.0, "tears_of_steel_excerpt.mp4": 3.0, "tears_as_avi.mp4": 0.0}
 #: broken file -> words its dead-letter message must contain
-BAD = {"empty.mp4": "empty (0 bytes)", "truncated.mp4": "truncated file", "bitflip.mp4": "cannot open video",
+BAD = {"empty.mp4": "empty (0 bytes)", "truncated.mp4": "truncated file", "bitflip.mp4": "only 18 can be decoded",
        "not_a_video.mp4": "cannot open video", "audio_only.mp4": "video stream",
        "huge_frames.avi": "exceeds the decoder limit", "a_folder.mp4": "is a directory",
        "missing.mp4": "no such file"}
@@ -53,13 +53,15 @@ def make_corpus(root: Path) -> None:
     (root / "a_folder.mp4").mkdir()
     cap = cv2.VideoCapture(str(CLIPS / "tears_of_steel_excerpt.mp4"))
     ok, frame = cap.read()
-    writer = cv2.VideoWriter(str(root / "tears_as_avi.mp4"), cv2.VideoWriter_fourcc(*"MJPG"), 24,
+    # written under .avi (OpenCV picks the container from the name), then renamed
+    writer = cv2.VideoWriter(str(root / "tears_as_avi.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 24,
                              (frame.shape[1], frame.shape[0]))
     for _ in range(36):  # 1.5 s of MJPEG in an AVI container named .mp4: decoded by content
         writer.write(frame)
         ok, frame = cap.read()
     writer.release()
     cap.release()
+    (root / "tears_as_avi.avi").rename(root / "tears_as_avi.mp4")
 
 
 def card_text(root: Path) -> str:
