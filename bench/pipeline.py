@@ -154,19 +154,13 @@ def bench_shard_write(items, cfg, tmp: Path, repeats: int) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipelines.shards import rows_to_table, write_shard
-    from schemas.shards import H5_LAYOUT, clip_schema, video_schema
+    from pipelines.shards import h5_arrays, rows_to_table, write_shard
+    from schemas.shards import clip_schema, video_schema
 
     videos = [v for v, _ in items]
     clips = [c for _, cs in items for c in cs]
     tables = {"videos": rows_to_table(videos, video_schema(cfg.shapes)), "clips": rows_to_table(clips, clip_schema(cfg.shapes))}
-    arrays = {}  # the same arrays, stacked once (outside the timing)
-    for name, (dtype, _) in H5_LAYOUT.items():
-        group, column = name.split("/")
-        rows = videos if group == "videos" else clips
-        key = column if column in rows[0] else {"targets": "targets_vector"}.get(column, column)
-        arrays[name] = (np.array([r[key] for r in rows], dtype=object) if dtype == "str"
-                        else np.stack([np.asarray(r[key], dtype=dtype) for r in rows]))
+    arrays = h5_arrays(cfg.shapes, videos, clips)  # the same arrays, stacked once (outside the timing)
     raw_dir = tmp / "raw"
     raw_dir.mkdir(exist_ok=True)
 
@@ -179,7 +173,8 @@ def bench_shard_write(items, cfg, tmp: Path, repeats: int) -> dict:
                     f.create_dataset(name, data=arr, dtype=h5py.string_dtype())
                 else:
                     chunks = (1,) + arr.shape[1:] if arr.ndim > 1 and arr.size else None
-                    f.create_dataset(name, data=arr, chunks=chunks, compression="lzf" if chunks else None)
+                    compress = chunks is not None and arr.dtype != np.uint8  # as write_shard does
+                    f.create_dataset(name, data=arr, chunks=chunks, compression="lzf" if compress else None)
 
     def ours():
         write_shard(tmp / "ours", 0, 1, cfg.shapes, items, "bench", {})

@@ -46,6 +46,16 @@ def head_box(pose: np.ndarray, min_score: float = 0.2) -> np.ndarray | None:
     return np.array([centre[0] - half, centre[1] - half, centre[0] + half, centre[1] + half], np.float32)
 
 
+def _shifted_copy(frame: np.ndarray, x0: int, y0: int, size: int) -> np.ndarray:
+    """``frame[y0:y0+size, x0:x0+size]`` with black outside the frame (a unit-scale crop)."""
+    out = np.zeros((size, size) + frame.shape[2:], frame.dtype)
+    h, w = frame.shape[:2]
+    ys, xs = slice(max(y0, 0), min(y0 + size, h)), slice(max(x0, 0), min(x0 + size, w))
+    if ys.start < ys.stop and xs.start < xs.stop:
+        out[ys.start - y0: ys.stop - y0, xs.start - x0: xs.stop - x0] = frame[ys, xs]
+    return out
+
+
 def crop_square(frame: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
     """Crop ``box`` from ``frame`` and resize it to ``size`` x ``size``; outside pixels are black.
 
@@ -58,6 +68,8 @@ def crop_square(frame: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
     """
     x1, y1, x2, y2 = box
     sx, sy = size / max(x2 - x1, 1e-6), size / max(y2 - y1, 1e-6)
+    if sx == 1 and sy == 1 and float(x1).is_integer() and float(y1).is_integer():
+        return _shifted_copy(frame, int(x1), int(y1), size)  # what warpAffine gives, without resampling
     affine = np.array([[sx, 0, -x1 * sx], [0, sy, -y1 * sy]], dtype=np.float64)
     interp = cv2.INTER_AREA if sx < 1 else cv2.INTER_LINEAR
     return cv2.warpAffine(frame, affine, (size, size), flags=interp,

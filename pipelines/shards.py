@@ -87,31 +87,54 @@ def _h5_value(value, dtype: str):
 _H5_SOURCE = {"videos/targets": "targets_vector", "videos/fold": "fold_index", "clips/fold": "fold_index"}
 
 
-def write_h5(path: Path, shapes: ShardShapes, videos: list[dict], clips: list[dict], attrs: dict) -> None:
-    """Write the dense HDF5 shard (layout :data:`schemas.shards.H5_LAYOUT`), LZF, row chunks
-    (datasets without any value, e.g. ``videos/face_pool`` with the pool switched off, are stored
-    contiguous and uncompressed: they hold no bytes)."""
+def h5_arrays(shapes: ShardShapes, videos: list[dict], clips: list[dict]) -> dict[str, np.ndarray]:
+    """The dense arrays of one HDF5 shard, ``name -> [rows, *shape]`` (layout
+    :data:`schemas.shards.H5_LAYOUT`; strings as object arrays).
+
+    A switched-off field (a zero-length frame axis, e.g. ``videos/face_pool`` with the pool off)
+    is all-empty and rows need not carry it.
+
+    Raises:
+        KeyError: a row lacks a field it must carry.
+    """
     tables = {"videos": videos, "clips": clips}
+    out = {}
+    for name, (dtype, shape_of) in H5_LAYOUT.items():
+        group, column = name.split("/")
+        rows = tables[group]
+        source = _H5_SOURCE.get(name, column)
+        if dtype == "str":
+            out[name] = np.array([r[source] for r in rows], dtype=object)
+            continue
+        shape = (len(rows),) + shape_of(shapes)
+        if 0 in shape_of(shapes) and any(source not in r for r in rows):
+            out[name] = np.zeros(shape, dtype)
+        else:
+            out[name] = np.stack([_h5_value(r[source], dtype) for r in rows]).astype(dtype) if rows else np.zeros(shape, dtype)
+    return out
+
+
+def write_h5(path: Path, shapes: ShardShapes, videos: list[dict], clips: list[dict], attrs: dict) -> None:
+    """Write the dense HDF5 shard (:func:`h5_arrays`), one chunk per row.
+
+    Numeric arrays are LZF-compressed; uint8 image crops are not (LZF saved 12-17 % on face and
+    body crops and took 5x the write time, measured on the sample). Datasets without any value,
+    e.g. ``videos/face_pool`` with the pool switched off, are stored contiguous: they hold no
+    bytes."""
+    arrays = h5_arrays(shapes, videos, clips)
     with h5py.File(path, "w") as f:
         f.attrs["affectzoo_schema_version"] = SCHEMA_VERSION
         f.attrs["shapes"] = json.dumps(dataclasses.asdict(shapes), sort_keys=True)
         for key, value in attrs.items():
             f.attrs[key] = value
-        for name, (dtype, shape_of) in H5_LAYOUT.items():
-            group, column = name.split("/")
-            rows = tables[group]
-            source = _H5_SOURCE.get(name, column)
-            if dtype != "str" and 0 in shape_of(shapes) and any(source not in r for r in rows):
-                rows = []  # a switched-off field (zero-length frame axis): rows need not carry it
-            data = [_h5_value(r[source], dtype) for r in rows]
-            if dtype == "str":
-                f.create_dataset(name, data=np.array(data, dtype=object), dtype=h5py.string_dtype())
+        for name, arr in arrays.items():
+            if arr.dtype == object:
+                f.create_dataset(name, data=arr, dtype=h5py.string_dtype())
                 continue
-            shape = (len(tables[group]),) + shape_of(shapes)
-            arr = np.stack(data).astype(dtype) if rows else np.zeros(shape, dtype)
             # a zero-length frame axis (a switched-off representation) cannot be chunked
-            chunks = (1,) + shape[1:] if rows and len(shape) > 1 and arr.size else None
-            f.create_dataset(name, data=arr, chunks=chunks, compression="lzf" if chunks else None)
+            chunks = (1,) + arr.shape[1:] if len(arr) and arr.ndim > 1 and arr.size else None
+            compress = chunks is not None and arr.dtype != np.uint8
+            f.create_dataset(name, data=arr, chunks=chunks, compression="lzf" if compress else None)
 
 
 def write_shard(out: Path, index: int, num_shards: int, shapes: ShardShapes,

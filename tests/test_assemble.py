@@ -90,3 +90,17 @@ def test_png_round_trip_after_decord_is_loaded():
             "assert back is not None and (cv2.cvtColor(back, cv2.COLOR_BGR2RGB) == img).all()\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+@pytest.mark.parametrize("box,size", [((0, 0, 640, 640), 640), ((-10, -20, 630, 620), 640), ((600, 400, 700, 500), 100),
+                                      ((-200, -200, -100, -100), 100), ((5, 7, 105, 107), 100)])
+def test_unit_scale_crop_equals_the_resampled_one(box, size):
+    import cv2
+
+    from pipelines.faces import crop_square
+
+    frame = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    x1, y1 = box[:2]
+    resampled = cv2.warpAffine(frame, np.array([[1.0, 0, -x1], [0, 1.0, -y1]]), (size, size),
+                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    assert np.array_equal(crop_square(frame, np.array(box, np.float32), size), resampled)
