@@ -29,3 +29,17 @@ def record(lines: list[str], results: str, title: str, write: bool = True) -> st
         with open(path, "a") as f:
             f.write(text)
     return text
+
+
+def machine() -> str:
+    """One line naming the CPU, core count, Python and OS (for the results files)."""
+    import os
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        names = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"

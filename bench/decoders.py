@@ -30,7 +30,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import random
 import signal
 import subprocess
@@ -41,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import REPO, best_seconds, record
+from bench.common import REPO, best_seconds, machine, record
 
 DATE = "2026-11-21"
 VIDEOS = REPO / "samples" / "videos"
@@ -286,16 +285,6 @@ def bench_reliability(timeout_s: float, backends: list[str]) -> dict:
 
 # --- report --------------------------------------------------------------------------------------
 
-def _machine() -> str:
-    cpu = platform.machine()
-    try:
-        names = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
-
-
 def _versions() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -312,7 +301,7 @@ def report(speed: dict | None, reliability: dict | None, backends: list[str], lo
            note: str = "") -> list[str]:
     """Markdown lines: header (machine, versions, load), speed table, reliability table."""
     load = os.getloadavg()
-    lines = [f"\n## {DATE} {time.strftime('%H:%M')} — {_machine()}" + (f" — {note}" if note else ""),
+    lines = [f"\n## {DATE} {time.strftime('%H:%M')} — {machine()}" + (f" — {note}" if note else ""),
              f"Versions: {_versions()}. Load average before / after: {load_before[0]:.1f} / {load[0]:.1f} "
              f"(1 min; {os.cpu_count()} cores shared with other engineers' jobs): absolute frames/s are noisy, "
              f"the best of {repeats} repeats (taken round-robin over the back-ends) is kept and ratios are taken in the same run.\n"]

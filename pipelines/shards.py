@@ -13,6 +13,7 @@ import json
 import os
 import uuid
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -153,14 +154,20 @@ def write_shard(out: Path, index: int, num_shards: int, shapes: ShardShapes,
     videos = [v for v, _ in items]
     clips = [c for _, cs in items for c in cs]
     paths = shard_files(out, index, num_shards)
-    _atomic(paths["videos"], lambda p: pq.write_table(rows_to_table(videos, video_schema(shapes)), p))
-    _atomic(paths["clips"], lambda p: pq.write_table(rows_to_table(clips, clip_schema(shapes)), p))
-    _atomic(paths["h5"], lambda p: write_h5(p, shapes, videos, clips, attrs))
+    # the largest file first: it is hashed in a thread while the Parquet files are written
+    writers = {"h5": lambda p: write_h5(p, shapes, videos, clips, attrs),
+               "videos": lambda p: pq.write_table(rows_to_table(videos, video_schema(shapes)), p),
+               "clips": lambda p: pq.write_table(rows_to_table(clips, clip_schema(shapes)), p)}
+    with ThreadPoolExecutor(max_workers=1) as hasher:
+        digests = {}
+        for key, write in writers.items():
+            _atomic(paths[key], write)
+            digests[key] = hasher.submit(sha256_file, paths[key])
+        files = {k: {"name": p.name, "bytes": p.stat().st_size, "sha256": digests[k].result()}
+                 for k, p in paths.items() if k != "done"}
     marker = {"shard": index, "num_shards": num_shards, "config_hash": config_hash,
               "schema_version": SCHEMA_VERSION, "videos": len(videos), "clips": len(clips),
-              "sample_ids": [v["sample_id"] for v in videos],
-              "files": {k: {"name": p.name, "bytes": p.stat().st_size, "sha256": sha256_file(p)}
-                        for k, p in paths.items() if k != "done"}}
+              "sample_ids": [v["sample_id"] for v in videos], "files": files}
     _atomic(paths["done"], lambda p: p.write_text(json.dumps(marker, indent=1)))
     return marker
 
