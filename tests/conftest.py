@@ -49,7 +49,8 @@ def extracted(repo, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("extract")
     card = small_card(repo, tmp)
     out = tmp / "shards"
-    cmd = [sys.executable, "-m", "pipelines.extract", "--dataset", str(card), "--out", str(out), "--no-progress"]
+    cmd = [sys.executable, "-m", "pipelines.extract", "--dataset", str(card), "--out", str(out), "--no-progress",
+           "--face-pool"]  # the SISTCM redraw pool (off in the card) is tested on these shards too
     run = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     return {"card": card, "out": out, "stdout": run.stdout, "cmd": cmd}

@@ -30,10 +30,10 @@ from corpus_fixtures import BUILDERS
 def test_card_switches_and_cli_overrides(tmp_path):
     card = load_card("sample")
     cfg = config_from_card(card, tmp_path, tmp_path)
-    assert cfg.face_pool and not cfg.face_mask and cfg.face_crop == "given"
-    assert (cfg.shapes.pool_frames, cfg.shapes.masked_frames) == (30, 0)
-    off = config_from_card(card, tmp_path, tmp_path, face_pool=False, face_mask=True)
-    assert (off.shapes.pool_frames, off.shapes.masked_frames) == (0, 2)
+    assert not cfg.face_pool and not cfg.face_mask and cfg.face_crop == "given"
+    assert (cfg.shapes.pool_frames, cfg.shapes.masked_frames) == (0, 0)
+    on = config_from_card(card, tmp_path, tmp_path, face_pool=True, face_mask=True)
+    assert (on.shapes.pool_frames, on.shapes.masked_frames) == (30, 2)
     assert config_from_card(load_card("emoreact"), tmp_path, tmp_path).face_mask
     assert config_from_card(load_card("friends"), tmp_path, tmp_path).face_crop == "vtt_friends"
     bad = {**card, "representations": {**card["representations"], "face_pool": "yes"}}
