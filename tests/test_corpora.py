@@ -245,9 +245,10 @@ def _videos(out: Path):
 
 def test_caer_videos_through_the_pipeline(repo, tmp_path, shared):
     fx = _tree("caer", tmp_path, shared, broken=True)
-    # a truncated MP4 does not open at all (the truncated AVI of the fixture still decodes its first second)
+    # an MP4 cut to its first 15 % keeps 8 of 90 frames: the window needs frame 14, so it is reported
+    # (the half AVI of the fixture still holds its first second, which decodes)
     truncate(shutil.copyfile(shared / "data" / "videos_shippable" / "group_event_smiling.mp4",
-                             fx.root / "test" / "Sad" / "0007.mp4"))
+                             fx.root / "test" / "Sad" / "0007.mp4"), keep=0.15)
     card = _small_card("caer", tmp_path, **{"length_s = 4.0": "length_s = 1.0", "sample_fps = 10.0": "sample_fps = 4.0",
                                             "timeline_length = 40": "timeline_length = 4"})
     out = tmp_path / "out"
