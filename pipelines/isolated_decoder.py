@@ -376,20 +376,28 @@ class IsolatedDecoder:
         if not clean:
             self._kill()
 
+    def _drop_inflight(self) -> None:
+        """Forget requests an earlier caller abandoned; their answers may be in the pipe, so the
+        child is restarted."""
+        if self._inflight:
+            self._inflight.clear()
+            self._solo = False
+            self._kill()
+
     # public API
 
     def decode_many(self, requests: Iterable[DecodeRequest], ahead: int = 1) -> Iterator[DecodeResult]:
         """Decode files in order, the next ``ahead`` ones already decoding while one is consumed.
 
         Consume each result's ``chunks`` before taking the next result (an abandoned stream
-        restarts the child; the requests after it are sent again).
+        restarts the child; the requests after it are sent again). Requests left over from an
+        earlier, abandoned call are dropped (a failed bundle that Beam retries).
 
         Yields:
             one :class:`DecodeResult` per request, in order; decoding failures are in ``error``
             (or raised from ``chunks`` when they happen midway), never raised here.
         """
-        if self._inflight:
-            raise RuntimeError("a previous stream of this decoder is still open: consume it first")
+        self._drop_inflight()
         source = iter(requests)
 
         def top_up() -> None:
@@ -424,9 +432,7 @@ class IsolatedDecoder:
             DecoderCrashed: the child died (e.g. SIGSEGV / SIGABRT inside FFmpeg).
             DecodeTimeout: the child did not answer in ``timeout_s``.
         """
-        if self._inflight:  # the previous caller abandoned its chunks
-            self._inflight.clear()
-            self._kill()
+        self._drop_inflight()
         self._submit(DecodeRequest(uri, window, tuple(frame_indices)))
         result = self._open_head()
         if result.error is not None:

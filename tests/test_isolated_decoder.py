@@ -98,3 +98,13 @@ def test_a_dropped_stream_does_not_disturb_the_next_file():
         assert np.array_equal(_collect(second)[0], _expected(REQUESTS[1]))
         plan, chunks = dec.decode(GROUP, window=(0.0, 1.0, 5.0))  # the decoder is usable again
         assert np.array_equal(np.concatenate([f for _, f in chunks]), decode_window(GROUP, 0.0, 1.0, 5.0).frames)
+
+
+def test_an_abandoned_call_does_not_block_the_next_one():
+    # a bundle that failed downstream leaves decode_many suspended with files outstanding; the
+    # retried bundle gets the decoder in a clean state
+    with IsolatedDecoder() as dec:
+        stream = dec.decode_many(REQUESTS[:2], ahead=1)
+        next(next(stream).chunks)
+        got = [_collect(result)[0] for result in dec.decode_many(REQUESTS[1:2])]
+        assert len(got) == 1 and np.array_equal(got[0], _expected(REQUESTS[1]))
