@@ -336,3 +336,22 @@ def friends(root: Path, shared: Path, broken: bool = False) -> Fixture:
 BUILDERS = {"caer": caer, "emoreact": emoreact, "affectnet": affectnet, "rafdb": rafdb, "ewalk": ewalk,
             "elmd": lambda root, shared, broken=False: ewalk(root, shared, broken, "features_ELMD.h5", "labels_ELMD.h5"),
             "emilya": emilya, "ckplus": ckplus, "friends": friends}
+
+
+def edited_card(name: str, tmp_path: Path, replace: dict[str, str], shrink: bool = False) -> Path:
+    """A copy of ``datasets/<name>.toml`` with each ``old -> new`` text replaced (each must occur).
+
+    ``shrink`` first makes the representations small (32 px faces, 2 clips): CPU is scarce.
+    """
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "datasets" / f"{name}.toml").read_text()
+    if shrink:
+        text = re.sub(r"face_size = \d+", "face_size = 32", text)
+        text = re.sub(r"(?m)^clips = \d+", "clips = 2", text)
+    for old, new in replace.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / f"{name}_small.toml"
+    path.write_text(text)
+    return path

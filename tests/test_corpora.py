@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 import pytest
 
-from corpus_fixtures import BUILDERS, step_pair, truncate
+from corpus_fixtures import BUILDERS, edited_card, step_pair, truncate
 from pipelines.cards import CardError, available_cards, load_card
 from pipelines.corpora import check_corpus, compare_counts, count_samples
 from pipelines.readers.base import CorpusError
@@ -215,17 +215,7 @@ def test_check_cli_exit_status_and_report(repo, tmp_path, shared):
 # ------------------------------------------------------------------ whole pipeline into shards
 def _small_card(name: str, tmp_path: Path, **replace) -> Path:
     """A copy of ``datasets/<name>.toml`` with small representations (CPU is scarce)."""
-    import re
-
-    text = (Path(__file__).resolve().parents[1] / "datasets" / f"{name}.toml").read_text()
-    text = re.sub(r"face_size = \d+", "face_size = 32", text)
-    text = re.sub(r"(?m)^clips = \d+", "clips = 2", text)
-    for old, new in replace.items():
-        assert old in text, old
-        text = text.replace(old, new)
-    path = tmp_path / f"{name}_small.toml"
-    path.write_text(text)
-    return path
+    return edited_card(name, tmp_path, replace, shrink=True)
 
 
 def _extract(repo, card: Path, root: Path, out: Path, *extra):

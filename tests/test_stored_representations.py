@@ -23,7 +23,7 @@ from pipelines.represent.face_windows import window_crops
 from pipelines.represent.segments import MASK_COLOR, mask_landmarks, mask_polygon
 from schemas.shards import ShardShapes, check_h5
 
-from corpus_fixtures import BUILDERS
+from corpus_fixtures import BUILDERS, edited_card
 
 
 # --------------------------------------------------------------------------- configuration
@@ -158,16 +158,6 @@ def test_mask_covers_nose_and_mouth_only_inside_its_polygon(astronaut_face):
 
 
 # --------------------------------------------------------------------------- corpora end to end
-def _small_card(repo: Path, tmp_path: Path, name: str, **replace) -> Path:
-    text = (repo / "datasets" / f"{name}.toml").read_text()
-    for old, new in replace.items():
-        assert old in text, old
-        text = text.replace(old, new)
-    path = tmp_path / f"{name}_small.toml"
-    path.write_text(text)
-    return path
-
-
 def _extract(repo: Path, card: Path, root: Path, out: Path, *extra) -> None:
     cmd = [sys.executable, "-m", "pipelines.extract", "--dataset", str(card), "--root", str(root), "--out", str(out),
            "--no-progress", "--num-shards", "1", "--workers", "1", *extra]
@@ -189,10 +179,10 @@ def test_emoreact_masked_faces_through_the_pipeline_and_tsn(repo, tmp_path, shar
     """EmoReact's card turns face_mask on: clips/faces_masked equals clips/faces outside the mask
     and where no face was detected, differs where one was; TSN trains on it."""
     root = BUILDERS["emoreact"](tmp_path / "emoreact", shared).root
-    card = _small_card(repo, tmp_path, "emoreact", **{"length_s = 5.0": "length_s = 1.0",
-                                                      "sample_fps = 5.0": "sample_fps = 4.0",
-                                                      "face_size = 224": "face_size = 64", "clips = 5": "clips = 2",
-                                                      "timeline_length = 25": "timeline_length = 4"})
+    card = edited_card("emoreact", tmp_path, {"length_s = 5.0": "length_s = 1.0",
+                                              "sample_fps = 5.0": "sample_fps = 4.0",
+                                              "face_size = 224": "face_size = 64", "clips = 5": "clips = 2",
+                                              "timeline_length = 25": "timeline_length = 4"})
     out = tmp_path / "out"
     _extract(repo, card, root, out, "--limit", "2")
     with h5py.File(next(out.glob("shard-*.h5")), "r") as f:
@@ -212,7 +202,7 @@ def test_friends_clip_faces_are_the_seed_window_crops(repo, tmp_path, shared):
     :func:`pipelines.represent.face_windows.window_crops` of the decoded video around the annotated
     frame and box, exactly; the VTT ResNet-18 TSM trains on them."""
     fx = BUILDERS["friends"](tmp_path / "friends", shared)
-    card = _small_card(repo, tmp_path, "friends", **{"face_size = 224": "face_size = 48"})
+    card = edited_card("friends", tmp_path, {"face_size = 224": "face_size = 48"})
     out = tmp_path / "out"
     _extract(repo, card, fx.root, out)
     videos = pq.read_table(sorted(out.glob("videos-*.parquet"))).to_pylist()
