@@ -23,8 +23,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from pipelines.decoders import (DECODER_BACKENDS, MAX_FRAME_PIXELS, DecodeError, FrameDecoder,  # noqa: F401
-                                available_backends, make_decoder, read_frames)
+from pipelines.decoders import MAX_FRAME_PIXELS, DecodeError, FrameDecoder, looks_truncated, make_decoder
 
 #: Frames per decoded chunk (``uint8 [chunk, H, W, 3]``): 32 frames are 28 MB at 640x480 and
 #: 200 MB at 1080p; a 2 s window at 15 frames/s is one chunk.
@@ -97,11 +96,6 @@ def plan_window(start_s: float, length_s: float, sample_fps: float, fps: float, 
     return idx[idx < n_video].astype(np.int32)
 
 
-def _truncated(declared: int, present: int) -> bool:
-    """The header promises clearly more frames than the file holds (a few frames of slack)."""
-    return declared - present > max(2, declared // 100)
-
-
 def open_video(uri: str, window: tuple[float, float, float] | None = None,
                frame_indices: Sequence[int] = (), max_pixels: int = MAX_FRAME_PIXELS,
                backend: str = DEFAULT_BACKEND) -> tuple[FrameDecoder, VideoPlan]:
@@ -137,7 +131,7 @@ def open_video(uri: str, window: tuple[float, float, float] | None = None,
         start_s, length_s, sample_fps = window
         wanted = plan_window(start_s, length_s, sample_fps, fps, max(n_video, declared))
     lost = wanted[(wanted >= n_video) & (wanted < declared)]
-    if lost.size and _truncated(declared, n_video):
+    if lost.size and looks_truncated(declared, n_video):
         decoder.close()
         raise DecodeError(f"{uri}: truncated file: the container declares {declared} frames but only {n_video} "
                           f"can be decoded, and frame {int(lost[0])} is needed")

@@ -71,6 +71,11 @@ class VideoInfo:
     declared_frames: int = 0
 
 
+def looks_truncated(declared: int, present: int) -> bool:
+    """The header declares clearly more frames than the file holds (a few frames of slack)."""
+    return declared - present > max(2, declared // 100)
+
+
 def check_video_file(uri: str) -> None:
     """Refuse paths that are not a readable, non-empty regular file (before any library opens them).
 
@@ -172,7 +177,7 @@ class FrameDecoder:
         if bad.size:
             n, declared = self.info.num_frames, self.info.declared_frames
             why = (f" (the header declares {declared}: the file is truncated or its index damaged)"
-                   if declared - n > max(2, declared // 100) else "")
+                   if looks_truncated(declared, n) else "")
             raise DecodeError(f"{self.uri}: frame {int(bad[0])} is out of range: {self.name} finds {n} frames{why}")
         try:
             frames = self._get_batch(idx)

@@ -89,19 +89,16 @@ class Decode(_Stage):
             self.setup()
         samples = list(batch)
         results = self.decoder.decode_many(self._request(s) for s in samples)
-        for sample, result in zip(samples, results):
-            start = time.perf_counter()
-            try:
-                if result.error is not None:
-                    raise result.error
-                yield from self._frames(sample, result)
-            except Exception as exc:  # noqa: BLE001 - every failure becomes a dead-letter record
-                self.failed.inc()
-                yield beam.pvalue.TaggedOutput(ERRORS, error_record(sample.to_dict(), self.stage, exc))
-            finally:
-                self.ms.update(int((time.perf_counter() - start) * 1000))
+        for sample, result in zip(samples, results):  # timed and guarded per sample
+            yield from super().process((sample, result))
 
-    def _frames(self, sample, result) -> Iterator:
+    def sample_of(self, element):
+        return element[0].to_dict()
+
+    def run(self, element) -> Iterator:
+        sample, result = element
+        if result.error is not None:
+            raise result.error
         plan = result.plan
         keep = assemble.kept_positions(len(plan.frame_indices), self.cfg)
         for first, frames in result.chunks:

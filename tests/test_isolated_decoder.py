@@ -21,7 +21,7 @@ REQUESTS = [DecodeRequest(HIKERS, window=(0.0, 2.0, 15.0)), DecodeRequest(GROUP,
 def _expected(req: DecodeRequest) -> np.ndarray:
     if req.window is not None:
         return decode_window(req.uri, *req.window).frames
-    from pipelines.decode import read_frames
+    from pipelines.decoders import read_frames
     return read_frames(req.uri, req.frame_indices)
 
 

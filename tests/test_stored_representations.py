@@ -16,7 +16,8 @@ import pytest
 from pipelines.assemble import face_at, landmarks_in_face_crop, masked_face
 from pipelines.cards import load_card
 from pipelines.config import config_from_card
-from pipelines.decode import clip_positions, read_frames
+from pipelines.decode import clip_positions
+from pipelines.decoders import read_frames
 from pipelines.faces import face_crop
 from pipelines.samples import read_samples
 from pipelines.represent.face_windows import window_crops
