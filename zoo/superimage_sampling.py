@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipelines.decode import clip_positions
+
 
 def random_clip_positions(num_frames: int, clips: int, frames_per_clip: int,
                           rng: np.random.Generator) -> np.ndarray:
@@ -40,8 +42,7 @@ def random_clip_positions(num_frames: int, clips: int, frames_per_clip: int,
         raise ValueError(f"random_clip_positions needs num_frames, clips, frames_per_clip >= 1, got "
                          f"{num_frames}, {clips}, {frames_per_clip}")
     if num_frames <= clips * frames_per_clip:
-        flat = np.minimum(np.arange(clips * frames_per_clip), num_frames - 1)
-        return flat.reshape(clips, frames_per_clip).astype(np.int64)
+        return clip_positions(num_frames, clips, frames_per_clip)
     inter = num_frames // clips
     out = np.empty((clips, frames_per_clip), np.int64)
     for j in range(clips):
@@ -84,8 +85,6 @@ class FaceRedraw:
     def positions(self, num_frames: int, rng: np.random.Generator | None) -> np.ndarray:
         """int64 [C, K]: random (``rng``) or the stored plan (``rng=None``)."""
         if rng is None:
-            from pipelines.decode import clip_positions
-
             return clip_positions(num_frames, self.clips, self.frames_per_clip)
         return random_clip_positions(num_frames, self.clips, self.frames_per_clip, rng)
 
