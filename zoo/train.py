@@ -258,9 +258,15 @@ def _resume(path: Path, model, optimizer, scheduler, scaler, name: str, gen: tor
     Raises:
         ValueError: the file belongs to another model.
     """
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    from zoo.checkpoints import CheckpointError, load_state
+
+    state = load_state(path)  # weights-only: a pickle payload is refused, never run
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: not a last.pt of zoo.train")
     if state.get("model") != name:
         raise ValueError(f"{path} is a checkpoint of {state.get('model')!r}, not {name!r}")
+    if not {"state_dict", "optimizer", "scheduler", "rng", "history", "epoch"} <= set(state):
+        raise CheckpointError(f"{path}: not a last.pt of zoo.train (needs state_dict, optimizer, scheduler, rng)")
     model.load_state_dict(state["state_dict"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
