@@ -1,8 +1,19 @@
-"""Shard datasets: the trainer reads the HDF5 shards of an extraction run."""
+"""Shard datasets: the trainer reads the HDF5 shards of an extraction run.
+
+Shards are not trusted blindly: opening a shard set (:func:`verify_shard_set`, used by
+:class:`ShardDataset`, so by ``zoo.train`` and ``zoo.evaluate``) refuses manifest entries that
+are absolute paths, lead outside the run folder (``..``, a symlink) or name one file twice, and
+checks every HDF5 shard against its ``*.done.json`` marker: the size always, the sha256 once per
+file version (cached by path, size, mtime, ctime and inode in
+``~/.cache/affectzoo/shard-sha256.json``; ``AFFECTZOO_CACHE`` or ``XDG_CACHE_HOME`` move it).
+"""
 from __future__ import annotations
 
+import hashlib
 import json
-from pathlib import Path
+import os
+import uuid
+from pathlib import Path, PurePosixPath
 
 import h5py
 import numpy as np
@@ -26,6 +37,167 @@ def load_manifest(shards: Path) -> dict:
     if manifest.get("schema_version") != SCHEMA_VERSION:
         raise ShardSchemaError(f"{path}: schema version {manifest.get('schema_version')}, expected {SCHEMA_VERSION}")
     return manifest
+
+
+class ShardIntegrityError(ShardSchemaError):
+    """A shard set that must not be read: a manifest entry outside the run folder, absolute or
+    listed twice, a missing or unreadable done-marker, or a shard file whose size or sha256
+    differs from its marker (changed after it was written). The message names the file."""
+
+
+def _cache_file() -> Path:
+    base = os.environ.get("AFFECTZOO_CACHE")
+    if base:
+        return Path(base).expanduser() / "shard-sha256.json"
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path("~/.cache").expanduser())
+    return Path(xdg) / "affectzoo" / "shard-sha256.json"
+
+
+_HASHES: dict[str, str] = {}
+_CACHE_LIMIT = 4096
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def cached_sha256(path: Path) -> str:
+    """sha256 of a file, computed once per file version: cached (in memory and in the user's
+    cache folder, never in the run folder a shard set came with) under the resolved path, size,
+    mtime, ctime and inode, so an edited or replaced file is hashed again."""
+    path = Path(path).resolve()
+    st = path.stat()
+    key = f"{path}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}"
+    if key in _HASHES:
+        return _HASHES[key]
+    cache_file = _cache_file()
+    try:
+        cache = json.loads(cache_file.read_text())
+        cache = cache if isinstance(cache, dict) else {}
+    except (OSError, ValueError):
+        cache = {}
+    digest = cache.get(key)
+    if not (isinstance(digest, str) and len(digest) == 64):
+        digest = _sha256(path)
+        cache = {k: v for k, v in cache.items() if not k.startswith(f"{path}|")}
+        cache[key] = digest
+        cache = dict(list(cache.items())[-_CACHE_LIMIT:])
+        try:  # a cache that cannot be written only costs a rehash next time
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache_file.with_name(f".{cache_file.name}.{uuid.uuid4().hex[:8]}")
+            tmp.write_text(json.dumps(cache))
+            os.replace(tmp, cache_file)
+        except OSError:
+            pass
+    _HASHES[key] = digest
+    return digest
+
+
+def confined(run: Path, name, what: str) -> Path:
+    """``run / name`` for a file name from a manifest, refused unless it stays in the run folder.
+
+    Raises:
+        ShardIntegrityError: not a non-empty relative name, holds a NUL byte, or resolves (after
+            ``..`` and symlinks) outside ``run``.
+    """
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise ShardIntegrityError(f"{run / 'manifest.json'}: {what} has no usable file name ({name!r})")
+    if PurePosixPath(name).is_absolute() or Path(name).is_absolute() or name.startswith("~"):
+        raise ShardIntegrityError(f"{run / 'manifest.json'}: {what} names the absolute path {name!r}; shard "
+                                  "files are named relative to the run folder")
+    path = run / name
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise ShardIntegrityError(f"{path}: {what} cannot be resolved: {exc}") from None
+    if not resolved.is_relative_to(run):
+        raise ShardIntegrityError(f"{run / 'manifest.json'}: {what} {name!r} leads outside the run folder "
+                                  f"{run} (to {resolved})")
+    return path
+
+
+def _marker(path: Path, key: str, entry: dict) -> dict:
+    """The done-marker record of shard file ``path`` (``files[key]``), checked against the
+    manifest's copy of it."""
+    # shard-00000-of-00002.h5 / videos-00000-of-00002.parquet -> shard-00000-of-00002.done.json
+    marker_path = path.parent / f"shard-{path.name.split('-', 1)[-1].rsplit('.', 1)[0]}.done.json"
+    try:
+        marker = json.loads(marker_path.read_text())
+        record = marker["files"][key]
+        expected = (int(record["bytes"]), str(record["sha256"]))
+    except FileNotFoundError:
+        raise ShardIntegrityError(f"{path}: no done-marker {marker_path.name} beside it (an unfinished or "
+                                  "foreign shard)") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ShardIntegrityError(f"{marker_path}: unreadable done-marker ({type(exc).__name__}: {exc})") from None
+    listed = (entry.get("files") or {}).get(key) or {}
+    if listed.get("sha256") not in (None, expected[1]) or listed.get("bytes") not in (None, expected[0]):
+        raise ShardIntegrityError(f"{path}: the manifest and the done-marker {marker_path.name} disagree on "
+                                  "its size or sha256")
+    return {"bytes": expected[0], "sha256": expected[1], "marker": marker_path, "sample_ids": marker.get("sample_ids")}
+
+
+def verify_file(path: Path, key: str, entry: dict) -> dict:
+    """Check one shard file against its done-marker: size always, sha256 (cached per version).
+
+    Raises:
+        ShardIntegrityError: no marker, or the size or sha256 differs.
+        FileNotFoundError: the file is missing.
+    """
+    record = _marker(path, key, entry)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: shard file listed in the manifest is missing")
+    size = path.stat().st_size
+    if size != record["bytes"]:
+        raise ShardIntegrityError(f"{path}: {size} bytes, its done-marker {record['marker'].name} says "
+                                  f"{record['bytes']}: the file changed after it was written; re-extract it")
+    if cached_sha256(path) != record["sha256"]:
+        raise ShardIntegrityError(f"{path}: sha256 differs from its done-marker {record['marker'].name}: the "
+                                  "file changed after it was written; re-extract it")
+    return record
+
+
+def verify_shard_set(shards: Path, manifest: dict) -> list[Path]:
+    """The HDF5 files of a run's manifest, each confined to the run folder, listed once and
+    verified against its done-marker (:func:`verify_file`).
+
+    Raises:
+        ShardIntegrityError: a malformed ``shards`` list, an absolute name, a name leading outside
+            the run folder, a file or sample listed twice, a missing marker, a changed file.
+        FileNotFoundError: a listed shard file is missing.
+    """
+    run = Path(shards).resolve()
+    entries = manifest.get("shards")
+    if not isinstance(entries, list):
+        raise ShardIntegrityError(f"{run / 'manifest.json'}: 'shards' is not a list")
+    seen: dict[Path, int] = {}
+    owner: dict[str, Path] = {}
+    files = []
+    for n, entry in enumerate(entries):
+        what = f"shards[{n}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("files"), dict) \
+                or not isinstance(entry["files"].get("h5"), dict):
+            raise ShardIntegrityError(f"{run / 'manifest.json'}: {what} has no files.h5 entry")
+        for key, record in entry["files"].items():
+            path = confined(run, record.get("name") if isinstance(record, dict) else None, f"{what}.files.{key}")
+            real = path.resolve()
+            if real in seen:
+                raise ShardIntegrityError(f"{run / 'manifest.json'}: {what} lists {real.name} again (first in "
+                                          f"shards[{seen[real]}]); every shard file must appear once")
+            seen[real] = n
+        path = run / entry["files"]["h5"]["name"]
+        record = verify_file(path, "h5", entry)
+        for sid in record["sample_ids"] or []:
+            if sid in owner:
+                raise ShardIntegrityError(f"{path}: sample {sid!r} is also in {owner[sid]}; a sample must be in "
+                                          "one shard")
+            owner[sid] = path
+        files.append(path)
+    return files
 
 
 class ShardDataset(Dataset):
@@ -77,7 +249,8 @@ class ShardDataset(Dataset):
                  stack_clips: bool = False, target: str = "label", num_groups: int = 4,
                  derive=None, views: int = 1, fold: tuple[int, bool] | None = None, train_view=None):
         self.manifest = load_manifest(shards)
-        self.files = [Path(shards) / s["files"]["h5"]["name"] for s in self.manifest["shards"]]
+        self.shards = Path(shards)
+        self.files = verify_shard_set(shards, self.manifest)
         self.field, self.group, self.target, self.stack_clips = field, group, target, stack_clips
         self.derive, self.num_groups = derive, num_groups
         views = views if derive else 1
@@ -144,11 +317,13 @@ class ShardDataset(Dataset):
         """
         import pyarrow.parquet as pq
 
-        entry = self.manifest["shards"][fi]["files"].get("videos")
-        path = self.files[fi].parent / entry["name"] if entry else None
+        shard = self.manifest["shards"][fi]
+        entry = shard["files"].get("videos")
+        path = confined(Path(self.shards).resolve(), entry["name"], f"shards[{fi}].files.videos") if entry else None
         if path is None or not path.is_file():
             raise FileNotFoundError(f"{path or self.files[fi]}: the videos Parquet table of this shard is missing "
                                     "(the CAER load-time features need its fps column)")
+        verify_file(path, "videos", shard)
         table = pq.read_table(path, columns=["sample_id", "fps"]).to_pydict()
         return {sid: float(v) if v is not None else float("nan") for sid, v in zip(table["sample_id"], table["fps"])}
 
