@@ -1,30 +1,39 @@
 """Draw predictions onto video frames: face boxes with labels, body skeletons, overlay videos and
-contact sheets (OpenCV drawing, ``cv2.VideoWriter`` with the ``mp4v`` codec).
+contact sheets (OpenCV drawing; videos decoded through :mod:`pipelines.decoders`, PyAV by
+default; overlays encoded with PyAV in H.264 (``libx264``) when the FFmpeg build has an H.264
+encoder, else MPEG-4 Part 2).
 
 An *annotation* is a plain dict (what :mod:`zoo.predict` produces per sampled frame)::
 
     {"box": [x1, y1, x2, y2] | None,          # source pixels
      "label": "id 0 happy 0.91",              # text drawn above the box (or top-left)
      "id": 0,                                 # picks the colour
-     "keypoints": float32 [18, 3] | None}     # OpenPose-18 (x, y, score) source pixels, NaN absent
+     "keypoints": float32 [V, 3] | None}      # (x, y, score) source pixels, NaN absent; V = 18
+                                              # OpenPose-18, 17 COCO-17 (bones by joint count)
 
 Annotations are keyed by the 0-based frame index of the video they belong to.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Optional, Sequence
 
 import cv2
 import numpy as np
 
 from schemas.keypoints import LAYOUTS
 
-__all__ = ["OPENPOSE18_LIMBS", "draw_annotations", "write_overlay", "write_contact_sheet"]
+__all__ = ["OPENPOSE18_LIMBS", "draw_annotations", "write_overlay", "write_contact_sheet", "sheet_frames",
+           "VIDEO_CODECS"]
 
 #: Limbs of the OpenPose-18 skeleton drawn by :func:`draw_annotations` (pairs of joint indices):
 #: the layout's edges from :mod:`schemas.keypoints`.
 OPENPOSE18_LIMBS = LAYOUTS["openpose18"].edges
+#: Bones by joint count: OpenPose-18 (the pipeline's stored keypoints) and COCO-17 (PoseNet's own).
+_LIMBS_BY_JOINTS = {18: OPENPOSE18_LIMBS, 17: LAYOUTS["coco17"].edges}
+#: Overlay encoders tried in order (FFmpeg encoder names through PyAV): H.264 plays in browsers;
+#: MPEG-4 Part 2 is the fallback of FFmpeg builds without an H.264 encoder.
+VIDEO_CODECS = ("libx264", "h264", "mpeg4")
 
 # RGB colours, picked by annotation id.
 _PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
@@ -36,7 +45,7 @@ def _colour(ident) -> tuple[int, int, int]:
 
 
 def _label(img: np.ndarray, text: str, x: int, y: int, colour) -> None:
-    scale = max(0.4, img.shape[0] / 900)
+    scale = max(0.45, img.shape[0] / 900)
     (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
     y = max(th + base, y)
     cv2.rectangle(img, (x, y - th - base), (x + tw + 2, y), colour, -1)
@@ -47,7 +56,7 @@ def _skeleton(img: np.ndarray, keypoints: np.ndarray, colour, min_score: float) 
     kp = np.asarray(keypoints, np.float32)
     ok = np.isfinite(kp).all(axis=1) & (np.nan_to_num(kp[:, 2]) >= min_score)
     thick = max(1, img.shape[0] // 240)
-    for a, b in OPENPOSE18_LIMBS:
+    for a, b in _LIMBS_BY_JOINTS.get(len(kp), ()):
         if ok[a] and ok[b]:
             cv2.line(img, tuple(int(v) for v in kp[a, :2]), tuple(int(v) for v in kp[b, :2]), colour, thick,
                      cv2.LINE_AA)
@@ -93,14 +102,51 @@ def _held(annotations: Mapping[int, list], frame_indices: Sequence[int]) -> dict
     return out
 
 
+def _open(video, decoder: str):
+    from pipelines.decoders import make_decoder
+
+    dec = make_decoder(decoder)
+    info = dec.open(str(video))
+    return dec, info
+
+
+def _encoder(path: Path, fps: float, width: int, height: int):
+    """``(container, stream)`` of the first of :data:`VIDEO_CODECS` this FFmpeg build has."""
+    from fractions import Fraction
+
+    import av
+
+    rate = Fraction(fps).limit_denominator(100000)
+    last = None
+    for codec in VIDEO_CODECS:
+        try:
+            av.codec.Codec(codec, "w")
+        except Exception as exc:  # noqa: BLE001 - the build lacks this encoder
+            last = exc
+            continue
+        container = av.open(str(path), "w")
+        try:
+            stream = container.add_stream(codec, rate=rate)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            if codec in ("libx264", "h264"):
+                stream.options = {"crf": "18", "preset": "veryfast"}
+            return container, stream
+        except Exception as exc:  # noqa: BLE001
+            container.close()
+            last = exc
+    raise RuntimeError(f"{path}: no video encoder among {', '.join(VIDEO_CODECS)} in this FFmpeg build ({last})")
+
+
 def write_overlay(video: str | Path, annotations: Mapping[int, list], out: str | Path,
-                  chunk_frames: int = 32, min_score: float = 0.2) -> Path:
-    """Render every frame of ``video`` with its annotations into an mp4 (``mp4v``) at the video's fps.
+                  chunk_frames: int = 32, min_score: float = 0.2, decoder: str = "pyav") -> Path:
+    """Render every frame of ``video`` with its annotations into an mp4 at the video's fps.
 
     Each frame shows the annotations of the latest annotated frame at or before it (so
     predictions on sampled frames are held until the next sampled frame; an annotated frame
-    with an empty list clears them). The video is decoded with decord ``chunk_frames`` frames
-    at a time (never whole).
+    with an empty list clears them). The video is decoded with the ``decoder`` back-end of
+    :mod:`pipelines.decoders`, ``chunk_frames`` frames at a time (never whole), and encoded in
+    H.264 (yuv420p, CRF 18) when FFmpeg has an encoder (:data:`VIDEO_CODECS`); odd frame sizes
+    are padded by one black pixel row / column (yuv420p needs even sizes).
 
     Args:
         video: source video path.
@@ -111,47 +157,74 @@ def write_overlay(video: str | Path, annotations: Mapping[int, list], out: str |
         ``Path(out)``.
 
     Raises:
-        pipelines.decode.DecodeError: the video cannot be opened or decoded.
-        RuntimeError: OpenCV cannot open a writer for ``out``.
+        pipelines.decoders.DecodeError: the video cannot be opened or decoded.
+        RuntimeError: no encoder, or the output cannot be written.
     """
-    from pipelines.decode import DecodeError
+    import av
 
-    import decord
+    from pipelines.decode import VideoPlan, iter_chunks
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        reader = decord.VideoReader(str(video), ctx=decord.cpu(0), num_threads=1)
-        fps, n = float(reader.get_avg_fps()), len(reader)
-        h, w = reader[0].shape[:2]
-    except Exception as exc:  # decord raises DECORDError / RuntimeError
-        raise DecodeError(f"{video}: cannot open video for the overlay: {exc}") from exc
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    if not writer.isOpened():
-        raise RuntimeError(f"{out}: OpenCV cannot write an mp4v video here")
-    try:
-        for start in range(0, n, chunk_frames):
-            idx = list(range(start, min(n, start + chunk_frames)))
-            try:
-                frames = reader.get_batch(idx).asnumpy()
-            except Exception as exc:
-                raise DecodeError(f"{video}: decoding frames {idx[0]}-{idx[-1]} for the overlay failed: {exc}") from exc
-            held = _held(annotations, idx) if annotations else {i: [] for i in idx}
-            for i, frame in zip(idx, frames):
-                writer.write(cv2.cvtColor(draw_annotations(frame, held[i], min_score), cv2.COLOR_RGB2BGR))
-    finally:
-        writer.release()
+    dec, info = _open(video, decoder)
+    n, h, w = info.num_frames, info.height, info.width
+    eh, ew = h + h % 2, w + w % 2
+    with dec:
+        try:
+            container, stream = _encoder(out, info.fps, ew, eh)
+        except (OSError, av.FFmpegError) as exc:
+            raise RuntimeError(f"{out}: cannot write the overlay video: {exc}") from exc
+        try:
+            plan = VideoPlan(str(video), info.fps, n, np.arange(n, dtype=np.int64), w, h)
+            for lo, frames in iter_chunks(dec, plan, chunk_frames):
+                idx = list(range(lo, lo + len(frames)))
+                held = _held(annotations, idx) if annotations else {i: [] for i in idx}
+                for i, frame in zip(idx, frames):
+                    img = draw_annotations(frame, held[i], min_score)
+                    if (eh, ew) != (h, w):
+                        img = np.pad(img, ((0, eh - h), (0, ew - w), (0, 0)))
+                    for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                        container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        finally:
+            container.close()
+    return out
+
+
+def sheet_frames(frames: Sequence[int], max_tiles: int = 24) -> tuple[list[int], list[int]]:
+    """``(shown, left_out)``: at most ``max_tiles`` of the sampled ``frames``, evenly spread (all
+    of them when they fit), and the ones left out."""
+    keys = sorted(int(f) for f in frames)
+    if len(keys) <= max_tiles:
+        return keys, []
+    pick = sorted({keys[int(round(i))] for i in np.linspace(0, len(keys) - 1, max_tiles)})
+    chosen = set(pick)
+    return pick, [k for k in keys if k not in chosen]
+
+
+def _scaled(ann: Mapping, f: float) -> dict:
+    out = dict(ann)
+    if ann.get("box") is not None:
+        out["box"] = [float(v) * f for v in ann["box"]]
+    if ann.get("keypoints") is not None:
+        kp = np.array(ann["keypoints"], np.float32)
+        kp[:, :2] *= f
+        out["keypoints"] = kp
     return out
 
 
 def write_contact_sheet(video: str | Path, annotations: Mapping[int, list], out: str | Path,
-                        max_tiles: int = 12, columns: int = 4, tile_width: int = 320,
-                        min_score: float = 0.2) -> Path:
-    """Save a PNG grid of annotated frames of ``video``.
+                        max_tiles: int = 24, columns: Optional[int] = None, tile_width: Optional[int] = None,
+                        min_score: float = 0.2, decoder: str = "pyav") -> Path:
+    """Save a PNG grid of annotated frames of ``video``, sized by its content.
 
-    Up to ``max_tiles`` of the annotated frame indices, evenly spread, are decoded (one decord
-    batch), annotated, resized to ``tile_width`` pixels wide, labelled with their frame index
-    and tiled ``columns`` per row (row-major, black padding).
+    Every annotated (sampled) frame is shown when there are at most ``max_tiles``; otherwise
+    ``max_tiles`` evenly spread ones, and a footer line names how many were left out
+    (:func:`sheet_frames` gives the lists). Frames are resized to the tile first and the
+    annotations drawn at tile scale, so labels stay readable on any input size (1080p included).
+    Tiles are ``tile_width`` pixels wide (default: the source width, at most 480 and at least
+    240), ``columns`` per row (default: up to 4, fewer for few frames).
 
     Args:
         video: source video path.
@@ -162,35 +235,38 @@ def write_contact_sheet(video: str | Path, annotations: Mapping[int, list], out:
         ``Path(out)``.
 
     Raises:
-        pipelines.decode.DecodeError: the video cannot be decoded.
+        pipelines.decoders.DecodeError: the video cannot be decoded.
         ValueError: ``annotations`` is empty.
         RuntimeError: the PNG cannot be written.
     """
-    from pipelines.decode import DecodeError
-
-    import decord
-
     if not annotations:
         raise ValueError(f"{video}: no sampled frames to put on a contact sheet")
-    keys = sorted(annotations)
-    pick = sorted({keys[int(round(i))] for i in np.linspace(0, len(keys) - 1, min(max_tiles, len(keys)))})
-    try:
-        frames = decord.VideoReader(str(video), ctx=decord.cpu(0), num_threads=1).get_batch(pick).asnumpy()
-    except Exception as exc:
-        raise DecodeError(f"{video}: cannot decode frames for the contact sheet: {exc}") from exc
+    pick, left_out = sheet_frames(list(annotations), max_tiles)
+    dec, info = _open(video, decoder)
+    with dec:
+        frames = dec.get_batch(pick)
+    tw = int(tile_width or min(info.width, max(240, min(480, info.width))))
+    scale = tw / info.width
+    th = max(1, int(round(info.height * scale)))
+    cols = int(columns or min(4, len(pick)))
     tiles = []
     for f, frame in zip(pick, frames):
-        img = draw_annotations(frame, annotations[f], min_score)
-        h = int(round(img.shape[0] * tile_width / img.shape[1]))
-        img = cv2.resize(img, (tile_width, h), interpolation=cv2.INTER_AREA)
+        img = cv2.resize(frame, (tw, th), interpolation=cv2.INTER_AREA)
+        img = draw_annotations(img, [_scaled(a, scale) for a in annotations[f]], min_score)
         _label(img, f"frame {f}", 2, img.shape[0] - 2, (255, 255, 255))
         tiles.append(img)
-    th = max(t.shape[0] for t in tiles)
-    rows = -(-len(tiles) // columns)
-    sheet = np.zeros((rows * th, min(columns, len(tiles)) * tile_width, 3), np.uint8)
+    rows = -(-len(tiles) // cols)
+    footer = 0
+    if left_out:
+        footer = 28
+    sheet = np.zeros((rows * th + footer, cols * tw, 3), np.uint8)
     for i, t in enumerate(tiles):
-        r, c = divmod(i, columns)
-        sheet[r * th:r * th + t.shape[0], c * tile_width:(c + 1) * tile_width] = t
+        r, c = divmod(i, cols)
+        sheet[r * th:(r + 1) * th, c * tw:(c + 1) * tw] = t
+    if left_out:
+        text = f"{len(pick)} of {len(pick) + len(left_out)} sampled frames shown ({len(left_out)} left out)"
+        cv2.putText(sheet, text, (6, sheet.shape[0] - 9), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1,
+                    cv2.LINE_AA)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(out), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):

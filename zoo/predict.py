@@ -2,14 +2,16 @@
 
 Two kinds of model:
 
-* **face models** (``mini-xception-fer2013``): decode sampled frames with decord (in chunks,
-  never the whole video), detect faces on the whole frame with BlazeFace (back model, 256 px,
+* **face models** (``mini-xception-fer2013``): decode sampled frames through the pipeline's
+  decoder interface (:class:`pipelines.decoders.FrameDecoder`, PyAV by default, ``--decoder``;
+  in chunks, never the whole video; the pipeline's pixel limit and corrupt-frame refusal apply), detect faces on the whole frame with BlazeFace (back model, 256 px,
   by default: it finds the small faces of whole scenes that the front model misses), track them
   (:mod:`extractors.face_tracks`), classify each tracked face with mini-Xception on ``fer``'s
   exact crop (:func:`zoo.face_preprocess.fer_face_input`) and write one JSON line per face per
   sampled frame in the VTT format, then one summary line per track.
 * **zoo checkpoints** (``checkpoint.pt`` of ``python -m zoo.train``): cut the video into the
-  windows of the extraction config the checkpoint was trained on, run that config's decode,
+  windows of the extraction config the checkpoint was trained on, run that config's decode
+  (:func:`pipelines.decode.decode_window`, the pipeline's window plan),
   pose estimation, tracking and representation (the pipeline's own functions), classify each
   window and write per-window and per-video class probabilities.
 
@@ -23,10 +25,12 @@ JSON lines (``--out`` file, else stdout), per video in input order::
     {"type": "window", ...} / {"type": "video_prediction", "class": ..., "scores": {...}, ...}
 
 One video runs in-process; several (``--beam`` or more than ``BEAM_MIN_VIDEOS``) go through a
-small Apache Beam pipeline (DirectRunner) that calls the same per-video function. A video with no
+small Apache Beam pipeline (DirectRunner, :mod:`zoo.predict_beam`) that calls the same per-video
+function. A video with no
 face is a result with a message (exit 0); a missing or corrupt video is an error record naming
 it, the other videos still run; the exit status is 1 only when every video failed (or any, with
-``--fail-on-error``), 2 for a bad command line or model.
+``--fail-on-error``), 2 for a bad command line, model, device or output path (checked before
+any video is read).
 """
 from __future__ import annotations
 
@@ -39,9 +43,10 @@ from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
-import torch
 
-from pipelines.decode import DecodeError, plan_window
+from pipelines import cli
+from pipelines.decode import DEFAULT_BACKEND, DecodedWindow, VideoPlan, iter_chunks, plan_window
+from pipelines.decoders import BackendUnavailable, DecodeError, FrameDecoder, VideoInfo
 
 FACE_MODELS = ("mini-xception-fer2013",)
 DETECTORS = ("blazeface-back", "blazeface-front")
@@ -142,44 +147,41 @@ class Sampling:
         return rule + (f", first {self.max_frames}" if self.max_frames else "")
 
 
-def open_video(path: str):
-    """Open ``path`` with decord.
+def open_video(path: str, backend: str = DEFAULT_BACKEND) -> tuple[FrameDecoder, VideoInfo]:
+    """Open ``path`` with a decoder back-end of :mod:`pipelines.decoders` (the pipeline's
+    interface: file checks, the frame-size limit :data:`pipelines.decoders.MAX_FRAME_PIXELS`, and
+    for PyAV the refusal of frames FFmpeg marks corrupt).
 
     Returns:
-        ``(reader, fps, num_frames, (height, width))``.
+        ``(decoder, info)``: the open :class:`pipelines.decoders.FrameDecoder` (close it) and its
+        :class:`pipelines.decoders.VideoInfo`.
 
     Raises:
-        DecodeError: the file is missing, unreadable, has no video stream or no usable fps.
+        DecodeError: the file is missing, unreadable, too large, has no video stream or no
+            usable fps. BackendUnavailable: the back-end's package is missing.
     """
-    import decord
+    from pipelines.decoders import make_decoder
 
-    if not Path(path).is_file():
-        raise DecodeError(f"{path}: no such video file")
-    try:
-        reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
-        fps, n = float(reader.get_avg_fps()), len(reader)
-        shape = tuple(reader[0].shape[:2]) if n else (0, 0)
-    except Exception as exc:  # decord raises DECORDError / RuntimeError subclasses
-        raise DecodeError(f"{path}: cannot open video (corrupt or not a video?): {exc}") from exc
-    if not np.isfinite(fps) or fps <= 0 or n <= 0:
-        raise DecodeError(f"{path}: no usable video stream (fps={fps}, frames={n})")
-    return reader, fps, n, shape
+    decoder = make_decoder(backend)
+    info = decoder.open(str(path))
+    if not np.isfinite(info.fps) or info.fps <= 0:
+        decoder.close()
+        raise DecodeError(f"{path}: no usable video stream (fps={info.fps}, frames={info.num_frames})")
+    return decoder, info
 
 
-def frame_chunks(reader, path: str, indices: np.ndarray,
+def frame_chunks(decoder: FrameDecoder, path: str, indices: np.ndarray,
                  chunk: int = CHUNK_FRAMES) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield ``(indices int64 [c], frames uint8 [c, H, W, 3] RGB)`` for ``chunk`` frames at a time.
+    """Yield ``(indices int64 [c], frames uint8 [c, H, W, 3] RGB)`` for ``chunk`` frames at a
+    time (:func:`pipelines.decode.iter_chunks` on an open decoder).
 
     Raises:
         DecodeError: decoding a chunk failed (the message names the file and frames).
     """
-    for start in range(0, len(indices), chunk):
-        idx = indices[start:start + chunk]
-        try:
-            frames = reader.get_batch(idx.tolist()).asnumpy()
-        except Exception as exc:
-            raise DecodeError(f"{path}: decoding frames {idx[0]}-{idx[-1]} failed (corrupt video?): {exc}") from exc
-        yield idx, frames
+    info = decoder.info
+    plan = VideoPlan(str(path), info.fps, info.num_frames, np.asarray(indices), info.width, info.height)
+    for lo, frames in iter_chunks(decoder, plan, chunk):
+        yield np.asarray(indices[lo:lo + len(frames)], np.int64), frames
 
 
 # --------------------------------------------------------------------------------------------
@@ -218,13 +220,13 @@ class FacePredictor:
     kind = "face"
 
     def __init__(self, device: str = "cpu", detector: str = DEFAULT_DETECTOR, iou_threshold: float = 0.3,
-                 max_gap: int = 5, weights: Optional[str] = None):
+                 max_gap: int = 5, weights: Optional[str] = None, decoder: str = DEFAULT_BACKEND):
         from extractors.blazeface import load_blazeface
         from zoo.models.mini_xception import FER2013_CLASSES, MiniXception, load_keras_hdf5, load_mini_xception
 
         if detector not in DETECTORS:
             raise PredictError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
-        self.device, self.detector_name = device, detector
+        self.device, self.detector_name, self.decoder = device, detector, decoder
         self.iou_threshold, self.max_gap = iou_threshold, max_gap
         self.detector = load_blazeface(detector.split("-")[-1], device)
         if weights:
@@ -256,14 +258,16 @@ class FacePredictor:
                 continue
         return inputs, kept
 
-    @torch.no_grad()
     def classify(self, inputs: Sequence[np.ndarray]) -> np.ndarray:
         """Softmax float32 [N, 7] (:data:`FER2013_CLASSES` order) of N face inputs [64, 64],
         one batched forward."""
+        import torch
+
         if len(inputs) == 0:
             return np.zeros((0, len(self.classes)), np.float32)
-        x = torch.from_numpy(np.stack(inputs))[:, None].to(self.device)
-        return torch.softmax(self.model(x), dim=1).cpu().numpy()
+        with torch.no_grad():
+            x = torch.from_numpy(np.stack(inputs))[:, None].to(self.device)
+            return torch.softmax(self.model(x), dim=1).cpu().numpy()
 
     def predict_video(self, path: str, sampling: Sampling, progress: bool = False) -> VideoPrediction:
         """Predict on the sampled frames of one video.
@@ -281,15 +285,16 @@ class FacePredictor:
         from extractors.blazeface import detect_faces
         from extractors.face_tracks import FaceTracker
 
-        reader, fps, n, (h, w) = open_video(path)
+        reader, info = open_video(path, self.decoder)
+        fps, n, h, w = info.fps, info.num_frames, info.height, info.width
         plan = sampling.plan(fps, n)
         tracker = FaceTracker(self.iou_threshold, self.max_gap)
         result = VideoPrediction(path, header={
             "model": self.model_name, "detector": self.detector_name, "classes": list(self.classes),
-            "fps": round(fps, 4), "num_frames": n, "width": w, "height": h,
+            "fps": round(fps, 4), "num_frames": n, "width": w, "height": h, "decoder": self.decoder,
             "sampling": sampling.describe(), "sampled_frames": 0})
-        with tqdm(total=len(plan), unit="frame", desc=Path(path).name, disable=not progress,
-                  file=sys.stderr, leave=False) as bar:
+        with reader, tqdm(total=len(plan), unit="frame", desc=Path(path).name, disable=not progress,
+                          file=sys.stderr, leave=False) as bar:
             try:
                 for idx, frames in frame_chunks(reader, path, plan):
                     dets = detect_faces(self.detector, list(frames), device=self.device)
@@ -443,7 +448,8 @@ class CheckpointPredictor:
 
     kind = "checkpoint"
 
-    def __init__(self, path: str | Path, device: str = "cpu", shards: Optional[str] = None):
+    def __init__(self, path: str | Path, device: str = "cpu", shards: Optional[str] = None,
+                 decoder: str = DEFAULT_BACKEND):
         from extractors.handlers import PoseNetHandler
         from zoo.checkpoints import build_trained
 
@@ -460,7 +466,7 @@ class CheckpointPredictor:
                                "checkpoints of video corpora on videos")
         if self.cfg.pose_extractor != "posenet-mobilenet-v1-075":
             raise PredictError(f"{self.path}: pose extractor {self.cfg.pose_extractor!r} is not available")
-        self.device, self.classes = device, tuple(config["label_names"])
+        self.device, self.classes, self.decoder = device, tuple(config["label_names"]), decoder
         self.in_shape = tuple(config["in_shape"])
         try:
             spec, self.model, _ = build_trained(ckpt, device)
@@ -482,12 +488,25 @@ class CheckpointPredictor:
             starts.pop()
         return [float(s) for s in starts]
 
-    @torch.no_grad()
-    def _window(self, path: str, start: float) -> tuple[np.ndarray, dict, Any]:
+    def window_record(self, path: str, start: float) -> tuple[dict, DecodedWindow]:
+        """The pipeline's sample record of the window of ``path`` starting at ``start`` seconds.
+
+        The window is planned and decoded as the pipeline's Decode stage does
+        (:func:`pipelines.decode.decode_window`: :func:`pipelines.decode.plan_window` over
+        ``cfg.window_s`` at ``cfg.sample_fps``), poses come from the pipeline's PoseNet handler
+        and :func:`pipelines.assemble.build_record` builds the representations, so the record's
+        ``timeline`` / ``pose_features`` equal the ones the extraction stored for that window.
+
+        Returns:
+            ``(record, window)``.
+
+        Raises:
+            DecodeError: the window cannot be decoded.
+        """
         from pipelines.assemble import build_record
         from pipelines.decode import decode_window
 
-        win = decode_window(path, start, self.cfg.window_s, self.cfg.sample_fps)
+        win = decode_window(path, start, self.cfg.window_s, self.cfg.sample_fps, backend=self.decoder)
         frames = list(win.frames)
         poses = {}
         for s in range(0, len(frames), self.cfg.max_batch_size):
@@ -498,11 +517,18 @@ class CheckpointPredictor:
         meta = {"sample": sample, "frame_indices": win.frame_indices, "timestamps_s": win.timestamps_s,
                 "fps": win.fps}
         record, _ = build_record(meta, poses, {}, self.cfg)
-        x = self.prepare(torch.from_numpy(np.asarray(record[self.field]))[None])
-        if tuple(x.shape[1:]) != self.in_shape:
-            raise PredictError(f"{self.path}: {self.field} shape {tuple(x.shape[1:])} differs from the "
-                               f"checkpoint's input {self.in_shape}")
-        probs = torch.softmax(self.model(x.to(self.device)), dim=1)[0].cpu().numpy()
+        return record, win
+
+    def _window(self, path: str, start: float) -> tuple[np.ndarray, dict, Any]:
+        import torch
+
+        with torch.no_grad():
+            record, win = self.window_record(path, start)
+            x = self.prepare(torch.from_numpy(np.asarray(record[self.field]))[None])
+            if tuple(x.shape[1:]) != self.in_shape:
+                raise PredictError(f"{self.path}: {self.field} shape {tuple(x.shape[1:])} differs from the "
+                                   f"checkpoint's input {self.in_shape}")
+            probs = torch.softmax(self.model(x.to(self.device)), dim=1)[0].cpu().numpy()
         return probs, record, win
 
     def predict_video(self, path: str, sampling: Sampling, progress: bool = False) -> VideoPrediction:
@@ -514,12 +540,15 @@ class CheckpointPredictor:
         """
         from tqdm import tqdm
 
-        _, fps, n, (h, w) = open_video(path)
+        reader, info = open_video(path, self.decoder)
+        reader.close()
+        fps, n, h, w = info.fps, info.num_frames, info.height, info.width
         starts = self.windows(n / fps)
         result = VideoPrediction(path, header={
             "model": self.model_name, "classes": list(self.classes), "pose": self.cfg.pose_extractor,
             "representation": f"videos/{self.field}", "window_s": self.cfg.window_s, "sample_fps": self.cfg.sample_fps,
-            "fps": round(fps, 4), "num_frames": n, "width": w, "height": h, "windows": len(starts)})
+            "fps": round(fps, 4), "num_frames": n, "width": w, "height": h, "windows": len(starts),
+            "decoder": self.decoder})
         all_probs = []
         for i, start in enumerate(tqdm(starts, unit="window", desc=Path(path).name, disable=not progress,
                                        file=sys.stderr, leave=False)):
@@ -550,29 +579,46 @@ def load_checkpoint(path: Path) -> dict:
         raise PredictError(str(exc)) from exc
 
 
+def unknown_model_message(model: str) -> str:
+    """Why ``model`` names no face model and no file, with a "did you mean" hint: a zoo.train
+    model name is told to train first (zoo.predict takes the checkpoint it writes)."""
+    looks_like_path = any(sep in model for sep in ("/", "\\")) or Path(model).suffix.lower() in (".pt", ".hdf5", ".h5")
+    if looks_like_path:
+        return f"{model}: no such checkpoint or model file"
+    from zoo.registry import MODELS as MODEL_NAMES  # only on this error path (imports torch)
+
+    if model in MODEL_NAMES:
+        return (f"{model!r} is a zoo.train model: train it first (python -m zoo.train {model}), then predict with "
+                f"its checkpoint (python -m zoo.predict runs/{model}/latest/checkpoint.pt VIDEO)")
+    msg = cli.unknown("model", model, FACE_MODELS + tuple(MODEL_NAMES),
+                      listing=f"face models: {', '.join(FACE_MODELS)}, or a zoo.train checkpoint.pt / run folder")
+    return msg
+
+
 def load_predictor(model: str, device: str = "cpu", detector: str = DEFAULT_DETECTOR,
-                   shards: Optional[str] = None):
+                   shards: Optional[str] = None, decoder: str = DEFAULT_BACKEND):
     """A :class:`FacePredictor` or :class:`CheckpointPredictor` for a model name or file.
 
     Args:
         model: ``mini-xception-fer2013``; a Keras ``.hdf5`` mini-Xception file; a
             ``checkpoint.pt`` of ``zoo.train`` or its run folder.
+        decoder: decoder back-end (:data:`pipelines.decoders.DECODER_BACKENDS`).
 
     Raises:
         PredictError: unknown name / missing file / unusable checkpoint / CUDA asked for but
             absent.
     """
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise PredictError(f"--device {device} asked for, but torch sees no CUDA device")
+    problem = cli.check_device(device)
+    if problem:
+        raise PredictError(problem)
     path = Path(model)
     if model in FACE_MODELS:
-        return FacePredictor(device, detector)
+        return FacePredictor(device, detector, decoder=decoder)
     if path.suffix.lower() in (".hdf5", ".h5") and path.is_file():
-        return FacePredictor(device, detector, weights=str(path))
+        return FacePredictor(device, detector, weights=str(path), decoder=decoder)
     if path.exists():
-        return CheckpointPredictor(path, device, shards)
-    raise PredictError(f"{model!r} is neither a known face model ({', '.join(FACE_MODELS)}) nor an existing "
-                       "checkpoint file or run folder")
+        return CheckpointPredictor(path, device, shards, decoder=decoder)
+    raise PredictError(unknown_model_message(model))
 
 
 # --------------------------------------------------------------------------------------------
@@ -589,6 +635,15 @@ class Options:
     progress: bool = False
     multiple: bool = False
 
+    def to_dict(self) -> dict:
+        """Plain values (for a Beam DoFn: nothing of this module's classes is pickled)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Options":
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{**d, "sampling": Sampling(**d["sampling"])})
+
 
 def _artefact_path(base: str, video: str, multiple: bool) -> str:
     if not multiple:
@@ -601,7 +656,7 @@ def predict_one(predictor, video: str, options: Options) -> VideoPrediction:
     """Predict one video and write its overlay / contact sheet; failures become ``error``.
 
     With several videos, ``--overlay out.mp4`` becomes ``out.<video stem>.mp4`` per video (same
-    for ``--sheet``).
+    for ``--sheet``). Overlay and sheet can both be asked for in one run.
 
     Returns:
         :class:`VideoPrediction` (never raises for a bad video: ``error`` names the file).
@@ -610,91 +665,81 @@ def predict_one(predictor, video: str, options: Options) -> VideoPrediction:
 
     try:
         result = predictor.predict_video(video, options.sampling, options.progress)
-    except (DecodeError, OSError, ValueError, RuntimeError) as exc:
+    except (DecodeError, BackendUnavailable, OSError, ValueError, RuntimeError) as exc:
         msg = str(exc) if video in str(exc) else f"{video}: {exc}"
         return VideoPrediction(video, error=msg)
-    try:
-        if options.overlay and result.annotations:
-            target = _artefact_path(options.overlay, video, options.multiple)
-            path = overlay.write_overlay(video, result.annotations, target)
-            result.header["overlay"] = str(path)
-        if options.sheet and result.annotations:
-            target = _artefact_path(options.sheet, video, options.multiple)
-            path = overlay.write_contact_sheet(video, result.annotations, target)
-            result.header["sheet"] = str(path)
-    except (DecodeError, OSError, ValueError, RuntimeError) as exc:
-        result.error = result.error or f"{video}: overlay failed: {exc}"
+    decoder = getattr(predictor, "decoder", DEFAULT_BACKEND)
+    for key, base, write in (("overlay", options.overlay, overlay.write_overlay),
+                             ("sheet", options.sheet, overlay.write_contact_sheet)):
+        if not base or not result.annotations:
+            continue
+        try:
+            target = _artefact_path(base, video, options.multiple)
+            path = write(video, result.annotations, target, decoder=decoder)
+            result.header[key] = str(path)
+            if key == "sheet":
+                left_out = overlay.sheet_frames(list(result.annotations))[1]
+                if left_out:
+                    result.header["sheet_left_out"] = left_out
+        except (DecodeError, BackendUnavailable, OSError, ValueError, RuntimeError) as exc:
+            result.error = result.error or f"{video}: {key} failed: {exc}"
     return result
 
 
-def _predict_dofn(model, device, detector, shards, options, tmp):
-    """A Beam DoFn: ``(position, video)`` -> writes ``<tmp>/<position>.json`` with
-    :func:`predict_one`; the predictor is loaded once per DoFn instance in ``setup``. Built
-    here so that importing :mod:`zoo.predict` does not import Beam."""
-    import apache_beam as beam
-
-    class PredictVideos(beam.DoFn):
-        def setup(self):
-            self.predictor = load_predictor(model, device, detector, shards)
-
-        def process(self, element):
-            pos, video = element
-            result = predict_one(self.predictor, video, options)
-            Path(tmp, f"{pos}.json").write_text(result.to_json())
-            yield pos
-
-    return PredictVideos()
-
-
 def predict_many_beam(model: str, videos: Sequence[str], options: Options, device: str = "cpu",
-                      detector: str = DEFAULT_DETECTOR, shards: Optional[str] = None) -> list[VideoPrediction]:
+                      detector: str = DEFAULT_DETECTOR, shards: Optional[str] = None,
+                      decoder: str = DEFAULT_BACKEND) -> list[VideoPrediction]:
     """Predict several videos through an Apache Beam pipeline (DirectRunner), one element per
-    video, with :func:`predict_one`. Results come back in input order.
+    video, with :func:`predict_one` (:func:`zoo.predict_beam.predict_many`). Results come back in
+    input order.
 
     Raises:
         PredictError: the model cannot be loaded (checked once in the driver first).
     """
-    import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
+    from zoo.predict_beam import predict_many
 
-    load_predictor(model, device, detector, shards)  # fail fast on a bad model, before Beam starts
-    with tempfile.TemporaryDirectory(prefix="zoo-predict-") as tmp:
-        with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
-            (p | "Videos" >> beam.Create(list(enumerate(videos))) | "Reshuffle" >> beam.Reshuffle()
-             | "Predict" >> beam.ParDo(_predict_dofn(model, device, detector, shards, options, tmp)))
-        out = []
-        for pos, video in enumerate(videos):
-            f = Path(tmp, f"{pos}.json")
-            out.append(VideoPrediction.from_json(f.read_text()) if f.is_file()
-                       else VideoPrediction(video, error=f"{video}: no result came back from the Beam pipeline"))
-        return out
+    load_predictor(model, device, detector, shards, decoder)  # fail fast on a bad model, before Beam starts
+    return predict_many(model, videos, options, device, detector, shards, decoder)
 
 
 # --------------------------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------------------------
 
+#: Decoder back-ends offered on the command line (as ``pipelines.extract --decoder``).
+DECODERS = ("pyav", "decord", "opencv")
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m zoo.predict", description=__doc__.split("\n")[0],
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("model", help=f"face model ({', '.join(FACE_MODELS)}), or a zoo.train checkpoint.pt / run folder")
+                                 formatter_class=cli.HelpFormatter)
+    ap.add_argument("model", help=f"face model ({', '.join(FACE_MODELS)}), a Keras .hdf5 mini-Xception file, "
+                                  "or a zoo.train checkpoint.pt / run folder")
     ap.add_argument("videos", nargs="+", help="video files")
     ap.add_argument("--out", default=None, help="JSON-lines output file (default: stdout)")
-    vis = ap.add_mutually_exclusive_group()
-    vis.add_argument("--overlay", default=None, help="write an annotated mp4 (several videos: OUT.<video>.mp4)")
-    vis.add_argument("--sheet", default=None, help="write a contact-sheet PNG of annotated sampled frames")
+    ap.add_argument("--overlay", default=None, metavar="MP4",
+                    help="write an annotated video (H.264 when FFmpeg has an encoder; several videos: MP4.<video>.mp4)")
+    ap.add_argument("--sheet", default=None, metavar="PNG",
+                    help="write a contact sheet of the annotated sampled frames (several videos: PNG.<video>.png)")
     samp = ap.add_mutually_exclusive_group()
-    samp.add_argument("--every", type=int, default=None, help="predict on every N-th frame")
+    samp.add_argument("--every", type=int, default=None, metavar="N", help="predict on every N-th frame")
     samp.add_argument("--fps", type=float, default=None,
                       help=f"predict on F frames per second (default {DEFAULT_FPS:g})")
-    ap.add_argument("--max-frames", type=int, default=None, help="at most N sampled frames per video")
-    ap.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
-    ap.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS, help="face detector (face models)")
+    ap.add_argument("--max-frames", type=int, default=None, metavar="N",
+                    help="at most N sampled frames per video (default: all)")
+    ap.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:N)")
+    ap.add_argument("--torch-threads", type=int, default=None, metavar="N",
+                    help="torch CPU threads (default: torch's choice)")
+    ap.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS,
+                    help="face detector of face models: back = whole scenes, front = close-ups")
+    ap.add_argument("--decoder", default=DEFAULT_BACKEND, choices=DECODERS,
+                    help="video decoder back-end (pipelines.decoders; the same frames from each)")
     ap.add_argument("--shards", default=None, help="extraction folder of a checkpoint, if it has moved")
     ap.add_argument("--beam", action="store_true",
                     help=f"use the Beam pipeline (automatic above {BEAM_MIN_VIDEOS} videos)")
     ap.add_argument("--fail-on-error", action="store_true", help="exit 1 if any video failed")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cli.add_verbose(ap)
     args = ap.parse_args(argv)
     if args.every is not None and args.every < 1:
         ap.error("--every must be >= 1")
@@ -702,6 +747,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         ap.error("--fps must be > 0")
     if args.max_frames is not None and args.max_frames < 1:
         ap.error("--max-frames must be >= 1")
+    if args.torch_threads is not None and args.torch_threads < 1:
+        ap.error("--torch-threads must be >= 1")
     return args
 
 
@@ -712,12 +759,12 @@ def _describe(result: VideoPrediction) -> list[str]:
     lines = []
     if "detector" in h:
         lines.append(f"  {result.video}: {h['sampled_frames']} of {h['num_frames']} frames sampled, "
-                     f"{h['faces']} faces, {h['tracks']} tracks")
+                     f"{_count(h['faces'], 'face')}, {_count(h['tracks'], 'track')}")
         for s in result.summary:
             lines.append(f"    track {s['id']}: {s['class']} ({s['scores'][s['class']]:.2f} mean), "
-                         f"{s['frames']} frames, frames {s['first_frame']}-{s['last_frame']}")
+                         f"{_count(s['frames'], 'frame')}, frames {s['first_frame']}-{s['last_frame']}")
     else:
-        lines.append(f"  {result.video}: {h['windows']} windows of {h['window_s']:g} s")
+        lines.append(f"  {result.video}: {_count(h['windows'], 'window')} of {h['window_s']:g} s")
         for s in result.summary:
             top = sorted(s["scores"].items(), key=lambda kv: -kv[1])
             lines.append("    " + ", ".join(f"{k} {v:.2f}" for k, v in top))
@@ -728,26 +775,55 @@ def _describe(result: VideoPrediction) -> list[str]:
     for key in ("overlay", "sheet"):
         if key in h:
             lines.append(f"    {key}: {h[key]}")
+    if h.get("sheet_left_out"):
+        lines.append(f"    sheet leaves out frames {', '.join(map(str, h['sheet_left_out']))}")
     return lines
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def check_outputs(args) -> Optional[str]:
+    """The first problem with ``--out`` / ``--overlay`` / ``--sheet`` (None when all can be written)."""
+    for flag in ("out", "overlay", "sheet"):
+        problem = cli.check_writable_file(getattr(args, flag), f"--{flag}")
+        if problem:
+            return problem
+    return None
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    cli.quiet_library_logs(args.verbose)
+    from pipelines.decoders import backend_status
+
+    problem = (cli.check_device(args.device) or check_outputs(args)
+               or (f"--decoder {args.decoder}: {backend_status()[args.decoder]}"
+                   if backend_status()[args.decoder] else None))
+    if problem:
+        return cli.fail(problem)
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     sampling = Sampling(every=args.every, fps=None if args.every else (args.fps or DEFAULT_FPS),
                         max_frames=args.max_frames)
     options = Options(sampling, args.overlay, args.sheet, not args.no_progress, len(args.videos) > 1)
     use_beam = args.beam or len(args.videos) > BEAM_MIN_VIDEOS
     try:
         if use_beam:
-            results = predict_many_beam(args.model, args.videos, options, args.device, args.detector, args.shards)
+            results = predict_many_beam(args.model, args.videos, options, args.device, args.detector, args.shards,
+                                        args.decoder)
             note = None
         else:
-            predictor = load_predictor(args.model, args.device, args.detector, args.shards)
+            predictor = load_predictor(args.model, args.device, args.detector, args.shards, args.decoder)
             note = getattr(predictor, "note", None)
             results = [predict_one(predictor, v, options) for v in args.videos]
     except PredictError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return cli.fail(str(exc))
+    except KeyboardInterrupt:
+        return cli.interrupted()
     lines = [json.dumps(line) for r in results for line in r.lines()]
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -758,20 +834,25 @@ def main(argv=None) -> int:
     head = next((r.header for r in results if "detector" in r.header), {})
     detector = f" (detector {head['detector']}, {head['sampling']})" if head else ""
     print(f"zoo.predict {args.model}" + detector
-          + f", device {args.device}" + (", Beam DirectRunner" if use_beam else ""), file=report)
+          + f", device {args.device}, decoder {args.decoder}" + (", Beam DirectRunner" if use_beam else ""),
+          file=report)
     if note:
         print(f"  warning: {note}", file=report)
     for r in results:
         print("\n".join(_describe(r)), file=report)
     failed = [r for r in results if r.error]
     if args.out:
-        print(f"wrote {len(lines)} lines to {args.out}", file=report)
+        print(f"wrote {_count(len(lines), 'line')} to {args.out}", file=report)
     if failed:
-        print(f"{len(failed)} of {len(results)} videos failed", file=report)
+        print(f"{len(failed)} of {_count(len(results), 'video')} failed", file=report)
     if failed and (len(failed) == len(results) or args.fail_on_error):
         return 1
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the importable module's main, not this __main__ copy: everything a Beam worker unpickles
+    # must refer to ``zoo.predict``, never to ``__main__``.
+    from zoo.predict import main as _main
+
+    sys.exit(_main())
