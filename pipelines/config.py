@@ -8,6 +8,9 @@ from dataclasses import asdict, dataclass
 from schemas.shards import ShardShapes
 
 
+#: Fields of :class:`ExtractConfig` that say how a run executes, not what its shards hold.
+EXECUTION_FIELDS = ("out", "root", "device", "decoder", "max_batch_size", "torch_threads", "decode_workers")
+
 #: Crop rules for annotated face boxes (card ``representations.face_crop``).
 FACE_CROPS = ("given", "vtt_friends", "vtt_static")
 
@@ -35,9 +38,12 @@ class ExtractConfig:
     ``static`` of :mod:`pipelines.represent.face_windows`, integer centre and side, seed_specs
     4.2-4.3). Samples without an annotated box always use the detector.
 
-    ``decoder`` is the video decoder back-end (:data:`pipelines.decoders.DECODER_BACKENDS`;
-    ``pyav`` by default); the back-ends decode identical frames, so it is not part of
-    :meth:`content_hash`.
+    How a run executes, which never changes shard content and is not part of
+    :meth:`content_hash` (:data:`EXECUTION_FIELDS`): ``decoder`` (the video decoder back-end,
+    :data:`pipelines.decoders.DECODER_BACKENDS`; the back-ends decode identical frames),
+    ``device``, ``max_batch_size`` (frames per pose-model call), ``torch_threads`` (intra-op
+    threads per worker process on CPU, 0 = torch's default), ``decode_workers`` (isolated
+    decoder processes per worker process), ``out`` and ``root``.
     """
 
     corpus: str
@@ -60,6 +66,8 @@ class ExtractConfig:
     device: str = "cpu"
     decoder: str = "pyav"
     max_batch_size: int = 16
+    torch_threads: int = 0
+    decode_workers: int = 1
     min_keypoint_score: float = 0.2
     modality: str = "video"
     joints: int = 18
@@ -95,10 +103,8 @@ class ExtractConfig:
         return asdict(self)
 
     def content_hash(self) -> str:
-        """sha256 of the fields that change shard content (not out, device, decoder back-end or batch size:
-        the back-ends decode identical frames)."""
-        fields = {k: v for k, v in asdict(self).items()
-                  if k not in ("out", "device", "decoder", "max_batch_size", "root")}
+        """sha256 of the fields that change shard content (all but :data:`EXECUTION_FIELDS`)."""
+        fields = {k: v for k, v in asdict(self).items() if k not in EXECUTION_FIELDS}
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 

@@ -1,28 +1,36 @@
 """``python -m pipelines.extract``: decode, detect, represent and shard a corpus with Apache Beam.
 
-Graph (one Beam pipeline, any runner)::
+The driver plans the shards up front (:mod:`pipelines.plan`: shard = ``crc32(sample_id) % N``,
+samples in id order) and the pipeline has one element per shard to write::
 
-    video:    Create(samples) -> Reshuffle -> Decode (decord in an isolated child process, chunks)
-                  --frames--> RunInference(--body: PoseNet | OpenPose)
-                  -> CoGroupByKey(meta, poses) -> Assemble (tracking, main person, timeline, head crops)
-    images:   Create(samples) -> Reshuffle -> LoadImages (no pose; annotated face boxes used)
-    both:     --head crops--> RunInference(--face: BlazeFace | DBFace) -> CoGroupByKey(record, faces)
-    skeleton: Create(samples) -> Reshuffle -> LoadSkeleton (joint arrays -> timeline)
-    all:      -> Represent (face super-images, rows) -> GroupByKey(shard) -> WriteShard
-    reader problems and failures of every stage -> errors.jsonl
+    Create([(shard, samples)]) -> Reshuffle -> ExtractShard (pipelines.stages)
+        video:    DecodeAhead (PyAV in isolated child processes, uint8 [T, H, W, 3] per sample)
+                  -> pose model (--body: PoseNet | OpenPose) on the frames of several samples at once
+                  -> tracking, main person, timeline, head crops -> face model (--face: BlazeFace | DBFace)
+        images:   load images (no pose; annotated face boxes used) -> face model
+        skeleton: joint arrays -> timeline
+        all:      -> rows appended to the shard's Parquet row groups and HDF5 datasets as they come
+                  -> atomic renames, done marker (written and failed sample ids)
+    reader problems and the failed samples of every shard -> errors.jsonl
 
-The driver then writes ``manifest.json`` and prints a one-screen summary.
+Memory is flat in the corpus size: no stage groups frames, rows or shards. The driver then
+writes ``manifest.json``, checks that every planned sample was written or reported (exit 3
+otherwise) and prints a one-screen summary.
 
 Runners: the default is Beam's local runner (``DirectRunner``, which runs the portable
-FnApiRunner) in ``multi_processing`` mode with one worker process per CPU core; ``--direct-mode
+FnApiRunner) in ``multi_processing`` mode with one worker process per CPU core (one with
+``--device cuda``: one model copy per GPU, fed by several decoder processes); ``--direct-mode
 in_memory`` keeps everything in one process. ``--runner portable|dataflow|flink|spark`` take
 Beam's own options after ``--``; they are checked before anything runs (see
-:func:`validate_runner_options` and ``docs/runners.md``).
+:func:`validate_runner_options` and ``docs/runners.md``). A shard is the unit of parallelism:
+use at least as many shards as workers.
 
 Reliability: shards are written atomically with a done-marker last, so a killed run is resumed
-by running the same command again (done shards are skipped). ``--retry-failed`` reruns only the
-samples listed in the previous run's ``errors.jsonl`` into a new ``retry-NN/`` shard folder,
-which the manifest lists next to the main shards.
+by running the same command again. A done shard is reused only when its marker lists every
+planned sample of the shard; otherwise it is redone whole and the reason is printed.
+``--retry-failed`` reruns only the samples listed in the previous run's ``errors.jsonl`` into a
+new ``retry-NN/`` shard folder, which the manifest lists next to the main shards. One run at a
+time per output folder (``OUT/.lock``).
 """
 from __future__ import annotations
 
@@ -34,25 +42,11 @@ import threading
 import time
 from pathlib import Path
 
+from pipelines.cli import HelpFormatter, add_verbose
 from pipelines.cards import CardError, available_cards, corpus_root, load_card
 from pipelines.config import ExtractConfig, config_from_card
 from pipelines.samples import read_samples
-from pipelines.shards import finished_shards, shard_of
 
-#: ``--face`` choices -> weights-registry names of the face detector.
-FACE_EXTRACTORS = {"blazeface": "blazeface-front", "blazeface-front": "blazeface-front",
-                   "blazeface-back": "blazeface-back", "dbface": "dbface-small", "dbface-small": "dbface-small",
-                   "dbface-large": "dbface-large"}
-#: ``--body`` choices -> weights-registry names of the body-pose model.
-BODY_EXTRACTORS = {"posenet": "posenet-mobilenet-v1-075", "posenet-mobilenet-v1-075": "posenet-mobilenet-v1-075",
-                   "openpose": "openpose-body", "openpose-body": "openpose-body"}
-#: Registry files each extractor loads (checked before the run starts).
-EXTRACTOR_FILES = {"blazeface-front": ("blazeface-front", "blazeface-anchors"),
-                   "blazeface-back": ("blazeface-back", "blazeface-anchors")}
-
-#: Samples per Decode batch: the decoder child decodes the next sample of a batch while the
-#: current one's frames go through pose inference (see pipelines.isolated_decoder).
-DECODE_BATCH = 8
 RUNNERS = {"direct": "DirectRunner", "portable": "PortableRunner", "dataflow": "DataflowRunner",
            "flink": "FlinkRunner", "spark": "SparkRunner"}
 
@@ -63,7 +57,7 @@ class RunnerOptionsError(ValueError):
 
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m pipelines.extract", description=__doc__.split("\n")[0],
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                 formatter_class=HelpFormatter,
                                  epilog="Runner commands (Dataflow with GPUs, Flink, Spark): docs/runners.md")
     cores = os.cpu_count() or 1
     ap.add_argument("--dataset", default="sample", help=f"corpus card name or path ({', '.join(available_cards())})")
@@ -76,19 +70,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--direct-mode", default="multi_processing", choices=["multi_processing", "in_memory"],
                     help="local runner mode: multi_processing = --workers SDK worker processes "
                          "(direct_running_mode=multi_processing); in_memory = one process")
-    ap.add_argument("--workers", type=int, default=cores,
-                    help="worker processes of the local runner in multi_processing mode (default: CPU cores)")
-    ap.add_argument("--face", default=None, choices=sorted(FACE_EXTRACTORS),
-                    help="face detector (default: the card's [extractors] face); blazeface = blazeface-front, "
-                         "dbface = dbface-small")
-    ap.add_argument("--body", default=None, choices=sorted(BODY_EXTRACTORS),
-                    help="body-pose model (default: the card's [extractors] pose); posenet = "
+    ap.add_argument("--workers", type=int, default=None,
+                    help=f"worker processes of the local runner in multi_processing mode (default: the CPU "
+                         f"cores, {cores}, on CPU; 1 with --device cuda: one model copy per GPU)")
+    ap.add_argument("--decode-workers", type=int, default=None,
+                    help="isolated decoder processes per worker (default: 1 on CPU; cores - 2 with --device cuda)")
+    ap.add_argument("--face", default=None,
+                    help="face detector (default: the card's [extractors] face): blazeface = blazeface-front, "
+                         "blazeface-back, dbface = dbface-small, dbface-large")
+    ap.add_argument("--body", default=None,
+                    help="body-pose model (default: the card's [extractors] pose): posenet = "
                          "posenet-mobilenet-v1-075, openpose = openpose-body (COCO-18)")
     ap.add_argument("--torch-threads", type=int, default=None,
                     help="torch CPU threads per worker process (default: cores // workers with the local "
                          "multi-process runner, else all cores)")
     ap.add_argument("--device", default="cpu", help="torch device for the extractors (cpu, cuda, cuda:1)")
-    ap.add_argument("--max-batch-size", type=int, default=16, help="frames per RunInference batch (cap)")
+    ap.add_argument("--max-batch-size", type=int, default=16,
+                    help="frames per pose-model call (face crops: 4x as many); frames of several samples are "
+                         "gathered until a call is full")
     ap.add_argument("--num-shards", type=int, default=None, help="shards to write (default: the card's)")
     ap.add_argument("--face-pool", action=argparse.BooleanOptionalAction, default=None,
                     help="store the face crop of every sampled frame (videos/face_pool, the SISTCM redraw pool; "
@@ -109,11 +108,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="seconds the isolated decoder may take to open a file or decode one chunk")
     ap.add_argument("--fail-on-error", action="store_true", help="exit with status 1 if any sample failed")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_verbose(ap)
     ap.add_argument("beam_args", nargs=argparse.REMAINDER,
                     help="after --, options passed to Beam (e.g. -- --job_endpoint=localhost:8099)")
     args = ap.parse_args(argv)
-    if args.workers < 1:
-        ap.error("--workers must be >= 1")
+    for flag in ("workers", "decode_workers", "torch_threads", "max_batch_size", "num_shards", "limit"):
+        value = getattr(args, flag)
+        if value is not None and value < (0 if flag == "limit" else 1):
+            ap.error(f"--{flag.replace('_', '-')} must be >= {0 if flag == 'limit' else 1}")
     return args
 
 
@@ -232,138 +234,53 @@ def check_extractor_weights(cfg: ExtractConfig) -> dict[str, str]:
         ``{registry name: path}``.
 
     Raises:
+        extractors.registry.UnknownExtractorError: an extractor name the registry lacks.
         extractors.weights.WeightsNotFoundError: a file is missing (the message names the file,
             its official source and the ``python -m extractors.weights install`` command).
         extractors.weights.WeightsChecksumError: a file differs from the registry's sha256.
     """
     from extractors import weights
+    from pipelines.models import _registry
 
-    used = (cfg.face_extractor, cfg.pose_extractor) if cfg.modality == "video" else (cfg.face_extractor,)
-    names = [n for ex in used for n in EXTRACTOR_FILES.get(ex, (ex,))]
-    return {n: str(weights.verify(n)) for n in names}
+    registry = _registry()
+    used = [registry.resolve(cfg.face_extractor, role="face")]
+    if cfg.modality == "video":
+        used.append(registry.resolve(cfg.pose_extractor, role="pose"))
+    return {n: str(weights.verify(n)) for entry in used for n in entry.weight_files}
 
 
-def build_pipeline(p, samples, cfg: ExtractConfig, config_hash: str, attrs: dict, read_errors=(),
-                   decode_timeout_s: float = 120.0):
+def build_pipeline(p, shards: list[tuple[int, list]], cfg: ExtractConfig, config_hash: str, attrs: dict,
+                   read_errors=(), decode_timeout_s: float = 120.0):
     """Add the extraction graph to Beam pipeline ``p``; returns the errors PCollection.
 
-    The entry stage follows ``cfg.modality``: ``video`` decodes and runs the body-pose model
-    before the assembly; ``images`` loads the images and goes straight to the assembly (no pose
-    model); ``skeleton`` reads the joint arrays and goes straight to the representation (no
-    decoding, pose model or face detector). ``read_errors`` (problems the corpus reader found)
-    join the dead-letter records.
+    ``shards`` are the ``(index, samples)`` elements of :meth:`pipelines.plan.ShardPlan.elements`;
+    each becomes one :class:`pipelines.stages.ExtractShard` call that writes its shard as it
+    goes. ``read_errors`` (problems the corpus reader found) join the dead-letter records.
     """
     import apache_beam as beam
 
     from pipelines import stages
 
-    start = p | "Samples" >> beam.Create(samples) | "Reshuffle" >> beam.Reshuffle()
-    errors = [p | "ReadErrors" >> beam.Create(list(read_errors))]
-    if cfg.modality == "skeleton":
-        loaded = start | "LoadSkeleton" >> beam.ParDo(stages.LoadSkeleton(cfg)).with_outputs(stages.ERRORS, main="grouped")
-        errors.append(loaded[stages.ERRORS])
-        grouped = loaded.grouped
-    else:
-        if cfg.modality == "images":
-            loaded = start | "LoadImages" >> beam.ParDo(stages.LoadImages(cfg)).with_outputs(
-                "faces", stages.ERRORS, main="records")
-        else:
-            loaded = _video_entry(start, cfg, errors, decode_timeout_s)
-        errors.append(loaded[stages.ERRORS])
-        faces = (loaded.faces | "Face" >> _run_inference(face_handler(cfg))
-                 | "FaceBySample" >> beam.Map(stages.face_by_sample))
-        grouped = {"record": loaded.records, "faces": faces} | "GroupFaces" >> beam.CoGroupByKey()
-    represented = grouped | "Represent" >> beam.ParDo(stages.Represent(cfg)).with_outputs(stages.ERRORS, main="rows")
-    written = (represented.rows | "GroupShards" >> beam.GroupByKey()
-               | "WriteShard" >> beam.ParDo(stages.WriteShard(cfg, config_hash, attrs)).with_outputs(stages.ERRORS, main="done"))
-    return tuple(errors) + (represented[stages.ERRORS], written[stages.ERRORS]) | "Errors" >> beam.Flatten()
+    extracted = (p | "Shards" >> beam.Create(shards) | "Reshuffle" >> beam.Reshuffle()
+                 | "ExtractShard" >> beam.ParDo(stages.ExtractShard(cfg, config_hash, attrs, decode_timeout_s))
+                 .with_outputs(stages.ERRORS, main="done"))
+    return (p | "ReadErrors" >> beam.Create(list(read_errors)), extracted[stages.ERRORS]) | "Errors" >> beam.Flatten()
 
 
-#: Torch intra-op threads per worker process on CPU (set by :func:`main` from the runner: the
-#: cores divided among the local worker processes, so that 2 workers on 2 cores do not run 4
-#: threads); None = all cores.
-TORCH_THREADS: int | None = None
+def execution_defaults(args: argparse.Namespace) -> tuple[int, int, int]:
+    """``(worker processes, torch threads per worker, decoder processes per worker)``.
 
-
-def _threads(cfg: ExtractConfig) -> int:
-    if cfg.device != "cpu":
-        return 0
-    return TORCH_THREADS or max(1, os.cpu_count() or 1)
-
-
-def torch_threads_for(args: argparse.Namespace) -> int:
-    """CPU threads per worker: cores // workers for the multi-process local runner, else all cores."""
+    CPU: one worker per core (``--workers``), the cores divided among them for torch, one
+    decoder child each. CUDA with the local runner: one worker process, so one model copy per
+    GPU, fed by ``cores - 2`` decoder children (``--decode-workers`` overrides).
+    """
     cores = os.cpu_count() or 1
-    if getattr(args, "torch_threads", None):
-        return max(1, args.torch_threads)
-    if args.runner == "direct" and args.direct_mode == "multi_processing":
-        return max(1, cores // args.workers)
-    return cores
-
-
-def _run_inference(handler):
-    from apache_beam.ml.inference.base import RunInference
-
-    return RunInference(handler)
-
-
-def face_handler(cfg: ExtractConfig):
-    """Keyed RunInference handler of ``cfg.face_extractor`` (``blazeface-*`` or ``dbface-*``).
-
-    Raises:
-        ValueError: an extractor name no handler serves.
-    """
-    from apache_beam.ml.inference.base import KeyedModelHandler
-
-    from extractors import handlers
-
-    name, kw = cfg.face_extractor, dict(device=cfg.device, max_batch_size=cfg.max_batch_size * 4,
-                                        torch_threads=_threads(cfg))
-    if name.startswith("blazeface-"):
-        return KeyedModelHandler(handlers.BlazeFaceHandler(variant=name.split("-")[-1], **kw))
-    if name.startswith("dbface-"):
-        if not hasattr(handlers, "DBFaceHandler"):
-            raise ValueError("face extractor dbface: extractors.handlers has no DBFaceHandler in this version")
-        return KeyedModelHandler(handlers.DBFaceHandler(variant=name.split("-")[-1], **kw))
-    raise ValueError(f"face extractor {name!r}: no model handler (known: {sorted(set(FACE_EXTRACTORS.values()))})")
-
-
-def pose_handler(cfg: ExtractConfig):
-    """Keyed RunInference handler of ``cfg.pose_extractor`` (PoseNet or OpenPose body).
-
-    Raises:
-        ValueError: an extractor name no handler serves.
-    """
-    from apache_beam.ml.inference.base import KeyedModelHandler
-
-    from extractors import handlers
-
-    name, kw = cfg.pose_extractor, dict(device=cfg.device, max_batch_size=cfg.max_batch_size,
-                                        torch_threads=_threads(cfg))
-    if name == "posenet-mobilenet-v1-075":
-        return KeyedModelHandler(handlers.PoseNetHandler(scale_factor=cfg.pose_scale_factor, **kw))
-    if name == "openpose-body":
-        if not hasattr(handlers, "OpenPoseHandler"):
-            raise ValueError("body extractor openpose: extractors.handlers has no OpenPoseHandler in this version")
-        return KeyedModelHandler(handlers.OpenPoseHandler(**kw))
-    raise ValueError(f"body extractor {name!r}: no model handler (known: {sorted(set(BODY_EXTRACTORS.values()))})")
-
-
-def _video_entry(start, cfg: ExtractConfig, errors: list, decode_timeout_s: float):
-    """Decode -> RunInference(body) -> Assemble; the decode errors join ``errors``."""
-    import apache_beam as beam
-
-    from pipelines import stages
-
-    decoded = (start | "DecodeBatches" >> beam.BatchElements(min_batch_size=1, max_batch_size=DECODE_BATCH)
-               | "Decode" >> beam.ParDo(stages.Decode(cfg, timeout_s=decode_timeout_s)).with_outputs(
-                   "meta", stages.ERRORS, main="frames"))
-    errors.append(decoded[stages.ERRORS])
-    to_coco = cfg.pose_extractor == "openpose-body"
-    poses = (decoded.frames | "Pose" >> _run_inference(pose_handler(cfg))
-             | "PoseBySample" >> beam.Map(stages.pose_by_sample, to_coco))
-    return ({"meta": decoded.meta, "poses": poses} | "GroupPoses" >> beam.CoGroupByKey()
-            | "Assemble" >> beam.ParDo(stages.Assemble(cfg)).with_outputs("faces", stages.ERRORS, main="records"))
+    local_multi = args.runner == "direct" and args.direct_mode == "multi_processing"
+    on_gpu = args.device.startswith("cuda")
+    workers = args.workers or (1 if on_gpu or not local_multi else cores)
+    threads = args.torch_threads or (max(1, cores // workers) if local_multi else cores)
+    decoders = args.decode_workers or (max(1, cores - 2) if on_gpu else 1)
+    return workers, max(1, threads), max(1, decoders)
 
 
 def read_error_records(corpus: str, problems) -> list[dict]:
@@ -410,19 +327,27 @@ def load_samples(card: dict, root: Path, problems: list) -> list:
     return dedupe(samples, problems) if card["corpus"].get("layout") == "segments" else samples
 
 
+def _progress_count(progress: Path) -> int:
+    """Samples finished so far: one byte per sample in each worker's ``.progress/<pid>`` file."""
+    try:
+        return sum(f.stat().st_size for f in progress.iterdir())
+    except OSError:
+        return 0
+
+
 def _run_with_progress(p, total: int, out: Path, show: bool):
-    """Run ``p`` in a thread while a tqdm bar counts finished samples (files in .progress)."""
+    """Run ``p`` in a thread while one tqdm bar counts finished samples (``.progress`` files)."""
     from tqdm import tqdm
 
     box: dict = {}
     thread = threading.Thread(target=lambda: box.update(result=_safe_run(p)), daemon=True)
     thread.start()
     progress = out / ".progress"
-    with tqdm(total=total, unit="sample", desc="extract", disable=not show, file=sys.stderr) as bar:
+    with tqdm(total=total, unit="sample", desc="extract", disable=not show, file=sys.stderr,
+              smoothing=0.1, dynamic_ncols=True) as bar:
         while thread.is_alive():
             thread.join(0.5)
-            n = len(os.listdir(progress)) if progress.is_dir() else 0
-            bar.update(n - bar.n)
+            bar.update(min(total, _progress_count(progress)) - bar.n)
     if "error" in box.get("result", {}):
         raise box["result"]["error"]
     return box["result"]["result"]
@@ -442,77 +367,144 @@ def _fail(message: str) -> int:
     return 2
 
 
-def main(argv=None) -> int:
-    """Run an extraction; returns the exit status (0 ok, 1 errors with --fail-on-error, 2 bad setup)."""
-    args = parse_args(argv)
-    from pipelines import report
+def _resolve_extractors(args: argparse.Namespace) -> dict:
+    """``--face`` / ``--body`` resolved through the extractor registry (aliases allowed)."""
+    out: dict = {}
+    if not (args.face or args.body):
+        return out
+    from extractors import registry
 
+    if args.face:
+        out["face_extractor"] = registry.resolve(args.face, role="face").name
+    if args.body:
+        out["pose_extractor"] = registry.resolve(args.body, role="pose").name
+    return out
+
+
+def _setup(args: argparse.Namespace):
+    """Card, corpus root, output folder and config of the run; raises ``_SetupError``."""
+    from pipelines import cli
+
+    if problem := cli.check_device(args.device):
+        raise _SetupError(problem)
+    workers, threads, decoders = execution_defaults(args)
+    args.workers = workers
     try:
         options = pipeline_options(args)
         validate_runner_options(args, options)
         card = load_card(args.dataset, label_order=args.label_order)
-    except (CardError, RunnerOptionsError) as exc:
-        return _fail(str(exc))
-    global TORCH_THREADS
-    TORCH_THREADS = torch_threads_for(args)
+        extractors = _resolve_extractors(args)
+    except (CardError, RunnerOptionsError, ValueError) as exc:
+        raise _SetupError(str(exc)) from exc
     out = Path(args.out or f"shards/{card['corpus']['name']}").resolve()
+    if problem := cli.check_writable_dir(out):
+        raise _SetupError(problem)
     root = corpus_root(card, args.root)
     try:
         cfg = config_from_card(card, root, out, device=args.device, max_batch_size=args.max_batch_size,
-                               num_shards=args.num_shards, face_extractor=FACE_EXTRACTORS.get(args.face),
-                               pose_extractor=BODY_EXTRACTORS.get(args.body), face_pool=args.face_pool,
-                               face_mask=args.face_mask, decoder=args.decoder)
-    except ValueError as exc:
-        return _fail(str(exc))
-    if cfg.modality != "skeleton":
-        try:
+                               num_shards=args.num_shards, face_pool=args.face_pool, face_mask=args.face_mask,
+                               decoder=args.decoder, torch_threads=threads, decode_workers=decoders,
+                               **extractors)
+        if cfg.modality != "skeleton":
             check_extractor_weights(cfg)
-            face_handler(cfg), pose_handler(cfg) if cfg.modality == "video" else None
-        except (OSError, ValueError, KeyError) as exc:  # WeightsNotFoundError is an OSError
-            return _fail(f"{type(exc).__name__}: {exc}")
+    except (OSError, ValueError, KeyError) as exc:  # WeightsNotFoundError is an OSError
+        raise _SetupError(str(exc)) from exc
+    return options, card, root, out, cfg
+
+
+class _SetupError(Exception):
+    """A problem found before any work: printed as one ``error:`` line, exit 2."""
+
+
+def _plan(args, card, root, out: Path, cfg: ExtractConfig, config_hash: str):
+    """``(samples, read_errors, plan, retry_dir)`` of the run (see :mod:`pipelines.plan`)."""
+    from pipelines import report
+    from pipelines.plan import plan_shards
+    from pipelines.shards import finished_shards
+
     problems: list = []
     samples = load_samples(card, root, problems)[: args.limit]
     read_errors = read_error_records(card["corpus"]["name"], problems)
-    config_hash = cfg.content_hash()
-    out.mkdir(parents=True, exist_ok=True)
+    if not samples and not problems:
+        raise _SetupError(f"no samples found under {root} for corpus {card['corpus']['name']!r}: "
+                          f"expected the layout '{card['corpus'].get('layout')}' "
+                          f"(see datasets/{card['corpus']['name']}.toml)")
     if args.overwrite:
         report.drop_retries(out)
     done = {} if args.overwrite else finished_shards(out, cfg.num_shards, config_hash)
     retried = report.retry_sample_ids(out, cfg.num_shards, config_hash)
-    shard_out, retry_dir = out, None
-    if args.retry_failed:
-        failed = report.failed_sample_ids(out)
-        in_done = {sid for m in done.values() for sid in m["sample_ids"]} | retried
-        todo = [s for s in samples if s.sample_id in failed and s.sample_id not in in_done]
-        if todo:
-            retry_dir = report.new_retry_dir(out)
-            shard_out = retry_dir
-    else:
-        todo = [s for s in samples if shard_of(s.sample_id, cfg.num_shards) not in done
-                and s.sample_id not in retried]
-    previous_errors = report.read_errors(out)
-    report.reset_run_files(out)
-    started = time.time()
-    if todo:
-        import apache_beam as beam
+    if not args.retry_failed:
+        return samples, read_errors, plan_shards(samples, cfg.num_shards, done, elsewhere=retried), None
+    failed = report.failed_sample_ids(out)
+    in_done = {sid for m in done.values() for sid in m["sample_ids"]} | retried
+    todo = [s for s in samples if s.sample_id in failed and s.sample_id not in in_done]
+    retry_dir = report.new_retry_dir(out) if todo else None
+    return samples, read_errors, plan_shards(todo, cfg.num_shards, {}), retry_dir
 
-        run_cfg = dataclasses.replace(cfg, out=str(shard_out))
-        attrs = report.shard_attrs(cfg)
-        if retry_dir is not None:
-            report.keep_previous_errors(out, retry_dir)
-        p = beam.Pipeline(options=options)
-        errors = build_pipeline(p, todo, run_cfg, config_hash, attrs, read_errors, args.decode_timeout)
-        errors | "WriteErrors" >> beam.combiners.ToList() | beam.Map(report.write_errors, str(out / "errors.jsonl"))
-        result = _run_with_progress(p, len(todo), shard_out, not args.no_progress)
-    else:
-        result = None
+
+def _extract(args, options, out: Path, cfg: ExtractConfig, config_hash: str, plan, read_errors, retry_dir):
+    """Run the Beam pipeline over ``plan``'s shards; returns the Beam result (None: nothing to do)."""
+    from pipelines import report
+
+    if not plan.todo:
         report.write_errors(read_errors, str(out / "errors.jsonl"))
-    report.carry_errors(out, previous_errors, redone={s.sample_id for s in todo}, num_shards=cfg.num_shards,
-                        config_hash=config_hash)
-    manifest = report.write_manifest(out, cfg, config_hash, samples, result, time.time() - started,
-                                     skipped_shards=sorted(done), runner=runner_description(args),
-                                     retry=None if retry_dir is None else retry_dir.name)
+        return None
+    import apache_beam as beam
+
+    shard_out = retry_dir or out
+    run_cfg = dataclasses.replace(cfg, out=str(shard_out))
+    if retry_dir is not None:
+        report.keep_previous_errors(out, retry_dir)
+    p = beam.Pipeline(options=options)
+    errors = build_pipeline(p, plan.elements(), run_cfg, config_hash, report.shard_attrs(cfg), read_errors,
+                            args.decode_timeout)
+    errors | "WriteErrors" >> beam.combiners.ToList() | beam.Map(report.write_errors, str(out / "errors.jsonl"))
+    total = sum(len(plan.members[i]) for i in plan.todo)
+    return _run_with_progress(p, total, shard_out, not args.no_progress)
+
+
+def main(argv=None) -> int:
+    """Run an extraction; returns the exit status.
+
+    0: every planned sample written or reported in ``errors.jsonl`` (1 with ``--fail-on-error``
+    when any was reported); 2: a setup problem found before any work (one ``error:`` line);
+    3: the accounting does not close (a planned sample neither written nor reported); 130:
+    interrupted (rerun the same command to resume).
+    """
+    args = parse_args(argv)
+    from pipelines import cli, report
+    from pipelines.run_lock import RunLocked, run_lock
+
+    cli.quiet_library_logs(args.verbose)
+    try:
+        options, card, root, out, cfg = _setup(args)
+        config_hash = cfg.content_hash()
+        with run_lock(out):
+            samples, read_errors, plan, retry_dir = _plan(args, card, root, out, cfg, config_hash)
+            for index, reason in sorted(plan.redo_reasons.items()):
+                print(f"shard {index}: redone: {reason}", file=sys.stderr)
+            previous_errors = report.read_errors(out)
+            report.reset_run_files(out)
+            started = time.time()
+            result = _extract(args, options, out, cfg, config_hash, plan, read_errors, retry_dir)
+            redone = {s.sample_id for i in plan.todo for s in plan.members[i]}
+            report.carry_errors(out, previous_errors, redone=redone, num_shards=cfg.num_shards,
+                                config_hash=config_hash)
+            manifest = report.write_manifest(out, cfg, config_hash, samples, result, time.time() - started,
+                                             skipped_shards=sorted(plan.reused), runner=runner_description(args),
+                                             retry=None if retry_dir is None else retry_dir.name)
+    except _SetupError as exc:
+        return _fail(str(exc))
+    except RunLocked as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return cli.interrupted("interrupted; rerun the same command to resume")
     report.print_summary(manifest, out)
+    if manifest["samples"]["lost"]:
+        lost = manifest["samples"]["lost"]
+        print(f"error: {len(lost)} planned sample{'s' * (len(lost) != 1)} neither written nor reported "
+              f"(e.g. {lost[0]}); rerun the same command to extract them", file=sys.stderr)
+        return 3
     return 1 if args.fail_on_error and manifest["errors"]["total"] else 0
 
 

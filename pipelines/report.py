@@ -162,15 +162,18 @@ def _retry_entry(folder: str, marker: dict) -> dict:
     return {**marker, "files": files, "retry": folder}
 
 
-def missing_shards(samples: list, errors: list[dict], num_shards: int, done: dict) -> list[int]:
-    """Shards that should hold a sample but have no done-marker (an interrupted or failed write).
+def account(samples: list, entries: list[dict], errors: list[dict]) -> dict[str, Any]:
+    """Where every planned sample ended: ``written`` (in a done shard, main or retry), ``failed``
+    (a dead-letter record names it) or ``lost`` (neither: the run cannot vouch for it).
 
-    A shard none of whose planned samples is left after the dead-letter records (no sample maps
-    to it, or every one failed) is not missing: there is nothing to write.
+    Returns:
+        ``{"planned": n, "written": n, "failed": n, "lost": [sample ids, sorted]}``.
     """
-    failed = {e.get("sample_id") for e in errors}
-    expected = {shard_of(s.sample_id, num_shards) for s in samples if s.sample_id not in failed}
-    return sorted(expected - set(done))
+    planned = {s.sample_id for s in samples}
+    written = planned & {sid for m in entries for sid in m["sample_ids"]}
+    failed = (planned - written) & {e.get("sample_id") for e in errors}
+    return {"planned": len(planned), "written": len(written), "failed": len(failed),
+            "lost": sorted(planned - written - failed)}
 
 
 def write_manifest(out: Path, cfg: ExtractConfig, config_hash: str, samples: list, result,
@@ -178,17 +181,22 @@ def write_manifest(out: Path, cfg: ExtractConfig, config_hash: str, samples: lis
                    ) -> dict[str, Any]:
     """Write ``manifest.json`` from the shards' done markers (main and retry folders) and return it.
 
+    Only the main shards that planned samples map to are listed (a marker left by an earlier,
+    larger run of another plan is not).
+
     Args:
         runner: the runner line (``pipelines.extract.runner_description``).
         retry: the retry folder this run wrote (``--retry-failed``), else None.
     """
-    main = finished_shards(out, cfg.num_shards, config_hash)
+    planned_shards = {shard_of(s.sample_id, cfg.num_shards) for s in samples}
+    main = {i: m for i, m in finished_shards(out, cfg.num_shards, config_hash).items() if i in planned_shards}
     retries = retry_markers(out, cfg.num_shards, config_hash)
     entries = [main[i] for i in sorted(main)] + [_retry_entry(folder, m[i]) for folder, m in retries.items()
                                                    for i in sorted(m)]
     errors = read_errors(out)
     done_ids = {sid for m in entries for sid in m["sample_ids"]}
     splits = Counter(s.split for s in samples if s.sample_id in done_ids)
+    accounting = account(samples, entries, errors)
     manifest = {
         "affectzoo_version": AFFECTZOO_VERSION, "schema_version": SCHEMA_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "corpus": cfg.corpus,
@@ -197,8 +205,9 @@ def write_manifest(out: Path, cfg: ExtractConfig, config_hash: str, samples: lis
         "runner": runner,
         "rows": {"videos": sum(m["videos"] for m in entries),
                  "clips": sum(m["clips"] for m in entries), "videos_per_split": dict(splits)},
-        "samples": {"planned": len(samples), "written": len(done_ids)},
-        "shards": entries, "missing_shards": missing_shards(samples, errors, cfg.num_shards, main),
+        "samples": accounting,
+        "shards": entries,
+        "missing_shards": sorted({shard_of(sid, cfg.num_shards) for sid in accounting["lost"]}),
         "skipped_shards": skipped_shards,
         "retries": [{"folder": folder, "shards": sorted(m), "samples": sum(x["videos"] for x in m.values()),
                      "this_run": folder == retry} for folder, m in retries.items()],
@@ -220,23 +229,36 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:.2f} MB"
 
 
+def plural(n: int, word: str) -> str:
+    """``1 track``, ``2 tracks``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _counts(counter: dict) -> str:
+    """``{'read': 3, 'decode': 1}`` -> ``read 3, decode 1`` (largest first)."""
+    return ", ".join(f"{k} {v}" for k, v in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def print_summary(manifest: dict[str, Any], out: Path) -> None:
     """One screen: samples, rows, shard files and sizes, stage timings, errors."""
     rows, samples, err = manifest["rows"], manifest["samples"], manifest["errors"]
+    splits = ", ".join(f"{k} {v}" for k, v in sorted(rows["videos_per_split"].items()))
     lines = [f"affectzoo extract: corpus {manifest['corpus']} -> {out}",
-             f"  samples  {samples['written']}/{samples['planned']} written "
-             f"({', '.join(f'{k} {v}' for k, v in sorted(rows['videos_per_split'].items()))}); "
-             f"rows: {rows['videos']} videos, {rows['clips']} clips",
+             f"  samples  {samples['written']}/{samples['planned']} written"
+             + (f" ({splits})" if splits else "")
+             + (f", {samples['failed']} failed" if samples.get("failed") else "")
+             + (f", {len(samples['lost'])} LOST" if samples.get("lost") else "")
+             + f"; rows: {plural(rows['videos'], 'video')}, {plural(rows['clips'], 'clip')}",
              f"  shards   {len(manifest['shards'])} done"
              + (f", {len(manifest['skipped_shards'])} reused from an earlier run" if manifest["skipped_shards"] else "")
-             + (f", MISSING {manifest['missing_shards']}" if manifest["missing_shards"] else "")]
+             + (f", MISSING {', '.join(map(str, manifest['missing_shards']))}" if manifest["missing_shards"] else "")]
     for m in manifest["shards"]:
         sizes = ", ".join(f"{f['name']} {_mb(f['bytes'])}" for f in m["files"].values())
         tag = f"{m['retry']} " if m.get("retry") else ""
-        lines.append(f"    {tag}#{m['shard']}: {m['videos']} videos, {m['clips']} clips: {sizes}")
+        lines.append(f"    {tag}#{m['shard']}: {plural(m['videos'], 'video')}, {plural(m['clips'], 'clip')}: {sizes}")
     for r in manifest.get("retries", []):
-        lines.append(f"  retry    {r['folder']}: {r['samples']} samples in shards {r['shards']}"
-                     + (" (this run)" if r["this_run"] else ""))
+        lines.append(f"  retry    {r['folder']}: {plural(r['samples'], 'sample')} in shards "
+                     f"{', '.join(map(str, r['shards']))}" + (" (this run)" if r["this_run"] else ""))
     if manifest.get("runner"):
         lines.append(f"  runner   {manifest['runner']}")
     ex = manifest["extractors"]
@@ -245,7 +267,8 @@ def print_summary(manifest: dict[str, Any], out: Path) -> None:
     lines.append(f"  time     {manifest['timings']['wall_s']:.1f} s wall"
                  + "".join(f"; {k} {v['elements']}x{v['mean_ms']:.0f} ms" for k, v in stages.items()))
     if err["total"]:
-        lines.append(f"  ERRORS   {err['total']} (by stage {err['by_stage']}, by type {err['by_type']}); see {out / 'errors.jsonl'}")
+        lines.append(f"  ERRORS   {err['total']} (by stage: {_counts(err['by_stage'])}; by type: "
+                     f"{_counts(err['by_type'])}); see {out / 'errors.jsonl'}")
     else:
         lines.append("  errors   none")
     print("\n".join(lines))

@@ -1,0 +1,128 @@
+"""The run's pose and face models, loaded once per worker process and shared by its threads.
+
+:class:`ExtractorModels` wraps the two extractors of a run (``cfg.pose_extractor``,
+``cfg.face_extractor``) behind two calls on plain lists of frames, in chunks of at most
+``cfg.max_batch_size`` frames (face crops: 4x as many, they are small). The pose model's output
+is brought to COCO-17, the layout the assembly works in (OpenPose-18's neck is dropped; the
+assembly re-derives it as the mid-shoulder point).
+
+One copy per process: :func:`shared_models` keeps the loaded models in a
+``apache_beam.utils.shared.Shared`` handle, so every DoFn instance of a worker process uses the
+same copy (on a GPU machine the local runner uses one worker process, so one copy per GPU; see
+``docs/runners.md`` for cluster runners).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from pipelines.config import ExtractConfig
+
+#: Face crops per face-model call, relative to ``max_batch_size`` frames per pose-model call.
+FACE_BATCH_FACTOR = 4
+
+
+def _chunked(fn: Callable[[list], list], items: list, size: int) -> list:
+    out: list = []
+    for start in range(0, len(items), max(1, size)):
+        out.extend(fn(items[start: start + size]))
+    return out
+
+
+class ExtractorModels:
+    """Pose and face models of one run on ``cfg.device``.
+
+    Raises (at construction):
+        extractors.registry.UnknownExtractorError: an extractor name the registry lacks.
+        extractors.weights.WeightsNotFoundError / WeightsChecksumError: a weights file is
+            missing or differs from its registered sha256.
+    """
+
+    def __init__(self, cfg: ExtractConfig, need_pose: bool = True):
+        registry = _registry()
+
+        if cfg.torch_threads > 0 and cfg.device == "cpu":
+            import torch
+
+            torch.set_num_threads(cfg.torch_threads)
+        self.cfg = cfg
+        self.face = registry.resolve(cfg.face_extractor, role="face")
+        self.face_model = self.face.load(cfg.device)
+        self.pose = registry.resolve(cfg.pose_extractor, role="pose") if need_pose else None
+        self.pose_model = self.pose.load(cfg.device) if need_pose else None
+        self._pose_options = ({"scale_factor": cfg.pose_scale_factor}
+                              if self.pose is not None and self.pose.name.startswith("posenet") else {})
+
+    def poses(self, frames: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per frame ``(pose_scores float32 [P], keypoints float32 [P, 17, 3])``: COCO-17
+        (x, y, score) in source-frame pixels. ``frames``: RGB uint8 [H, W, 3]."""
+        registry = _registry()
+
+        def run(batch):
+            return self.pose.infer(self.pose_model, batch, device=self.cfg.device, **self._pose_options)
+
+        found = _chunked(run, frames, self.cfg.max_batch_size)
+        return [(s, registry.to_coco17(k, self.pose.keypoint_layout)) for s, k in found]
+
+    def faces(self, crops: list[np.ndarray]) -> list[np.ndarray]:
+        """Per crop ``float32 [D, 5 + 2L]`` detections (box x1, y1, x2, y2, score, L landmarks)
+        in crop pixels. ``crops``: RGB uint8 [S, S, 3]."""
+        def run(batch):
+            return self.face.infer(self.face_model, batch, device=self.cfg.device)
+
+        return _chunked(run, crops, self.cfg.max_batch_size * FACE_BATCH_FACTOR)
+
+
+def shared_models(handle, cfg: ExtractConfig) -> ExtractorModels:
+    """The process's :class:`ExtractorModels` for ``cfg`` from a Beam ``Shared`` handle."""
+    need_pose = cfg.modality == "video"
+    key = (cfg.pose_extractor, cfg.face_extractor, cfg.device, cfg.max_batch_size, need_pose)
+
+    class _Holder:  # Shared keeps a weak reference: the holder must be a weak-referenceable object
+        def __init__(self):
+            self.models = ExtractorModels(cfg, need_pose=need_pose)
+
+    return handle.acquire(_Holder, tag=repr(key)).models
+
+
+class _LegacyEntry:  # TEMPORARY until extractors.registry lands (removed then)
+    def __init__(self, name):
+        self.name = name
+        self.keypoint_layout = "openpose18" if name == "openpose-body" else "coco17" if name.startswith("posenet") else None
+        self.weight_files = (name, "blazeface-anchors") if name.startswith("blazeface") else (name,)
+
+    def load(self, device):
+        from extractors import blazeface, dbface, openpose, posenet
+        if self.name.startswith("posenet"):
+            return posenet.load_posenet(device=device)
+        if self.name == "openpose-body":
+            return openpose.load_openpose(device=device)
+        if self.name.startswith("blazeface"):
+            return blazeface.load_blazeface(variant=self.name.split("-")[-1], device=device)
+        return dbface.load_dbface(variant=self.name.split("-")[-1], device=device)
+
+    def infer(self, model, frames, device="cpu", **kw):
+        from extractors import blazeface, dbface, openpose, posenet
+        if self.name.startswith("posenet"):
+            return posenet.estimate_poses(model, frames, device=device, min_pose_score=0.25, **kw)
+        if self.name == "openpose-body":
+            return [(p.scores, p.keypoints) for p in openpose.estimate_poses(model, frames, scale_search=(0.5,), device=device, mode="fast")]
+        if self.name.startswith("blazeface"):
+            return blazeface.detect_faces(model, frames, device=device)
+        return dbface.detect_faces(model, frames)
+
+
+def _registry():  # TEMPORARY
+    try:
+        from extractors import registry
+        return registry
+    except ImportError:
+        import types
+
+        from schemas.keypoints import COCO17, OPENPOSE18
+        idx = [OPENPOSE18.index(n) for n in COCO17]
+        return types.SimpleNamespace(resolve=lambda name, role=None: _LegacyEntry(
+            {"posenet": "posenet-mobilenet-v1-075", "openpose": "openpose-body", "blazeface": "blazeface-front",
+             "dbface": "dbface-small"}.get(name, name)),
+            to_coco17=lambda k, layout: k if layout == "coco17" else np.asarray(k, np.float32)[:, idx])
