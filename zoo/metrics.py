@@ -44,18 +44,26 @@ def plot_confusion(matrix: Sequence[Sequence[int]], label_names: Sequence[str], 
 
 
 def plot_curves(history: list[dict], path: Path, metric_label: str = "eval accuracy") -> None:
-    """Save training loss and the eval metric (``eval_metric`` of each history row) per epoch as a PNG."""
+    """Save the losses (train, and eval when rows have ``eval_loss``) and the eval metric
+    (``eval_metric``; NaN epochs are gaps) per epoch as a PNG; epochs are integer ticks."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    epochs = [h["epoch"] for h in history]
+    epochs = [int(h["epoch"]) for h in history]
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
-    a.plot(epochs, [h["train_loss"] for h in history], marker="o")
-    a.set_xlabel("epoch"), a.set_ylabel("train loss")
-    b.plot(epochs, [h["eval_metric"] for h in history], marker="o", color="tab:green")
+    a.plot(epochs, [h["train_loss"] for h in history], marker="o", label="train")
+    if any("eval_loss" in h for h in history):
+        a.plot(epochs, [h.get("eval_loss", np.nan) for h in history], marker="s", color="tab:orange", label="eval")
+        a.legend()
+    a.set_xlabel("epoch"), a.set_ylabel("loss")
+    b.plot(epochs, [np.nan if h["eval_metric"] is None else h["eval_metric"] for h in history], marker="o",
+           color="tab:green")
     b.set_xlabel("epoch"), b.set_ylabel(metric_label), b.set_ylim(0, 1.05)
+    for ax in (a, b):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

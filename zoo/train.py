@@ -1,6 +1,7 @@
 """``python -m zoo.train NAME --shards DIR``: train a zoo model on extraction shards.
 
-Writes to ``--out`` (default ``runs/<name>``):
+Writes a new run folder ``runs/<name>/<YYYYmmdd-HHMMSS>/`` with a ``runs/<name>/latest`` link to
+it (or ``--out DIR``; a non-empty ``--out`` is refused unless ``--overwrite`` or ``--resume``):
 
 * ``checkpoint.pt``: the best epoch on the eval split (state dict, resolved config, label names,
   the shard manifest's sha256); ``last.pt``: the latest epoch with optimizer, schedule, AMP and
@@ -17,29 +18,57 @@ import csv
 import dataclasses
 import hashlib
 import json
+import math
+import os
 import random
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-from torch.utils.data import DataLoader
-from tqdm import tqdm
-
-from zoo.data import ShardDataset, load_manifest
-from zoo.loop import run_epoch
-from zoo.metrics import plot_confusion, plot_curves
-from zoo.optim import KeyedSampler, balanced_sampler, build_optimizer, build_scheduler
-from zoo.registry import MODELS, ZooModel, count_parameters, get_model
-from zoo.tasks import Task, resolve_class_weights
+from pipelines import cli
 
 TARGET_OF_TASK = {"multiclass": "label", "multilabel": "targets", "view_groups": "view_group"}
+
+
+def _import_heavy() -> None:
+    """Import torch, the data and model modules into this module's namespace (on first use, so
+    that ``--help`` and argument errors return at once)."""
+    global np, torch, DataLoader, tqdm, ShardDataset, load_manifest, run_epoch, plot_confusion, plot_curves
+    global KeyedSampler, balanced_sampler, build_optimizer, build_scheduler, MODELS, ZooModel
+    global count_parameters, get_model, Task, resolve_class_weights
+    import numpy as np
+    import torch
+    from torch.utils.data import DataLoader
+    from tqdm import tqdm
+
+    from zoo.data import ShardDataset, load_manifest
+    from zoo.loop import run_epoch
+    from zoo.metrics import plot_confusion, plot_curves
+    from zoo.optim import KeyedSampler, balanced_sampler, build_optimizer, build_scheduler
+    from zoo.registry import MODELS, ZooModel, count_parameters, get_model
+    from zoo.tasks import Task, resolve_class_weights
+
+
+def better(metric: float, best) -> bool:
+    """Whether an epoch's eval ``metric`` beats ``best`` (a best-epoch dict or None).
+
+    NaN ranks below every number: a NaN epoch never replaces a real one, and a real one always
+    replaces a NaN best (``primary > best`` alone is never true against NaN and kept epoch 1).
+    """
+    if best is None:
+        return True
+    old = best["metric"]
+    if metric is None or (isinstance(metric, float) and math.isnan(metric)):
+        return False
+    if old is None or (isinstance(old, float) and math.isnan(old)):
+        return True
+    return metric > old
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
     """Seed Python, NumPy and torch; with ``deterministic``, ask torch for deterministic kernels
     (warn-only where none exists) and disable cuDNN benchmarking."""
+    _import_heavy()
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -50,6 +79,7 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 
 def list_models() -> str:
     """One line per model: name, input field, task, parameter count in the reference setup, source."""
+    _import_heavy()
     lines = [f"{'model':24} {'input':22} {'task':12} {'params':>11}  source"]
     for m in MODELS.values():
         n = count_parameters(m.build(m.example_shape, Task(m.task).outputs(m.example_classes)))
@@ -59,11 +89,13 @@ def list_models() -> str:
 
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m zoo.train", description=__doc__.split("\n")[0],
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                 formatter_class=cli.HelpFormatter)
     ap.add_argument("model", nargs="?", help="model name (see --list)")
     ap.add_argument("--list", action="store_true", help="list the zoo's models and exit")
     ap.add_argument("--shards", type=Path, default=Path("shards/sample"), help="extraction output folder")
-    ap.add_argument("--out", type=Path, default=None, help="run folder (default runs/<model>)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="run folder (default: a new runs/<model>/<timestamp>/, linked as runs/<model>/latest)")
+    ap.add_argument("--overwrite", action="store_true", help="write into a non-empty --out folder")
     ap.add_argument("--epochs", type=int, default=None, help="epochs (default: the model's reference value)")
     ap.add_argument("--batch-size", type=int, default=None, help="default: the model's reference value")
     ap.add_argument("--lr", type=float, default=None, help="default: the model's reference value")
@@ -82,10 +114,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--redraw", action=argparse.BooleanOptionalAction, default=None,
                     help="sistcm / resnet18-tlstm: draw each training sample's C x K face frames at random every epoch "
                          "from videos/face_pool (card face_pool = true) instead of the stored plan (default off)")
-    ap.add_argument("--train-split", default="train")
-    ap.add_argument("--eval-split", default="test")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    ap.add_argument("--train-split", default="train", help="split of the shards to train on")
+    ap.add_argument("--eval-split", default="test",
+                    help="split to evaluate on after every epoch (picks the best epoch; must not be empty)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of Python, NumPy, torch and the data order")
+    ap.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
+    ap.add_argument("--torch-threads", type=int, default=None, metavar="N",
+                    help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     ap.add_argument("--clip-grad", type=float, default=None,
                     help="max gradient norm, 0 = off (default: the model's reference value)")
@@ -97,7 +132,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--no-amp", action="store_true", help="float32 on CUDA too (AMP is used on CUDA by default)")
     ap.add_argument("--nondeterministic", action="store_true", help="allow nondeterministic (faster) kernels")
     ap.add_argument("--no-tensorboard", action="store_true", help="do not write TensorBoard logs")
-    ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bars")
+    cli.add_verbose(ap)
     return ap.parse_args(argv)
 
 
@@ -134,8 +170,11 @@ def _datasets(spec: ZooModel, args, cfg: dict) -> tuple[ShardDataset, ShardDatas
     else:
         train_set = ShardDataset(args.shards, split=args.train_split, train_view=view, **kw)
         eval_set = ShardDataset(args.shards, split=args.eval_split, **kw)
+        if len(eval_set) == 0:
+            raise ValueError(f"no rows of the eval split {args.eval_split!r} in {args.shards}: the best epoch "
+                             "cannot be chosen (pick another --eval-split, or extract more samples)")
     if len(train_set) == 0:
-        raise ValueError(f"no training rows in {args.shards}")
+        raise ValueError(f"no rows of the training split {args.train_split!r} in {args.shards}")
     return train_set, eval_set
 
 
@@ -190,6 +229,7 @@ def train(args: argparse.Namespace) -> dict:
         KeyError: unknown model. FileNotFoundError / ShardSchemaError: shards missing or lacking
         the model's input. ValueError: no training rows.
     """
+    _import_heavy()
     spec = get_model(args.model)
     if args.input:
         spec = dataclasses.replace(spec, field=args.input)
@@ -207,7 +247,7 @@ def train(args: argparse.Namespace) -> dict:
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
     gen = torch.Generator().manual_seed(args.seed)
     train_loader, eval_loader = _loaders(train_set, eval_set, cfg, args, gen)
-    out = args.out or Path("runs") / args.model
+    out = args.out
     out.mkdir(parents=True, exist_ok=True)
     manifest_sha = hashlib.sha256((args.shards / "manifest.json").read_bytes()).hexdigest()
     config = {**{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, **cfg,
@@ -234,7 +274,7 @@ def train(args: argparse.Namespace) -> dict:
                "seconds": round(time.time() - t0, 2)}
         history.append(row)
         logger.log(row)
-        improved = best is None or (primary > best["metric"])
+        improved = better(primary, best)
         if improved:
             best = {"metric": primary, "epoch": epoch, "y_true": ev.y_true, "scores": ev.scores}
         state = {"model": args.model, "state_dict": model.state_dict(), "config": config, "epoch": epoch,
@@ -293,20 +333,82 @@ def _report(out, args, spec, task, names, history, best, n_train, n_eval, cfg) -
     return metrics
 
 
+def new_run_folder(model: str, root: Path = Path("runs")) -> Path:
+    """A new ``root/<model>/<YYYYmmdd-HHMMSS>`` folder (``-2``, ``-3``, ... when that second is
+    taken), created, with ``root/<model>/latest`` pointing to it (a relative symlink, replaced
+    atomically; where symlinks are not allowed, a ``latest.txt`` naming it instead)."""
+    base = root / model
+    base.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for k in range(1, 1000):
+        run = base / (stamp if k == 1 else f"{stamp}-{k}")
+        try:
+            run.mkdir()
+            break
+        except FileExistsError:
+            continue
+    tmp = base / f".latest-{os.getpid()}"
+    try:
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        os.symlink(run.name, tmp)
+        os.replace(tmp, base / "latest")
+    except OSError:
+        (base / "latest.txt").write_text(run.name + "\n")
+    return run
+
+
+def check_out(args) -> str | None:
+    """Why ``--out`` cannot be used (None when it can): not writable, or a non-empty folder
+    without ``--overwrite`` / ``--resume``."""
+    problem = cli.check_writable_dir(args.out)
+    if problem:
+        return problem
+    if args.out.is_dir() and any(args.out.iterdir()) and not (args.overwrite or args.resume):
+        return (f"--out {args.out}: the folder is not empty (an earlier run?); pass --overwrite to write over it, "
+                "or leave --out out for a new runs/<model>/<timestamp>/ folder")
+    return None
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    cli.quiet_library_logs(args.verbose)
     if args.list:
         print(list_models())
         return 0
     if not args.model:
-        print("error: name a model (see --list)", file=sys.stderr)
-        return 2
+        return cli.fail("name a model (python -m zoo.train --list shows them)")
+    problem = cli.check_device(args.device)
+    if problem:
+        return cli.fail(problem)
+    if args.out is not None:
+        problem = check_out(args)
+    elif args.resume is not None:
+        args.out = Path(args.resume).parent  # continue the run the last.pt belongs to
+    else:
+        problem = cli.check_writable_dir(Path("runs") / args.model, "runs folder")
+    if problem:
+        return cli.fail(problem)
+    _import_heavy()
+    if args.model not in MODELS:
+        return cli.fail(cli.unknown("model", args.model, MODELS, listing="python -m zoo.train --list shows them"))
+    if not (args.shards / "manifest.json").is_file():
+        return cli.fail(f"--shards {args.shards}: no manifest.json there (not an extraction output); extract first: "
+                        f"python -m pipelines.extract --dataset <corpus> --out {args.shards}")
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
+    if args.out is None:
+        args.out = new_run_folder(args.model)
     try:
         metrics = train(args)
-    except (KeyError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    out = args.out or Path("runs") / args.model
+    except KeyError as exc:
+        return cli.fail(str(exc.args[0]) if exc.args else repr(exc))
+    except (FileNotFoundError, ValueError) as exc:
+        return cli.fail(str(exc))
+    except KeyboardInterrupt:
+        return cli.interrupted(f"interrupted; the last finished epoch is in {args.out}/last.pt "
+                               f"(continue with --resume {args.out}/last.pt)")
+    out = args.out
     primary = "accuracy" if "accuracy" in metrics else "roc_auc_macro"
     value = metrics.get(primary)
     print(f"{args.model}: {metrics['train_rows']} train / {metrics['eval_rows']} {args.eval_split} rows; "
