@@ -12,7 +12,11 @@ image_sequences    :mod:`pipelines.readers.image_sequences`                 CK+
 vtt_json           :mod:`pipelines.readers.vtt_json`                        Friends (VTT)
 =================  =======================================================  ==================
 
-``segments`` (the shipped sample) stays in :mod:`pipelines.samples`.
+``segments`` (the shipped sample) is read by :func:`pipelines.samples.read_segments`.
+
+:data:`READERS` is the one table of readers by layout kind; :func:`pipelines.samples.read_samples`
+looks it up when called (this package imports :mod:`pipelines.samples`, never the other way
+round at import time). Every reader is ``reader(card, root, problems, *, allow_outside_root=False)``.
 """
 from __future__ import annotations
 
@@ -23,8 +27,10 @@ from pipelines.readers.image_sequences import read_image_sequences
 from pipelines.readers.label_lists import read_label_lists
 from pipelines.readers.mocap_sheets import read_mocap_sheets
 from pipelines.readers.vtt_json import read_vtt_json
+from pipelines.samples import read_segments
 
 READERS = {
+    "segments": read_segments,
     "class_folders": read_class_folders,
     "csv_table": read_csv_table,
     "label_lists": read_label_lists,
@@ -33,7 +39,7 @@ READERS = {
     "image_sequences": read_image_sequences,
     "vtt_json": read_vtt_json,
 }
-
-from pipelines import samples as _samples  # noqa: E402
-
-_samples.READERS.update(READERS)
+"""Reader per ``corpus.layout`` kind: ``reader(card, root, problems, *, allow_outside_root=False)``
+yields Samples. ``problems`` is None (raise :class:`pipelines.cards.CardError` /
+:class:`pipelines.readers.base.CorpusError` on the first bad entry) or a list that collects
+:class:`pipelines.readers.base.Problem` records while the reader skips the bad entries."""

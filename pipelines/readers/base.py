@@ -1,15 +1,26 @@
 """Shared pieces of the corpus readers: problems, label look-up, ids and the sample factory.
 
-Every reader has the signature ``reader(card, root, problems) -> Iterator[Sample]``. A bad entry
-(missing media, unknown label, unreadable annotation) is reported through :func:`fail`: with
+Every reader has the signature ``reader(card, root, problems, *, allow_outside_root=False) ->
+Iterator[Sample]``. A bad entry (missing media, unknown label, unreadable annotation, a path
+that leaves the root, a broken or looping link) is reported through :func:`fail`: with
 ``problems=None`` it raises :class:`CorpusError` (a run that must not go on), with a list it is
 appended as a :class:`Problem` and the reader skips the entry and continues, so
 ``python -m pipelines.corpora check`` can report every problem of a copy at once and an
 extraction run can write them to ``errors.jsonl`` while the good samples still land.
+
+Every path a reader takes from a card, a CSV / JSON / list annotation or a folder listing goes
+through :func:`confine` before anything opens it: a path that names a place outside the corpus
+root (``../../outside/secret.png``, ``/etc/hostname``) is an ``outside_root`` problem, always; a
+symlink inside the root that resolves outside it is one too unless ``allow_outside_root`` is
+set (``read_samples(..., allow_outside_root=True)``, for copies assembled from links into
+another disk); a broken link is a ``broken_link`` problem, a link loop a ``link_loop`` problem,
+a NUL byte or a name longer than the file system allows a ``bad_value`` problem.
 """
 from __future__ import annotations
 
+import errno
 import math
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -19,7 +30,10 @@ from pipelines.samples import Sample
 
 #: Problem kinds, in the order ``check`` prints them.
 KINDS = ("missing_file", "missing_annotation", "unreadable_annotation", "unknown_label", "duplicate_id", "truncated_media",
-         "bad_value", "count_mismatch")
+         "bad_value", "count_mismatch", "outside_root", "broken_link", "link_loop")
+
+#: Longest file-name component (bytes) and path the readers try to open (Linux NAME_MAX, PATH_MAX).
+NAME_MAX, PATH_MAX = 255, 4096
 
 #: Split names every reader maps the corpus's own names to.
 SPLITS = ("train", "val", "test")
@@ -139,11 +153,83 @@ def split_of(card: dict[str, Any], corpus_split: str) -> str | None:
 
 
 def rel(root: Path, path: Path) -> str:
-    """``path`` relative to ``root`` in POSIX form (the path itself when outside the root)."""
+    """``path`` relative to ``root`` in POSIX form: as written (a link inside the root keeps its
+    own name), else resolved, else the path itself when outside the root."""
+    lexical = Path(os.path.normpath(os.path.abspath(path)))
+    try:
+        return lexical.relative_to(os.path.abspath(root)).as_posix()
+    except ValueError:
+        pass
     try:
         return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
     except ValueError:
         return Path(path).as_posix()
+
+
+def _printable(path) -> str:
+    return str(path).replace("\x00", "\\x00")
+
+
+def confine(root: Path, path: str | Path, problems: list | None, *, allow_outside_root: bool = False,
+            source: str = "", sample_id: str | None = None) -> Path | None:
+    """``path`` (a file or folder under ``root``, built from a card, an annotation or a listing)
+    when it may be read, else None after reporting why through :func:`fail`.
+
+    Refused (and reported): a NUL byte or an over-long name (``bad_value``); a path that names a
+    place outside ``root`` after normalising ``..`` (``outside_root``, whatever the flag); a
+    symlink (the path or a folder on it) that resolves outside ``root`` (``outside_root``, unless
+    ``allow_outside_root``); a link loop (``link_loop``); a link to nothing (``broken_link``). A
+    path that simply does not exist is returned: the caller reports it in its own words.
+
+    Args:
+        source: where the path came from (``training.csv line 5``), added to the reason.
+
+    Raises:
+        CorpusError: a problem while ``problems`` is None.
+    """
+    where = f" (from {source})" if source else ""
+    text = str(path)
+    if "\x00" in text:
+        fail(problems, "bad_value", _printable(text), f"path holds a NUL byte{where}", sample_id)
+        return None
+    longest = max((len(part.encode("utf-8", "surrogateescape")) for part in Path(text).parts), default=0)
+    if longest > NAME_MAX or len(text.encode("utf-8", "surrogateescape")) > PATH_MAX:
+        fail(problems, "bad_value", text[:200] + ("..." if len(text) > 200 else ""),
+             f"name longer than the file system allows ({longest} bytes in one part, {NAME_MAX} max){where}", sample_id)
+        return None
+    root_abs = Path(os.path.abspath(root))
+    lexical = Path(os.path.normpath(os.path.abspath(text)))
+    if not lexical.is_relative_to(root_abs):
+        fail(problems, "outside_root", text, f"names a path outside the corpus root {root_abs}{where}", sample_id)
+        return None
+    try:
+        real = Path(text).resolve()
+    except (RuntimeError, OSError) as exc:  # Python 3.11 raises RuntimeError for a link loop
+        if isinstance(exc, OSError) and exc.errno not in (errno.ELOOP, None):
+            fail(problems, "bad_value", text, f"cannot resolve: {exc}{where}", sample_id)
+        else:
+            fail(problems, "link_loop", text, f"symbolic link loop{where}", sample_id)
+        return None
+    if not os.path.exists(text):
+        if os.path.lexists(text) or _dangling_parent(root_abs, lexical):
+            target = os.readlink(text) if os.path.islink(text) else str(real)
+            fail(problems, "broken_link", text, f"symbolic link to {target}, which does not exist{where}", sample_id)
+            return None
+        return Path(text)
+    if not allow_outside_root and not real.is_relative_to(Path(root).resolve()):
+        fail(problems, "outside_root", text, f"is a symbolic link that leads outside the corpus root to {real}"
+             f"{where}; pass allow_outside_root (extract: --allow-outside-root) to read it", sample_id)
+        return None
+    return Path(text)
+
+
+def _dangling_parent(root: Path, lexical: Path) -> bool:
+    """A folder on the way from ``root`` to ``lexical`` is a link to nothing."""
+    for parent in list(lexical.relative_to(root).parents)[:-1]:
+        folder = root / parent
+        if os.path.islink(folder) and not os.path.exists(folder):
+            return True
+    return False
 
 
 def finite_or_none(value: Any) -> float | None:
@@ -180,9 +266,46 @@ def require(card: dict[str, Any], section: str, key: str):
         raise CardError(f"{card['card_path']}: [{section}] lacks {key!r}") from exc
 
 
-def media_files(folder: Path, extensions: Iterable[str]) -> Iterator[Path]:
-    """Files under ``folder`` (sorted, recursive) whose suffix is one of ``extensions``."""
+def media_files(folder: Path, extensions: Iterable[str], root: Path | None = None, problems: list | None = None,
+                *, allow_outside_root: bool = False) -> Iterator[Path]:
+    """Files under ``folder`` (sorted, recursive) whose suffix is one of ``extensions``.
+
+    Symbolic links (files or folders) go through :func:`confine` against ``root`` (default
+    ``folder``): links that leave the root (unless ``allow_outside_root``), lead nowhere or loop
+    are reported, not skipped silently; a linked folder inside the root is walked like a folder.
+    A folder that cannot be listed is a ``missing_file`` problem.
+    """
     exts = {e.lower() for e in extensions}
-    for p in sorted(folder.rglob("*")):
-        if p.is_file() and p.suffix.lower() in exts:
-            yield p
+    root = Path(folder if root is None else root)
+    found: list[Path] = []
+
+    def walk(d: Path, ancestors: frozenset) -> None:
+        try:
+            entries = sorted(os.scandir(d), key=lambda e: e.name)
+        except OSError as exc:
+            fail(problems, "missing_file", d, f"cannot list folder: {exc.strerror or exc}")
+            return
+        for e in entries:
+            p = Path(e.path)
+            if e.is_symlink():
+                is_media = p.suffix.lower() in exts
+                if not is_media and not os.path.isdir(p) and os.path.exists(p):
+                    continue  # a link to a file that is not media: not ours to judge
+                if confine(root, p, problems, allow_outside_root=allow_outside_root,
+                           source=f"a link in {rel(root, d) or '.'}") is None:
+                    continue
+                if os.path.isdir(p):
+                    real = p.resolve()
+                    if real in ancestors:
+                        fail(problems, "link_loop", p, f"links back to the folder {real} it is in")
+                        continue
+                    walk(p, ancestors | {real})
+                elif os.path.isfile(p) and is_media:
+                    found.append(p)
+            elif e.is_dir(follow_symlinks=False):
+                walk(p, ancestors | {p.resolve()})
+            elif e.is_file(follow_symlinks=False) and p.suffix.lower() in exts:
+                found.append(p)
+
+    walk(Path(folder), frozenset({Path(folder).resolve()}))
+    yield from sorted(found)

@@ -11,16 +11,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator
 
-from pipelines.readers.base import fail, make_sample, media_files, require, resolve_code
+from pipelines.readers.base import confine, fail, make_sample, media_files, require, resolve_code
 from pipelines.samples import Sample
 
 
-def read_class_folders(card: dict[str, Any], root: Path, problems: list | None = None) -> Iterator[Sample]:
+def read_class_folders(card: dict[str, Any], root: Path, problems: list | None = None, *,
+                       allow_outside_root: bool = False) -> Iterator[Sample]:
     """Yield one sample per media file of a folder-per-class tree.
 
     Each file is a whole video (``end_s`` None), or an image for image cards. Problems: a
     missing split folder (``missing_file``), a class folder the card does not know
-    (``unknown_label``; its files are skipped), an empty class folder is not a problem.
+    (``unknown_label``; its files are skipped), an empty class folder is not a problem. Split
+    and class folders and media files are confined to ``root``
+    (:func:`pipelines.readers.base.confine`): links out of it (unless ``allow_outside_root``),
+    broken and looping links are problems.
 
     Raises:
         CardError: the card lacks ``[layout] split_dirs``.
@@ -30,11 +34,17 @@ def read_class_folders(card: dict[str, Any], root: Path, problems: list | None =
     extensions = card["layout"].get("extensions", [".avi", ".mp4"])
     modality = card["corpus"].get("modality", "video")
     for split, folder_name in split_dirs.items():
-        folder = Path(root) / folder_name
+        folder = confine(root, Path(root) / folder_name, problems, allow_outside_root=allow_outside_root,
+                         source=f"{card['card_path']} [layout] split_dirs")
+        if folder is None:
+            continue
         if not folder.is_dir():
             fail(problems, "missing_file", folder, f"split folder for {split!r} is missing")
             continue
-        for class_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+        for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() or p.is_symlink()):
+            if confine(root, class_dir, problems, allow_outside_root=allow_outside_root) is None \
+                    or not class_dir.is_dir():
+                continue
             name, index = resolve_code(card, class_dir.name)
             if index is None or index < 0:
                 if index is None:
@@ -42,6 +52,6 @@ def read_class_folders(card: dict[str, Any], root: Path, problems: list | None =
                 fail(problems, "unknown_label", class_dir,
                      f"class folder {class_dir.name!r} is not one of {card['labels']['names']}")
                 continue
-            for media in media_files(class_dir, extensions):
+            for media in media_files(class_dir, extensions, root, problems, allow_outside_root=allow_outside_root):
                 extra = {"frames": (str(media.resolve()),)} if modality == "images" else {}
                 yield make_sample(card, root, media, split, index, **extra)

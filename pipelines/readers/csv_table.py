@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from pipelines.cards import CardError
-from pipelines.readers.base import fail, finite_or_none, make_sample, require, resolve_code
+from pipelines.readers.base import confine, fail, finite_or_none, make_sample, require, resolve_code
 from pipelines.samples import Sample
 
 
@@ -66,14 +66,18 @@ def _rows(table: Path, problems: list | None, needed: list[str]) -> list[tuple[i
         return None
 
 
-def read_csv_table(card: dict[str, Any], root: Path, problems: list | None = None) -> Iterator[Sample]:
+def read_csv_table(card: dict[str, Any], root: Path, problems: list | None = None, *,
+                   allow_outside_root: bool = False) -> Iterator[Sample]:
     """Yield one sample per annotated row of the card's split tables.
 
     Multi-label rows get ``targets`` (multi-hot over ``labels.names``) and ``label`` = the first
     active class (-1 when none is active, a frequent case in EmoReact). Single-label rows whose
     code the card maps to a class outside the chosen order (AffectNet contempt, none,
     uncertain, non-face in the 7-class order) are left out silently; unknown codes are problems.
-    Media that do not exist are ``missing_file`` problems.
+    Media that do not exist are ``missing_file`` problems. Every table, the media folder and
+    every media path of a row are confined to ``root`` (:func:`pipelines.readers.base.confine`):
+    ``../`` or absolute names, links out of the root (unless ``allow_outside_root``), broken or
+    looping links are problems and their rows are left out.
 
     Raises:
         CardError: ``[layout]`` lacks ``tables``, ``media_dir`` or ``path_column``, or has
@@ -82,7 +86,11 @@ def read_csv_table(card: dict[str, Any], root: Path, problems: list | None = Non
     """
     layout = card.get("layout", {})
     tables = require(card, "layout", "tables")
-    media_dir = Path(root) / require(card, "layout", "media_dir")
+    media_name = require(card, "layout", "media_dir")
+    media_dir = confine(root, Path(root) / media_name, problems, allow_outside_root=allow_outside_root,
+                        source=f"{card['card_path']} [layout] media_dir")
+    if media_dir is None:
+        return
     path_col = require(card, "layout", "path_column")
     multi = layout.get("label_columns")
     single = layout.get("label_column")
@@ -94,14 +102,20 @@ def read_csv_table(card: dict[str, Any], root: Path, problems: list | None = Non
     needed += [c for c in (val_col, aro_col) if c]
     modality = card["corpus"].get("modality", "video")
     for split, table_name in tables.items():
-        table = Path(root) / table_name
+        table = confine(root, Path(root) / table_name, problems, allow_outside_root=allow_outside_root,
+                        source=f"{card['card_path']} [layout] tables")
+        if table is None:
+            continue
         rows = _rows(table, problems, needed)
         for line, row in rows or []:
             name = (row.get(path_col) or "").strip()
             if not name:
                 fail(problems, "unreadable_annotation", table, f"line {line}: empty {path_col!r}")
                 continue
-            media = media_dir / name
+            media = confine(root, media_dir / name, problems, allow_outside_root=allow_outside_root,
+                            source=f"{table_name} line {line}")
+            if media is None:
+                continue
             extra: dict[str, Any] = {"meta": {"table": table_name, "line": line}}
             if multi:
                 got = _multi_hot(card, row, multi, problems, table, line)

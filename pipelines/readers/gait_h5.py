@@ -20,7 +20,7 @@ import zlib
 from pathlib import Path
 from typing import Any, Iterator
 
-from pipelines.readers.base import fail, make_sample, rel, require
+from pipelines.readers.base import confine, fail, make_sample, rel, require
 from pipelines.samples import Sample
 
 
@@ -61,12 +61,14 @@ def _label_of(labels_file, key: str, names: list[str], lpath: Path, problems, si
     return code
 
 
-def read_gait_h5(card: dict[str, Any], root: Path, problems: list | None = None) -> Iterator[Sample]:
+def read_gait_h5(card: dict[str, Any], root: Path, problems: list | None = None, *,
+                 allow_outside_root: bool = False) -> Iterator[Sample]:
     """Yield one skeleton sample per gait of every ``[layout] features`` file (glob patterns).
 
     Problems: no features file matches, a labels file is missing or unreadable, a gait without
     label, a label outside the order, a gait array that is not ``[T >= 1, 3 x joints]``, a
-    truncated features file.
+    truncated features file; features and labels files outside the root, broken or looping
+    links (:func:`pipelines.readers.base.confine`; links out allowed with ``allow_outside_root``).
 
     Raises:
         CardError: ``[layout]`` lacks ``features``.
@@ -76,12 +78,19 @@ def read_gait_h5(card: dict[str, Any], root: Path, problems: list | None = None)
     joints = int(card.get("skeleton", {}).get("joints", 16))
     every = int(card.get("splits", {}).get("test_every", 10))
     names = list(card["labels"]["names"])
-    files = sorted({p for pat in patterns for p in Path(root).glob(pat)})
+    try:
+        files = sorted({p for pat in patterns for p in Path(root).glob(pat)})
+    except (ValueError, NotImplementedError) as exc:  # an absolute pattern
+        fail(problems, "outside_root", str(patterns), f"features pattern cannot be used under the root: {exc}")
+        return
     if not files:
         fail(problems, "missing_file", Path(root) / patterns[0], f"no features file matches {patterns}")
         return
+    keep = {"allow_outside_root": allow_outside_root, "source": f"{card['card_path']} [layout] features"}
     for fpath in files:
         lpath = labels_path(fpath, card)
+        if confine(root, fpath, problems, **keep) is None or confine(root, lpath, problems, **keep) is None:
+            continue
         features = _open_h5(fpath, problems, "features")
         if features is None:
             continue

@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator
 
-from pipelines.readers.base import fail, make_sample, require, resolve_code
+from pipelines.readers.base import confine, fail, make_sample, require, resolve_code
 from pipelines.samples import Sample
 
 
@@ -39,19 +39,26 @@ def subject_folds(subjects: list[str], num_folds: int = 10) -> dict[str, int]:
     return {s: i % num_folds + 1 for i, s in enumerate(sorted(set(subjects)))}
 
 
-def read_image_sequences(card: dict[str, Any], root: Path, problems: list | None = None) -> Iterator[Sample]:
+def read_image_sequences(card: dict[str, Any], root: Path, problems: list | None = None, *,
+                         allow_outside_root: bool = False) -> Iterator[Sample]:
     """Yield one sample per labelled CK+ sequence (all its images, sorted by name).
 
     Problems: the image or label root missing, an emotion file for a sequence whose image
     folder is missing or empty, an emotion file that is not one number, an unknown code,
-    more than one emotion file in a sequence folder.
+    more than one emotion file in a sequence folder; folders, emotion files and images outside
+    the root, broken or looping links (:func:`pipelines.readers.base.confine`; links out allowed
+    with ``allow_outside_root``).
 
     Raises:
         CardError: ``[layout]`` lacks ``images`` or ``labels``.
         CorpusError: a problem while ``problems`` is None.
     """
-    images = Path(root) / require(card, "layout", "images")
-    labels = Path(root) / require(card, "layout", "labels")
+    images = confine(root, Path(root) / require(card, "layout", "images"), problems,
+                     allow_outside_root=allow_outside_root, source=f"{card['card_path']} [layout] images")
+    labels = confine(root, Path(root) / require(card, "layout", "labels"), problems,
+                     allow_outside_root=allow_outside_root, source=f"{card['card_path']} [layout] labels")
+    if images is None or labels is None:
+        return
     extensions = {e.lower() for e in card["layout"].get("extensions", [".png"])}
     num_folds = int(card.get("splits", {}).get("folds", 10))
     eval_fold = int(card.get("splits", {}).get("eval_fold", 1))
@@ -60,10 +67,13 @@ def read_image_sequences(card: dict[str, Any], root: Path, problems: list | None
             fail(problems, kind, folder, "folder is missing")
             return
     found = []
-    for session in sorted(p for p in labels.glob("*/*") if p.is_dir()):
+    keep = {"allow_outside_root": allow_outside_root}
+    for session in sorted(p for p in labels.glob("*/*") if p.is_dir() or p.is_symlink()):
         subject, seq = session.parent.name, session.name
         sid = f"{card['corpus']['name']}/{rel_images(card)}/{subject}/{seq}"
-        files = sorted(session.glob("*_emotion.txt"))
+        if confine(root, session, problems, sample_id=sid, **keep) is None or not session.is_dir():
+            continue
+        files = [f for f in sorted(session.glob("*_emotion.txt")) if confine(root, f, problems, sample_id=sid, **keep)]
         if not files:
             continue
         if len(files) > 1:
@@ -79,8 +89,13 @@ def read_image_sequences(card: dict[str, Any], root: Path, problems: list | None
             fail(problems, "unknown_label", files[0], f"emotion code {code} is not one of "
                  f"{sorted(card['labels'].get('codes', {}))}", sid)
             continue
-        frames_dir = images / subject / seq
-        frames = sorted(p for p in frames_dir.glob("*") if p.suffix.lower() in extensions) if frames_dir.is_dir() else []
+        frames_dir = confine(root, images / subject / seq, problems, sample_id=sid, **keep)
+        if frames_dir is None:
+            continue
+        listed = sorted(p for p in frames_dir.glob("*") if p.suffix.lower() in extensions) if frames_dir.is_dir() else []
+        frames = [p for p in listed if confine(root, p, problems, sample_id=sid, **keep)]
+        if len(frames) < len(listed):
+            continue  # a frame is a link out of the root or to nothing (reported): not a partial sequence
         if not frames:
             fail(problems, "missing_file", frames_dir, f"labelled sequence has no {sorted(extensions)} images", sid)
             continue

@@ -26,7 +26,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from pipelines.readers.base import fail, finite_or_none, label_names, make_sample
+from pipelines.readers.base import confine, fail, finite_or_none, label_names, make_sample
 from pipelines.samples import Sample
 
 #: Basic (and multi) RAF-DB codes / columns, in the corpus's own order.
@@ -87,9 +87,12 @@ def _landmark_box(path: Path, margin: float, problems: list | None, sid: str) ->
     return (x1 - margin * w, y1 - margin * h, x2 + margin * w, y2 + margin * h)
 
 
-def _entry(card, root, subset, name, weights, box, problems) -> Sample | None:
-    image = Path(root) / subset / "Image" / "original" / name
+def _entry(card, root, subset, name, weights, box, problems, allow=False) -> Sample | None:
     sid = f"{card['corpus']['name']}/{subset}/Image/original/{name}"
+    image = confine(root, Path(root) / subset / "Image" / "original" / name, problems, allow_outside_root=allow,
+                    source=f"{subset} label list", sample_id=sid)
+    if image is None:
+        return None
     if not image.is_file():
         fail(problems, "missing_file", image, "image listed in the label file is missing", sid)
         return None
@@ -104,9 +107,11 @@ def _entry(card, root, subset, name, weights, box, problems) -> Sample | None:
                        frames=(str(image.resolve()),), meta={"subset": subset})
 
 
-def _basic_or_compound(card, root, subset, problems) -> Iterator[Sample]:
+def _basic_or_compound(card, root, subset, problems, allow=False) -> Iterator[Sample]:
     base = Path(root) / subset
-    for parts in _lines(base / "EmoLabel" / "list_patition_label.txt", problems) or []:
+    listing = confine(root, base / "EmoLabel" / "list_patition_label.txt", problems, allow_outside_root=allow,
+                      source=f"{card['card_path']} [layout] subsets")
+    for parts in (_lines(listing, problems) if listing else None) or []:
         name = parts[0]
         sid = f"{card['corpus']['name']}/{subset}/Image/original/{name}"
         code = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
@@ -118,19 +123,21 @@ def _basic_or_compound(card, root, subset, problems) -> Iterator[Sample]:
             continue
         weights = {BASIC[code - 1]: 1.0} if subset == "basic" else {e: 0.5 for e in table[code]}
         stem = Path(name).stem
-        box = _bbox_file(base / "Annotation" / "boundingbox" / f"{stem}_boundingbox.txt", problems, sid)
+        box_file = confine(root, base / "Annotation" / "boundingbox" / f"{stem}_boundingbox.txt", problems,
+                           allow_outside_root=allow, source=f"{subset} label list", sample_id=sid)
+        box = _bbox_file(box_file, problems, sid) if box_file else None
         if box is None:
             continue
-        sample = _entry(card, root, subset, name, weights, box, problems)
+        sample = _entry(card, root, subset, name, weights, box, problems, allow)
         if sample is not None:
             yield sample
 
 
-def _multi(card, root, problems) -> Iterator[Sample]:
+def _multi(card, root, problems, allow=False) -> Iterator[Sample]:
     base = Path(root) / "multi"
     margin = float(card.get("layout", {}).get("box_margin", 0.5))
-    listing = base / "EmoLabel" / "distribution.txt"
-    for parts in _lines(listing, problems) or []:
+    listing = confine(root, base / "EmoLabel" / "distribution.txt", problems, allow_outside_root=allow)
+    for parts in (_lines(listing, problems) if listing else None) or []:
         name = parts[0]
         sid = f"{card['corpus']['name']}/multi/Image/original/{name}"
         probs = [finite_or_none(v) for v in parts[1:7]]
@@ -139,25 +146,30 @@ def _multi(card, root, problems) -> Iterator[Sample]:
             continue
         weights = dict(zip(BASIC[:6], probs))
         weights["neutral"] = max(1.0 - sum(probs), 0.0)
-        box = _landmark_box(base / "Annotation" / "manual" / f"{Path(name).stem}_manu_ldmk.txt", margin, problems, sid)
+        marks = confine(root, base / "Annotation" / "manual" / f"{Path(name).stem}_manu_ldmk.txt", problems,
+                        allow_outside_root=allow, source="multi distribution list", sample_id=sid)
+        box = _landmark_box(marks, margin, problems, sid) if marks else None
         if box is None:
             continue
-        sample = _entry(card, root, "multi", name, weights, box, problems)
+        sample = _entry(card, root, "multi", name, weights, box, problems, allow)
         if sample is not None:
             yield sample
 
 
-def read_label_lists(card: dict[str, Any], root: Path, problems: list | None = None) -> Iterator[Sample]:
+def read_label_lists(card: dict[str, Any], root: Path, problems: list | None = None, *,
+                     allow_outside_root: bool = False) -> Iterator[Sample]:
     """Yield RAF-DB samples of the card's ``[layout] subsets`` (default ``["basic"]``).
 
     Problems: missing list / box / landmark / image files, codes outside the subset's table,
-    malformed box or probability lines.
+    malformed box or probability lines; image, box and landmark paths outside the root, broken or
+    looping links (:func:`pipelines.readers.base.confine`; links out allowed with
+    ``allow_outside_root``).
 
     Raises:
         CorpusError: a problem while ``problems`` is None.
     """
     for subset in card.get("layout", {}).get("subsets", ["basic"]):
         if subset == "multi":
-            yield from _multi(card, root, problems)
+            yield from _multi(card, root, problems, allow_outside_root)
         else:
-            yield from _basic_or_compound(card, root, subset, problems)
+            yield from _basic_or_compound(card, root, subset, problems, allow_outside_root)

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from pipelines.readers.base import fail, make_sample, media_files, rel, require
+from pipelines.readers.base import confine, fail, make_sample, media_files, rel, require
 from pipelines.samples import Sample
 
 
@@ -38,10 +38,13 @@ def test_positions(n: int, every: int = 10) -> set[int]:
     return set(np.linspace(0, n, k, endpoint=False).astype(int).tolist()) if k else set()
 
 
-def read_mocap_sheets(card: dict[str, Any], root: Path, problems: list | None = None) -> Iterator[Sample]:
+def read_mocap_sheets(card: dict[str, Any], root: Path, problems: list | None = None, *,
+                      allow_outside_root: bool = False) -> Iterator[Sample]:
     """Yield one skeleton sample per sheet of the card's action (``[layout] action``).
 
-    Problems: the action folder missing, a path that names no class.
+    Problems: the action folder missing, a path that names no class; folders and sheets outside
+    the root, broken or looping links (:func:`pipelines.readers.base.confine`; links out allowed
+    with ``allow_outside_root``).
 
     Raises:
         CardError: ``[layout]`` lacks ``action``.
@@ -50,12 +53,15 @@ def read_mocap_sheets(card: dict[str, Any], root: Path, problems: list | None = 
     action = require(card, "layout", "action")
     extensions = card["layout"].get("extensions", [".xls", ".csv"])
     names = list(card["labels"]["names"])
-    folder = Path(root) / action
+    folder = confine(root, Path(root) / action, problems, allow_outside_root=allow_outside_root,
+                     source=f"{card['card_path']} [layout] action")
+    if folder is None:
+        return
     if not folder.is_dir():
         fail(problems, "missing_file", folder, f"action folder {action!r} is missing")
         return
     by_class: dict[int, list[Path]] = defaultdict(list)
-    for sheet in media_files(folder, extensions):
+    for sheet in media_files(folder, extensions, root, problems, allow_outside_root=allow_outside_root):
         index = label_from_path(rel(root, sheet), names)
         if index is None:
             fail(problems, "unknown_label", sheet, f"the path names none of the classes {names}")

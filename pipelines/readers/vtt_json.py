@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from pipelines.readers.base import fail, make_sample, require, resolve_code
+from pipelines.readers.base import confine, fail, make_sample, require, resolve_code
 from pipelines.samples import Sample
 
 EPISODE = re.compile(r"(s\d+_ep\d+)", re.IGNORECASE)
@@ -58,9 +58,15 @@ def coordinate(value) -> int:
     return int(str(value).split("  ")[0].strip())
 
 
-def _episode_video(videos: Path, episode: str, extensions: list[str]) -> Path | None:
+def _episode_video(videos: Path, episode: str, extensions: list[str], root: Path, problems, allow: bool,
+                   source: str) -> Path | None | bool:
+    """The episode's video; False when a candidate was refused (reported by ``confine``)."""
     for ext in extensions:
         path = videos / f"{episode}{ext}"
+        if not (path.is_file() or path.is_symlink()):
+            continue
+        if confine(root, path, problems, allow_outside_root=allow, source=source) is None:
+            return False
         if path.is_file():
             return path
     return None
@@ -73,28 +79,40 @@ def _faces(period: dict) -> Iterator[tuple[str, str, Any]]:
                 yield char, str(entry.get("emotion", "none")).strip().lower(), entry.get("face_rect") or {}
 
 
-def read_vtt_json(card: dict[str, Any], root: Path, problems: list | None = None) -> Iterator[Sample]:
+def read_vtt_json(card: dict[str, Any], root: Path, problems: list | None = None, *,
+                  allow_outside_root: bool = False) -> Iterator[Sample]:
     """Yield one video sample per annotated face of every episode annotation file.
 
     Problems: no annotation file, JSON that does not parse or lacks ``visual_results``, an
     episode without its video, a period without a usable ``image`` frame number, an emotion the
-    card does not know.
+    card does not know; annotation files and videos outside the root, broken or looping links
+    (:func:`pipelines.readers.base.confine`; links out allowed with ``allow_outside_root``).
 
     Raises:
         CardError: ``[layout]`` lacks ``annotations`` or ``videos``.
         CorpusError: a problem while ``problems`` is None.
     """
     pattern = require(card, "layout", "annotations")
-    videos = Path(root) / require(card, "layout", "videos")
+    keep = {"allow_outside_root": allow_outside_root}
+    videos = confine(root, Path(root) / require(card, "layout", "videos"), problems,
+                     source=f"{card['card_path']} [layout] videos", **keep)
+    if videos is None:
+        return
     extensions = card["layout"].get("extensions", [".mkv", ".mp4", ".avi"])
     before = int(card.get("windows", {}).get("frames_before", 2))
     after = int(card.get("windows", {}).get("frames_after", 1))
     val_episodes = {e.lower() for e in card.get("splits", {}).get("val_episodes", [])}
-    files = sorted(Path(root).glob(pattern))
+    try:
+        files = sorted(Path(root).glob(pattern))
+    except (ValueError, NotImplementedError) as exc:  # an absolute pattern
+        fail(problems, "outside_root", pattern, f"annotation pattern cannot be used under the root: {exc}")
+        return
     if not files:
         fail(problems, "missing_annotation", Path(root) / pattern, "no annotation file matches")
         return
     for ann in files:
+        if confine(root, ann, problems, source=f"{card['card_path']} [layout] annotations", **keep) is None:
+            continue
         match = EPISODE.search(ann.name)
         if not match:
             fail(problems, "unreadable_annotation", ann, "file name names no episode (sNN_epNN)")
@@ -105,7 +123,9 @@ def read_vtt_json(card: dict[str, Any], root: Path, problems: list | None = None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
             fail(problems, "unreadable_annotation", ann, f"cannot read visual_results: {type(exc).__name__}: {exc}")
             continue
-        video = _episode_video(videos, episode, extensions)
+        video = _episode_video(videos, episode, extensions, root, problems, allow_outside_root, f"episode of {ann.name}")
+        if video is False:
+            continue
         if video is None:
             fail(problems, "missing_file", videos / f"{episode}{extensions[0]}", f"video of episode {episode} is missing "
                  f"(annotated in {ann.name})")
