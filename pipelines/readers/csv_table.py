@@ -54,13 +54,24 @@ def _rows(table: Path, problems: list | None, needed: list[str]) -> list[tuple[i
         return None
     try:
         with open(table, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            header = reader.fieldnames or []
-            missing = [c for c in needed if c not in header]
-            if missing:
-                fail(problems, "unreadable_annotation", table, f"header lacks columns {missing} (has {header})")
-                return None
-            return [(n + 2, row) for n, row in enumerate(reader)]
+            lines = f.read().splitlines(keepends=True)
+        origin: list[int] = []  # file line number of each line the CSV parser sees
+
+        def clean():
+            for n, text in enumerate(lines, 1):
+                if "\x00" in text:  # the csv module refuses the whole table; only this row is bad
+                    fail(problems, "bad_value", table, f"line {n} holds a NUL byte; its row is left out")
+                    continue
+                origin.append(n)
+                yield text
+
+        reader = csv.DictReader(clean())
+        header = reader.fieldnames or []
+        missing = [c for c in needed if c not in header]
+        if missing:
+            fail(problems, "unreadable_annotation", table, f"header lacks columns {missing} (has {header})")
+            return None
+        return [(origin[reader.line_num - 1], row) for row in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         fail(problems, "unreadable_annotation", table, f"cannot parse CSV: {exc}")
         return None
