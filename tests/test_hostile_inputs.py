@@ -33,7 +33,7 @@ import torch
 import corpus_fixtures as cf
 import shard_fixtures as sf
 from pipelines.cards import load_card
-from pipelines.readers.base import CorpusError, confine
+from pipelines.readers.base import CorpusError
 from pipelines.samples import read_samples
 
 LANDED, REPORTED, REFUSED = "landed", "reported", "refused"
@@ -46,7 +46,7 @@ def _private_hash_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("AFFECTZOO_CACHE", str(tmp_path / "hash-cache"))
     from zoo import data
 
-    data._HASHES.clear()
+    getattr(data, "_HASHES", {}).clear()
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -328,8 +328,7 @@ def test_rafdb_list_line_climbs_out(tmp_path, shared):
     listing = root / "basic" / "EmoLabel" / "list_patition_label.txt"
     listing.write_text(listing.read_text() + "../../../../outside/secret.jpg 4\n")
     samples, problems = read(load_card("rafdb"), root)
-    assert {p.kind for p in problems} <= {"outside_root", "missing_annotation"}
-    assert any(p.kind == "outside_root" for p in problems)
+    assert [p.kind for p in problems] == ["outside_root"] and "secret.jpg" in problems[0].path
     assert len(samples) == len(fx.samples)
     assert_inside(samples, root)
 
@@ -507,6 +506,8 @@ def test_segments_video_out_of_root(tmp_path):
     ("y" * 256, "bad_value"), ("a/" * 2100 + "z", "bad_value"),
 ])
 def test_confine_refuses(tmp_path, rel, kind):
+    from pipelines.readers.base import confine
+
     problems: list = []
     assert confine(tmp_path, tmp_path / rel if not rel.startswith("/") else Path(rel), problems) is None
     assert [p.kind for p in problems] == [kind] and problems[0].reason
@@ -514,6 +515,8 @@ def test_confine_refuses(tmp_path, rel, kind):
 
 def test_confine_keeps_missing_and_inside(tmp_path):
     """LANDED: a path inside ROOT (existing or not) comes back; the caller reports missing files."""
+    from pipelines.readers.base import confine
+
     (tmp_path / "a").mkdir()
     problems: list = []
     assert confine(tmp_path, tmp_path / "a" / ".." / "a", problems) == tmp_path / "a" / ".." / "a"

@@ -122,6 +122,9 @@ def _basic_or_compound(card, root, subset, problems, allow=False) -> Iterator[Sa
                  f"{name}: label {parts[1:]!r} is not a {subset} code", sid)
             continue
         weights = {BASIC[code - 1]: 1.0} if subset == "basic" else {e: 0.5 for e in table[code]}
+        if confine(root, base / "Image" / "original" / name, problems, allow_outside_root=allow,
+                   source=f"{subset} label list", sample_id=sid) is None:
+            continue  # the image names a place outside the root: nothing of this entry is read
         stem = Path(name).stem
         box_file = confine(root, base / "Annotation" / "boundingbox" / f"{stem}_boundingbox.txt", problems,
                            allow_outside_root=allow, source=f"{subset} label list", sample_id=sid)
@@ -146,6 +149,9 @@ def _multi(card, root, problems, allow=False) -> Iterator[Sample]:
             continue
         weights = dict(zip(BASIC[:6], probs))
         weights["neutral"] = max(1.0 - sum(probs), 0.0)
+        if confine(root, base / "Image" / "original" / name, problems, allow_outside_root=allow,
+                   source="multi distribution list", sample_id=sid) is None:
+            continue
         marks = confine(root, base / "Annotation" / "manual" / f"{Path(name).stem}_manu_ldmk.txt", problems,
                         allow_outside_root=allow, source="multi distribution list", sample_id=sid)
         box = _landmark_box(marks, margin, problems, sid) if marks else None
