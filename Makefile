@@ -13,7 +13,7 @@ EPOCHS  ?= 2
 MODEL   ?= accm
 EXTRA   ?=
 
-.PHONY: help venv extract train test bench clean
+.PHONY: help venv extract train test bench bench-scale clean
 
 help:  ## list targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -46,6 +46,9 @@ bench: $(STAMP)  ## run the benchmarks (results in bench/RESULTS.md and bench/re
 	$(PY) -m bench.extractors_openpose
 	test -f shards/sample/manifest.json || $(PY) -m pipelines.extract --dataset sample --out shards/sample
 	$(PY) -m bench.zoo_bench
+
+bench-scale: $(STAMP)  ## corpus-scale benchmark: throughput, start-up and peak RSS at two sizes (DEVICE; SIZES)
+	$(PY) -m bench.scale --device $(DEVICE) --sizes $(or $(SIZES),200,2000) --record
 
 clean:  ## remove shards and run outputs (keeps .venv)
 	rm -rf shards runs

@@ -1,0 +1,116 @@
+"""Compare two extraction outputs array by array: ``python -m bench.compare_shards A B``.
+
+Used to show that a change to the pipeline keeps what it writes: every HDF5 dataset of every
+shard (values, dtype, shape; exact, NaN equal to NaN), every Parquet table (column values, as
+Arrow compares them; row-group boundaries may differ) and the manifest apart from its timings,
+creation time, machine, runner line and execution-only config fields. File bytes are not
+compared: HDF5 chunk layout and Parquet row groups may change while the content does not.
+
+With ``--atol PIXELS`` the float datasets holding source-pixel coordinates (keypoints, tracks,
+boxes) may differ by that much (GPU vs CPU runs) and images by ``--image-atol`` grey levels;
+the other datasets stay exact.
+
+Exit status 0 when equal, 1 with one line per difference.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pyarrow.parquet as pq
+
+#: Manifest keys that describe how and when a run happened, not what it wrote.
+RUN_KEYS = ("created", "timings", "machine", "runner", "skipped_shards", "affectzoo_version")
+
+
+def _config_without_execution(manifest: dict) -> dict:
+    from pipelines.config import EXECUTION_FIELDS
+
+    return {k: v for k, v in manifest.get("config", {}).items() if k not in EXECUTION_FIELDS}
+
+
+def _close(a: np.ndarray, b: np.ndarray, atol: float) -> bool:
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.dtype.kind in "OSU":
+        return a.tolist() == b.tolist()
+    if atol == 0 or a.dtype.kind not in "fu":
+        return np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+    diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
+    same_nan = np.isnan(a) == np.isnan(b) if a.dtype.kind == "f" else True
+    return bool(np.all(same_nan) and np.all(np.nan_to_num(diff) <= atol))
+
+
+def _tolerance(name: str, atol: float, image_atol: float) -> float:
+    if any(k in name for k in ("keypoints", "tracks", "box", "landmarks")):
+        return atol
+    if any(k in name for k in ("faces", "face_pool", "fullbody", "body", "superimage")):
+        return image_atol
+    return 0.0
+
+
+def compare_h5(a: Path, b: Path, atol: float = 0.0, image_atol: float = 0.0) -> list[str]:
+    out = []
+    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
+        names_a, names_b = set(), set()
+        fa.visititems(lambda n, o: names_a.add(n) if isinstance(o, h5py.Dataset) else None)
+        fb.visititems(lambda n, o: names_b.add(n) if isinstance(o, h5py.Dataset) else None)
+        for n in sorted(names_a ^ names_b):
+            out.append(f"{a.name}: dataset {n} only in {'A' if n in names_a else 'B'}")
+        for n in sorted(names_a & names_b):
+            if not _close(fa[n][()], fb[n][()], _tolerance(n, atol, image_atol)):
+                out.append(f"{a.name}: dataset {n} differs")
+    return out
+
+
+def compare_parquet(a: Path, b: Path) -> list[str]:
+    ta, tb = pq.read_table(a), pq.read_table(b)
+    if ta.schema != tb.schema:
+        return [f"{a.name}: schemas differ"]
+    return [f"{a.name}: column {c} differs" for c in ta.column_names
+            if not ta.column(c).combine_chunks().equals(tb.column(c).combine_chunks())]
+
+
+def compare_runs(a: Path, b: Path, atol: float = 0.0, image_atol: float = 0.0) -> list[str]:
+    """Differences between the outputs in folders ``a`` and ``b`` (empty: same content)."""
+    ma, mb = (json.loads((p / "manifest.json").read_text()) for p in (a, b))
+    out = []
+    for key in sorted(set(ma) | set(mb)):
+        if key in RUN_KEYS or key in ("config", "shards"):
+            continue
+        if ma.get(key) != mb.get(key):
+            out.append(f"manifest: {key} differs")
+    if _config_without_execution(ma) != _config_without_execution(mb):
+        out.append("manifest: config differs (content fields)")
+    files_a = sorted(p.name for p in a.glob("*") if p.suffix in (".h5", ".parquet"))
+    files_b = sorted(p.name for p in b.glob("*") if p.suffix in (".h5", ".parquet"))
+    if files_a != files_b:
+        out.append(f"shard files differ: {sorted(set(files_a) ^ set(files_b))}")
+    for name in sorted(set(files_a) & set(files_b)):
+        if name.endswith(".h5"):
+            out += compare_h5(a / name, b / name, atol, image_atol)
+        elif atol == 0:
+            out += compare_parquet(a / name, b / name)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.compare_shards", description=__doc__.split("\n")[0])
+    ap.add_argument("a", type=Path, help="first extraction output folder")
+    ap.add_argument("b", type=Path, help="second extraction output folder")
+    ap.add_argument("--atol", type=float, default=0.0, help="pixel tolerance for coordinates (GPU vs CPU)")
+    ap.add_argument("--image-atol", type=float, default=0.0, help="grey-level tolerance for stored crops")
+    args = ap.parse_args(argv)
+    diffs = compare_runs(args.a, args.b, args.atol, args.image_atol)
+    for d in diffs:
+        print(d)
+    print("same content" if not diffs else f"{len(diffs)} differences")
+    return 1 if diffs else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
