@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.cards import CardError, available_cards, corpus_root, load_card
+from pipelines.isolated_decoder import IsolatedDecoder
 from pipelines.readers.base import KINDS, Problem
 from pipelines.readers.media import MediaError, verify_sample_media
 from pipelines.samples import Sample, read_samples
@@ -91,7 +92,11 @@ def check_corpus(name: str, root: str | Path | None = None, *, media: bool = Tru
     """Validate a local copy of corpus ``name`` (card name or path) at ``root``.
 
     Args:
-        media: decode every media file completely (slow on a full corpus; off = annotations only).
+        media: decode every media file completely (slow on a full corpus; off = annotations only);
+            videos through the extraction's decoding path (PyAV in the isolated child process),
+            so what ``check`` calls decodable is what ``extract`` decodes. Any failure reading a
+            file (a decompression bomb, an oversized image, a decoder crash) is a problem of the
+            copy, reported with the path, never a traceback.
         counts: compare with the card's published counts (off for partial copies).
         label_order: one of the card's ``[labels.orders]`` (corpora with disputed orders).
 
@@ -109,17 +114,22 @@ def check_corpus(name: str, root: str | Path | None = None, *, media: bool = Tru
     if media:
         verdict: dict[str, str | None] = {}  # one decode per file (Friends: many faces per episode)
         good = []
-        for s in samples:
-            key = f"{s.uri}#{s.key}" if s.key else s.uri
-            if key not in verdict:
-                try:
-                    verify_sample_media(s)
-                    verdict[key] = None
-                except MediaError as exc:
-                    verdict[key] = str(exc).removeprefix(f"{s.uri}: ")
-                    problems.append(Problem("truncated_media", s.uri, verdict[key], s.sample_id))
-            if verdict[key] is None:
-                good.append(s)
+        # videos decode as in extract: the pipeline's back-end in the isolated child process
+        with IsolatedDecoder() as decoder:
+            for s in samples:
+                key = f"{s.uri}#{s.key}" if s.key else s.uri
+                if key not in verdict:
+                    try:
+                        verify_sample_media(s, decoder)
+                        verdict[key] = None
+                    except MediaError as exc:
+                        verdict[key] = str(exc).removeprefix(f"{s.uri}: ")
+                    except Exception as exc:  # noqa: BLE001 - a hostile file is a problem of the copy, not a crash
+                        verdict[key] = f"cannot read media: {type(exc).__name__}: {exc}"
+                    if verdict[key] is not None:
+                        problems.append(Problem("truncated_media", s.uri, verdict[key], s.sample_id))
+                if verdict[key] is None:
+                    good.append(s)
         samples = good
     report.samples = samples
     report.counts = count_samples(samples)

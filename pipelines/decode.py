@@ -23,16 +23,15 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from pipelines.decoders import MAX_FRAME_PIXELS, DecodeError, FrameDecoder, looks_truncated, make_decoder
+from pipelines.decoders import (DEFAULT_BACKEND, MAX_FRAME_PIXELS, DecodeError, FrameDecoder, looks_truncated,
+                                make_decoder)
 
 #: Frames per decoded chunk (``uint8 [chunk, H, W, 3]``): 32 frames are 28 MB at 640x480 and
 #: 200 MB at 1080p; a 2 s window at 15 frames/s is one chunk.
 CHUNK_FRAMES = 32
-#: Back-end the pipeline decodes with (:data:`pipelines.decoders.DECODER_BACKENDS`): PyAV, the
-#: fastest back-end measured that is reliable (bench/results_decoders.md: identical frames to
-#: decord, 1.1-1.2x its speed single-threaded, and the only one that refuses frames FFmpeg marks
-#: as corrupt instead of returning them silently).
-DEFAULT_BACKEND = "pyav"
+__all__ = ["CHUNK_FRAMES", "DEFAULT_BACKEND", "MAX_FRAME_PIXELS", "DecodeError", "DecodedWindow", "VideoPlan",
+           "clip_positions", "decode_window", "iter_chunks", "open_video", "plan_window"]
+# DEFAULT_BACKEND (PyAV) is defined once, in pipelines.decoders, and re-exported here for the pipeline.
 
 
 @dataclass(frozen=True)

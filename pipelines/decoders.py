@@ -41,7 +41,13 @@ from typing import ClassVar, Sequence
 import numpy as np
 
 #: Largest frame (width x height) a back-end accepts by default: twice 4K UHD (3840 x 2160 x 2).
+#: The same cap applies to images (:func:`pipelines.readers.media.load_image`).
 MAX_FRAME_PIXELS = 3840 * 2160 * 2
+#: The one default back-end (``make_decoder``, ``read_frames``, the pipeline, ``zoo.predict``):
+#: PyAV, the fastest back-end measured that is reliable (bench/results_decoders.md: identical
+#: frames to decord, 1.1-1.2x its speed single-threaded, and the only one that refuses frames
+#: FFmpeg marks as corrupt instead of returning them silently).
+DEFAULT_BACKEND = "pyav"
 
 
 class DecodeError(RuntimeError):
@@ -236,20 +242,23 @@ def _import(module: str, backend: str):
                                  f"installed ({exc})") from exc
 
 
-def _header(uri: str) -> tuple[int, int, int]:
-    """``(width, height, declared frames)`` from the container header via OpenCV's FFmpeg.
+def _header(uri: str) -> tuple[int, int, int, int]:
+    """``(width, height, declared frames, rotation degrees)`` from the container header via OpenCV's FFmpeg.
 
-    No frame is decoded; zeros for what the header does not give.
+    No frame is decoded; zeros for what the header does not give. Width and height are the
+    displayed size (OpenCV applies the rotation metadata).
     """
     import cv2
 
     cap = cv2.VideoCapture(uri, cv2.CAP_FFMPEG)
     try:
         if not cap.isOpened():
-            return 0, 0, 0
+            return 0, 0, 0, 0
         count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        rotation = cap.get(cv2.CAP_PROP_ORIENTATION_META)
         return (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
-                int(count) if math.isfinite(count) and count > 0 else 0)
+                int(count) if math.isfinite(count) and count > 0 else 0,
+                int(rotation) % 360 if math.isfinite(rotation) else 0)
     finally:
         cap.release()
 
@@ -261,7 +270,9 @@ class DecordDecoder(FrameDecoder):
     requested frame that is not reachable by decoding forward. Its threaded reader keeps
     decoding ahead of the last request (``pipelines.decode.iter_chunks`` resets it between
     chunks to bound memory). The frame size is read from the header (OpenCV) before decord opens
-    the file, so oversized frames are refused without being decoded.
+    the file, so oversized frames are refused without being decoded. A video with rotation
+    metadata is refused (:class:`DecodeError`): decord 0.6 neither turns its frames nor decodes
+    them consistently (the other back-ends return frames as displayed).
     """
 
     name, module = "decord", "decord"
@@ -270,8 +281,11 @@ class DecordDecoder(FrameDecoder):
         import cv2  # noqa: F401 - OpenCV loads its codec libraries before decord's (pipelines/__init__.py)
 
         decord = _import("decord", self.name)
-        width, height, declared = _header(uri)
+        width, height, declared, rotation = _header(uri)
         self._check_pixels(uri, width, height)
+        if rotation:
+            raise DecodeError(f"{uri}: decord cannot turn frames by the video's rotation metadata ({rotation} "
+                              f"degrees; it fails or returns frames as stored): decode it with pyav or opencv")
         self._reader = decord.VideoReader(uri, ctx=decord.cpu(0), num_threads=self.threads)
         n = len(self._reader)
         if (width == 0 or height == 0) and n > 0:
@@ -301,7 +315,10 @@ class PyAVDecoder(FrameDecoder):
     On open, the video stream's packets are demuxed (not decoded) once to build the frame index:
     their pts sorted ascending give frame ``i`` its pts, and the key-frame packets give the
     seek points (decord's convention, so the frame count is what the file really holds, not what
-    the header declares). ``get_batch`` visits the wanted frames in ascending order: when the
+    the header declares). Decoded frames come out in presentation order: the first frame after a
+    seek is identified by its pts, the following ones by counting (AVI files with B-frames label
+    their frames out of order; see :meth:`_frame_index`). ``get_batch`` visits the wanted frames
+    in ascending order: when the
     next one is behind the decoder, or its key frame lies more than :attr:`seek_ahead_frames`
     frames ahead of the decoder's position, the container seeks to the last key frame at or
     before it (``container.seek(pts, stream=..., backward=True, any_frame=False)``, pts in the
@@ -310,6 +327,11 @@ class PyAVDecoder(FrameDecoder):
     converted to RGB by FFmpeg's swscale through one ``VideoReformatter`` per open video (the
     same conversion as ``frame.to_ndarray(format="rgb24")``, without a new swscale context per
     frame).
+
+    Rotation: frames are returned **as displayed**: a video whose display matrix turns it by a
+    multiple of 90 degrees (phone videos) is turned (``np.rot90`` by ``frame.rotation``, counter-
+    clockwise, as FFmpeg's players and OpenCV's ``CAP_PROP_ORIENTATION_AUTO`` do) and
+    ``VideoInfo.width`` / ``height`` are the displayed size.
 
     Damaged data: FFmpeg conceals errors in a damaged stream and marks such frames
     (``AV_FRAME_FLAG_CORRUPT``, PyAV ``frame.is_corrupt``). With ``on_corrupt="error"`` (the
@@ -374,16 +396,39 @@ class PyAVDecoder(FrameDecoder):
         self._reformatter = av.video.reformatter.VideoReformatter()
         rate = stream.average_rate or stream.guessed_rate
         fps = float(rate) if rate else float("nan")
-        return VideoInfo(len(self._pts), fps, int(ctx.width), int(ctx.height), int(stream.frames or 0))
+        width, height = int(ctx.width), int(ctx.height)
+        self._quarter_turns = 0
+        if len(self._pts):  # the display matrix comes with the decoded frames: read it from the first
+            self._seek(0)
+            first = next(iter(self._frames_iter), None)  # the decoder stays there: frames after it follow
+            self._pos = self._frame_index(first) if first is not None else None
+            if self._pos is None:
+                self._frames_iter = None
+            rotation = int(getattr(first, "rotation", 0) or 0) if first is not None else 0
+            if rotation % 90:
+                raise DecodeError(f"{uri}: rotation metadata of {rotation} degrees (not a multiple of 90)")
+            self._quarter_turns = (rotation // 90) % 4
+            if self._quarter_turns % 2:
+                width, height = height, width
+        return VideoInfo(len(self._pts), fps, width, height, int(stream.frames or 0))
 
     def _key_before(self, i: int) -> int:
         """Index of the last key frame at or before frame ``i``."""
         return self._keys[bisect.bisect_right(self._keys, i) - 1]
 
     def _frame_index(self, frame) -> int | None:
-        """Index of a decoded frame from its pts (the nearest indexed pts if it is not exact)."""
+        """Index of a decoded frame: the first frame after a seek by its pts, the others by counting.
+
+        A decoder hands frames out in presentation order, so after the first frame of a run
+        (identified by its pts, the nearest indexed pts if it is not exact) frame ``i + 1``
+        follows frame ``i``. The pts of the later frames are not used: in AVI (which stores no
+        presentation times) FFmpeg labels B-frame streams' frames with decode-order stamps, so
+        frames in presentation order carry pts such as 1, 2, 4, 3, 5, 7, 6.
+        """
+        if self._pos is not None:
+            return self._pos + 1
         if frame.pts is None:
-            return None if self._pos is None else self._pos + 1
+            return None
         i = self._index.get(int(frame.pts))
         if i is None:
             j = int(np.searchsorted(self._pts, frame.pts))
@@ -405,7 +450,8 @@ class PyAVDecoder(FrameDecoder):
                 raise DecodeError(f"{self.uri}: frame {i} is corrupt (FFmpeg concealed damaged data in it; "
                                   f"needed for frame {target}): the video stream is damaged")
             if i == target:
-                return self._reformatter.reformat(frame, format="rgb24").to_ndarray()
+                rgb = self._reformatter.reformat(frame, format="rgb24").to_ndarray()
+                return np.ascontiguousarray(np.rot90(rgb, self._quarter_turns)) if self._quarter_turns else rgb
             if i > target:
                 return None
         return None
@@ -442,6 +488,10 @@ class OpenCVDecoder(FrameDecoder):
     a truncated file reports the declared count and fails when a missing frame is read). A
     wanted frame behind the reader or more than ``seek_distance`` frames ahead is reached with
     ``CAP_PROP_POS_FRAMES``; nearer ones by grabbing forward. BGR frames are converted to RGB.
+    Frames are returned as displayed (``CAP_PROP_ORIENTATION_AUTO``, on by default), width and
+    height are the displayed size. Colour: OpenCV converts YUV with the BT.601 matrix whatever
+    the stream declares, so a BT.709-tagged video (HD camera footage) gives colours up to ~30
+    levels away from PyAV's and decord's, which honour the tag.
     """
 
     name, module = "opencv", "cv2"
@@ -563,7 +613,7 @@ def available_backends() -> dict[str, bool]:
     return {name: reason is None for name, reason in backend_status().items()}
 
 
-def make_decoder(backend: str = "decord", **options) -> FrameDecoder:
+def make_decoder(backend: str = DEFAULT_BACKEND, **options) -> FrameDecoder:
     """A new back-end instance by name (``options`` go to its constructor).
 
     Raises:
@@ -574,7 +624,7 @@ def make_decoder(backend: str = "decord", **options) -> FrameDecoder:
     return DECODER_BACKENDS[backend](**options)
 
 
-def read_frames(uri: str, indices: Sequence[int], backend: str = "decord", **options) -> np.ndarray:
+def read_frames(uri: str, indices: Sequence[int], backend: str = DEFAULT_BACKEND, **options) -> np.ndarray:
     """Decode the given 0-based frames of ``uri`` with one back-end (open, get_batch, close; in process).
 
     Returns:

@@ -10,10 +10,19 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from pipelines.decoders import MAX_FRAME_PIXELS
 from schemas.keypoints import COCO17_HEAD
 
 HEAD_CROP_SIZE = 256       # pixels of the head crop handed to the face detector
 FACE_MARGIN = 1.2          # face crop side = margin x detected box side
+#: Largest crop :func:`crop_square` makes (size x size pixels): four times the frame cap, so the
+#: whole-frame square of any frame within :data:`MAX_FRAME_PIXELS` up to a 4:1 aspect ratio fits
+#: (7680 x 2160 -> 7680^2), while a 1 x 100000 frame (100000^2 x 3 bytes = 28 GiB) is refused.
+MAX_CROP_PIXELS = 4 * MAX_FRAME_PIXELS
+
+
+class CropTooLarge(ValueError):
+    """A requested crop would exceed :data:`MAX_CROP_PIXELS` (an extreme aspect ratio or size)."""
 
 
 def head_box(pose: np.ndarray, min_score: float = 0.2) -> np.ndarray | None:
@@ -46,8 +55,21 @@ def head_box(pose: np.ndarray, min_score: float = 0.2) -> np.ndarray | None:
     return np.array([centre[0] - half, centre[1] - half, centre[0] + half, centre[1] + half], np.float32)
 
 
+def _check_crop_size(frame: np.ndarray, size: int) -> None:
+    if size < 1 or size * size > MAX_CROP_PIXELS:
+        h, w = frame.shape[:2]
+        raise CropTooLarge(f"a {size}x{size} crop of a {w}x{h} frame is refused: more than the crop limit of "
+                           f"{MAX_CROP_PIXELS} pixels (the frame's aspect ratio or size is extreme)"
+                           if size >= 1 else f"crop size must be >= 1, got {size}")
+
+
 def _shifted_copy(frame: np.ndarray, x0: int, y0: int, size: int) -> np.ndarray:
-    """``frame[y0:y0+size, x0:x0+size]`` with black outside the frame (a unit-scale crop)."""
+    """``frame[y0:y0+size, x0:x0+size]`` with black outside the frame (a unit-scale crop).
+
+    Raises:
+        CropTooLarge: ``size * size`` exceeds :data:`MAX_CROP_PIXELS` (checked before allocating).
+    """
+    _check_crop_size(frame, size)
     out = np.zeros((size, size) + frame.shape[2:], frame.dtype)
     h, w = frame.shape[:2]
     ys, xs = slice(max(y0, 0), min(y0 + size, h)), slice(max(x0, 0), min(x0 + size, w))
@@ -65,7 +87,12 @@ def crop_square(frame: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
 
     Returns:
         uint8 [size, size, 3].
+
+    Raises:
+        CropTooLarge: ``size * size`` exceeds :data:`MAX_CROP_PIXELS` (nothing is allocated;
+            e.g. the whole-frame square of a 1 x 100000 frame).
     """
+    _check_crop_size(frame, int(size))
     x1, y1, x2, y2 = box
     sx, sy = size / max(x2 - x1, 1e-6), size / max(y2 - y1, 1e-6)
     if sx == 1 and sy == 1 and float(x1).is_integer() and float(y1).is_integer():

@@ -2,6 +2,10 @@
 
 Used by the pipeline's entry stages (images and skeleton corpora skip video decoding) and by
 ``python -m pipelines.corpora check`` to prove that every file opens and decodes to the end.
+Videos go through the pipeline's decoding path (:func:`pipelines.decode.open_video` with
+:data:`pipelines.decoders.DEFAULT_BACKEND`, in the isolated child process when one is given), so
+``check`` and ``extract`` agree on what is decodable. Images obey the video frame cap
+(:data:`pipelines.decoders.MAX_FRAME_PIXELS`), read from the header before any pixel is decoded.
 """
 from __future__ import annotations
 
@@ -11,28 +15,48 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.decode import DecodedWindow, DecodeError
+from pipelines.decode import DEFAULT_BACKEND, MAX_FRAME_PIXELS, DecodedWindow, DecodeError, iter_chunks, open_video
 
 
 class MediaError(RuntimeError):
     """A media file is missing, truncated or not in the expected format; names file and reason."""
 
 
-def load_image(path: str | Path) -> np.ndarray:
+def load_image(path: str | Path, max_pixels: int | None = MAX_FRAME_PIXELS) -> np.ndarray:
     """Decode one image fully (PIL, so a truncated file fails instead of decoding half).
+
+    Args:
+        max_pixels: refuse images larger than this (width x height, from the header, before any
+            pixel is decoded; the video frame cap by default); ``None`` for no limit of ours.
 
     Returns:
         uint8 [H, W, 3] RGB.
 
     Raises:
-        MediaError: missing file, unknown format or truncated data.
+        MediaError: missing file, unknown format, truncated data, an image larger than
+            ``max_pixels``, or a decompression bomb (PIL's ``DecompressionBombError``, a
+            compressed text chunk that inflates past PIL's limit).
     """
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
-            im.load()
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                width, height = im.size
+                if max_pixels is not None and width * height > max_pixels:
+                    raise MediaError(f"{path}: image size {width}x{height} exceeds the limit of {max_pixels} "
+                                     f"pixels (the same cap as video frames)")
+                im.load()
+                return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except MediaError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise MediaError(f"{path}: refused as a decompression bomb: {exc}") from exc
+    except MemoryError as exc:
+        raise MediaError(f"{path}: cannot decode image: out of memory") from exc
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
         raise MediaError(f"{path}: cannot decode image: {exc}") from exc
 
@@ -55,28 +79,24 @@ def load_images(paths: list[str] | tuple[str, ...]) -> np.ndarray:
     return np.stack(frames)
 
 
-def decode_frames(uri: str, indices: tuple[int, ...] | list[int]) -> DecodedWindow:
-    """Decode the given 0-based frames of a video with decord (indices past the end dropped).
+def decode_frames(uri: str, indices: tuple[int, ...] | list[int], backend: str = DEFAULT_BACKEND) -> DecodedWindow:
+    """Decode the given 0-based frames of a video in this process (indices past the end dropped).
+
+    The pipeline's path: :func:`pipelines.decode.open_video` (file checks, frame cap, truncation
+    rule) with ``backend`` (PyAV by default).
+
+    Returns:
+        :class:`DecodedWindow` (frames uint8 [T', H, W, 3] RGB, T' requested frames inside the video).
 
     Raises:
         DecodeError: unreadable video, or no requested frame inside it.
     """
-    import decord
-
-    try:
-        reader = decord.VideoReader(uri, ctx=decord.cpu(0), num_threads=1)
-        fps, n_video = float(reader.get_avg_fps()), len(reader)
-    except Exception as exc:  # decord raises its own error types
-        raise DecodeError(f"{uri}: cannot open video: {exc}") from exc
-    idx = np.asarray([i for i in indices if 0 <= i < n_video], np.int32)
-    if idx.size == 0:
-        raise DecodeError(f"{uri}: frames {list(indices)[:4]} are past the end ({n_video} frames)")
-    try:
-        frames = reader.get_batch(idx.tolist()).asnumpy()
-    except Exception as exc:
-        raise DecodeError(f"{uri}: decoding frames {idx[0]}-{idx[-1]} failed: {exc}") from exc
-    fps = fps if math.isfinite(fps) and fps > 0 else float("nan")
-    return DecodedWindow(idx, (idx / fps).astype(np.float32), frames, fps, n_video)
+    decoder, plan = open_video(uri, frame_indices=list(indices), backend=backend)
+    with decoder:
+        frames = np.concatenate([f for _, f in iter_chunks(decoder, plan)])
+    fps = plan.fps if math.isfinite(plan.fps) and plan.fps > 0 else float("nan")
+    idx = plan.frame_indices
+    return DecodedWindow(idx, (idx / fps).astype(np.float32), frames, fps, plan.num_video_frames)
 
 
 def load_gait(uri: str, key: str, joints: int = 16) -> np.ndarray:
@@ -158,34 +178,55 @@ def declared_frames(uri: str) -> int:
     return int(n) if math.isfinite(n) and n > 0 else 0
 
 
-def verify_video(uri: str) -> None:
-    """Open a video, decode its first and last frames, and compare the decodable frame count
-    with the count the container declares (a truncated AVI still opens and decodes: FFmpeg
+def verify_video(uri: str, decoder=None, backend: str = DEFAULT_BACKEND) -> int:
+    """Decode every frame of a video the way extraction does, and compare the decodable frame
+    count with the count the container declares (a truncated AVI still opens and decodes: FFmpeg
     rebuilds its index from what is left, so only the declared count shows the loss).
 
+    The frames go through :func:`pipelines.decode.open_video` / ``iter_chunks`` with the
+    pipeline's back-end: the same file checks, frame cap, corrupt-frame refusal and truncation
+    rule as ``extract``. With ``decoder`` (a :class:`pipelines.isolated_decoder.IsolatedDecoder`)
+    they are decoded in its child process, so a file that crashes or hangs FFmpeg is reported
+    instead of taking the caller down.
+
+    Returns:
+        the number of frames decoded.
+
     Raises:
-        MediaError: the video does not open, a frame does not decode, or fewer frames than
-            declared are decodable (more than ``max(2, 2 %)`` missing).
+        MediaError: the video does not open or a frame does not decode (the decoder's reason),
+            or fewer frames than declared are decodable (more than ``max(2, 2 %)`` missing).
     """
-    import decord
+    declared = declared_frames(uri)
+
+    def decode(indices: tuple[int, ...]) -> tuple[int, int]:
+        """(frames in the video, frames decoded) for ``indices``, through the extraction's path."""
+        if decoder is not None:
+            plan, chunks = decoder.decode(uri, frame_indices=indices)
+            return plan.num_video_frames, sum(len(frames) for _, frames in chunks)
+        dec, plan = open_video(uri, frame_indices=indices, backend=backend)
+        with dec:
+            return plan.num_video_frames, sum(len(frames) for _, frames in iter_chunks(dec, plan))
 
     try:
-        reader = decord.VideoReader(uri, ctx=decord.cpu(0), num_threads=1)
-        n = len(reader)
-        if n < 1:
-            raise MediaError(f"{uri}: no video frames")
-        reader.get_batch([0, n - 1]).asnumpy()
-    except MediaError:
-        raise
-    except Exception as exc:
-        raise MediaError(f"{uri}: video does not decode to the end: {exc}") from exc
-    declared = declared_frames(uri)
+        n, _ = decode((0,))
+        # every frame, up to what the header declares: open_video refuses a truncated file whose
+        # missing frames are asked for, as it does for an extraction window that needs them
+        n, decoded = decode(tuple(range(max(n, declared))))
+    except DecodeError as exc:
+        raise MediaError(f"{uri}: video does not decode: {str(exc).removeprefix(f'{uri}: ')}") from exc
+    if decoded < 1:
+        raise MediaError(f"{uri}: no video frames")
     if declared > n + max(2, 0.02 * declared):
         raise MediaError(f"{uri}: truncated: the container declares {declared} frames, only {n} are decodable")
+    return decoded
 
 
-def verify_sample_media(sample) -> None:
+def verify_sample_media(sample, decoder=None) -> None:
     """Check that a sample's media decode completely (what the pipeline will need).
+
+    Args:
+        decoder: an open :class:`pipelines.isolated_decoder.IsolatedDecoder` for videos (the
+            extraction's child process), or None to decode in this process.
 
     Raises:
         MediaError: the first failure, naming the file and the reason.
@@ -199,4 +240,4 @@ def verify_sample_media(sample) -> None:
         else:
             load_sheet(sample.uri, int(sample.meta.get("joints", 28)))
     else:
-        verify_video(sample.uri)
+        verify_video(sample.uri, decoder)
