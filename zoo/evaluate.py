@@ -44,7 +44,8 @@ from typing import Optional, Sequence
 
 import cv2
 import numpy as np
-import torch
+
+from pipelines import cli
 
 #: Normalised folder name -> FER2013 class name, or None for a known class that has no
 #: counterpart in the model (skipped). See the module docstring for the table.
@@ -61,6 +62,9 @@ SYNONYMS: dict[str, Optional[str]] = {
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 FACE_MODELS = ("mini-xception-fer2013",)
+DETECTORS = ("blazeface-back", "blazeface-front")
+#: Warn when more than this share of the images is left out (no face found, unreadable).
+LEFT_OUT_WARNING = 0.5
 
 
 class EvaluateError(ValueError):
@@ -157,7 +161,8 @@ class Inputs:
     left_out: dict = field(default_factory=dict)
 
 
-def face_inputs(items: Sequence[tuple[Path, str]], detector=None, device: str = "cpu") -> Inputs:
+def face_inputs(items: Sequence[tuple[Path, str]], detector=None, device: str = "cpu",
+                progress: bool = False) -> Inputs:
     """Read the images and build their mini-Xception inputs.
 
     Args:
@@ -173,8 +178,11 @@ def face_inputs(items: Sequence[tuple[Path, str]], detector=None, device: str = 
     from zoo.face_preprocess import fer_face_input
     from zoo.predict import fer_box
 
+    from tqdm import tqdm
+
     out = Inputs()
-    for path, folder in items:
+    for path, folder in tqdm(items, desc="images", unit="image", disable=not progress, file=sys.stderr,
+                             leave=False):
         image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if image is None or image.dtype != np.uint8:
             out.left_out[str(path)] = "unreadable image (not an 8-bit image OpenCV can read)"
@@ -202,14 +210,34 @@ def face_inputs(items: Sequence[tuple[Path, str]], detector=None, device: str = 
     return out
 
 
-@torch.no_grad()
 def predict_inputs(model, x: Sequence[np.ndarray], device: str = "cpu", batch: int = 64) -> np.ndarray:
     """Softmax float32 [N, C] of mini-Xception inputs [N, 64, 64], in batches."""
+    import torch
+
     out = [np.zeros((0, model.num_classes), np.float32)]
-    for s in range(0, len(x), batch):
-        t = torch.from_numpy(np.stack(x[s:s + batch]))[:, None].to(device)
-        out.append(torch.softmax(model(t), dim=1).cpu().numpy())
+    with torch.no_grad():
+        for s in range(0, len(x), batch):
+            t = torch.from_numpy(np.stack(x[s:s + batch]))[:, None].to(device)
+            out.append(torch.softmax(model(t), dim=1).cpu().numpy())
     return np.concatenate(out)
+
+
+def left_out_summary(left_out: dict, total: int, detector: Optional[str] = None) -> Optional[str]:
+    """A warning when more than :data:`LEFT_OUT_WARNING` of ``total`` images were left out: the
+    reasons counted, and (with a detector) the other detector to try. None otherwise."""
+    if not total or len(left_out) <= LEFT_OUT_WARNING * total:
+        return None
+    counts: dict[str, int] = {}
+    for reason in left_out.values():
+        counts[reason] = counts.get(reason, 0) + 1
+    reasons = "; ".join(f"{n} {r}" for r, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    msg = f"{len(left_out)} of {total} images left out ({reasons})"
+    if detector and counts.get("no face found"):
+        other = next(d for d in DETECTORS if d != detector)
+        msg += (f"; {detector} found no face in {counts['no face found']} of them: try --detector {other}"
+                + (" (close-up crops)" if other == "blazeface-front" else " (small faces in whole scenes)")
+                + ", or leave --detect-faces out if the images are face crops already")
+    return msg
 
 
 def load_model(name: str, device: str = "cpu"):
@@ -222,11 +250,15 @@ def load_model(name: str, device: str = "cpu"):
     Raises:
         EvaluateError: unknown name, missing file, or a checkpoint that takes no face images.
     """
+    problem = cli.check_device(device)
+    if problem:
+        raise EvaluateError(problem)
+    path = Path(name)
+    if name not in FACE_MODELS and not path.exists():
+        raise EvaluateError(f"{name}: no such model file" if ("/" in name or path.suffix) else cli.unknown(
+            "model", name, FACE_MODELS, listing=f"face models: {', '.join(FACE_MODELS)}, or a Keras .hdf5 file"))
     from zoo.models.mini_xception import FER2013_CLASSES, MiniXception, load_keras_hdf5, load_mini_xception
 
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise EvaluateError(f"--device {device} asked for, but torch sees no CUDA device")
-    path = Path(name)
     if name in FACE_MODELS:
         return load_mini_xception(device), FER2013_CLASSES, name
     if path.suffix.lower() in (".hdf5", ".h5") and path.is_file():
@@ -248,7 +280,7 @@ def load_model(name: str, device: str = "cpu"):
 
 
 def evaluate(model_name: str, images: Path, out: Path, detect: bool = False,
-             detector: str = "blazeface-back", device: str = "cpu") -> dict:
+             detector: str = "blazeface-back", device: str = "cpu", progress: bool = False) -> dict:
     """Evaluate a face-expression model on an image folder and write the outputs.
 
     Returns:
@@ -271,20 +303,24 @@ def evaluate(model_name: str, images: Path, out: Path, detect: bool = False,
         from extractors.blazeface import load_blazeface
 
         det_model = load_blazeface(detector.split("-")[-1], device)
-    inputs = face_inputs(kept, det_model, device)
+    inputs = face_inputs(kept, det_model, device, progress)
+    warning = left_out_summary(inputs.left_out, len(kept), detector if detect else None)
     if not inputs.x:
         raise EvaluateError(f"{images}: no image to evaluate (mapped folders: {mapping or 'none'}; "
-                            f"skipped: {skipped or 'none'})")
+                            f"skipped: {skipped or 'none'})" + (f"; {warning}" if warning else ""))
     probs = predict_inputs(model, inputs.x, device)
     y_true = [classes.index(mapping[f]) for f in inputs.folders]
     y_pred = probs.argmax(1).tolist()
     metrics = classification_metrics(y_true, y_pred, classes)
     present = [c for c in classes if metrics["per_class"][c]["support"]]
+    for c in classes:  # no image of the class: its recall is undefined, not 0 (JSON null, printed n/a)
+        if not metrics["per_class"][c]["support"]:
+            metrics["per_class"][c]["recall"] = None
     # mean recall over the classes the folder has (balanced accuracy); macro_f1 spans all classes
     metrics["mean_recall"] = float(np.mean([metrics["per_class"][c]["recall"] for c in present]))
     metrics.update(model=display, images=str(images), mode="detect-faces" if detect else "face-crops",
                    detector=detector if detect else None, folders=mapping, skipped_folders=skipped,
-                   left_out=inputs.left_out, num_images=len(items))
+                   left_out=inputs.left_out, num_images=len(items), warning=warning)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     plot_confusion(metrics["confusion_matrix"], classes, out / "confusion_matrix.png",
@@ -300,29 +336,53 @@ def evaluate(model_name: str, images: Path, out: Path, detect: bool = False,
 
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m zoo.evaluate", description=__doc__.split("\n")[0],
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                 formatter_class=cli.HelpFormatter)
     ap.add_argument("model", help=f"face model ({', '.join(FACE_MODELS)}) or a Keras .hdf5 mini-Xception file "
                                   "(with --images), or a zoo.train checkpoint.pt (with --shards)")
     source = ap.add_mutually_exclusive_group(required=True)
-    source.add_argument("--images", type=Path, help="image folder, one sub-folder per class")
-    source.add_argument("--shards", type=Path, help="extraction output folder to score a zoo checkpoint on")
+    source.add_argument("--images", type=Path, help="image folder, one sub-folder per class (face models)")
+    source.add_argument("--shards", type=Path, help="extraction output folder to score a zoo.train checkpoint on")
     ap.add_argument("--split", default="test", help="split of --shards to score")
-    ap.add_argument("--out", type=Path, default=None, help="output folder (default runs/evaluate-<model>-<folder>)")
-    ap.add_argument("--detect-faces", action="store_true", help="classify the largest detected face of each image")
-    ap.add_argument("--detector", default="blazeface-back", choices=["blazeface-back", "blazeface-front"])
-    ap.add_argument("--device", default="cpu")
-    return ap.parse_args(argv)
+    ap.add_argument("--out", type=Path, default=None,
+                    help="output folder (default: runs/evaluate-<model>-<folder>; with --shards "
+                         "evaluate-<split> beside the checkpoint)")
+    ap.add_argument("--detect-faces", action="store_true",
+                    help="images are whole pictures: classify the largest face BlazeFace finds in each")
+    ap.add_argument("--detector", default="blazeface-back", choices=DETECTORS,
+                    help="face detector of --detect-faces: back = small faces in scenes, front = close-ups")
+    ap.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:N)")
+    ap.add_argument("--torch-threads", type=int, default=None, metavar="N",
+                    help="torch CPU threads (default: torch's choice)")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cli.add_verbose(ap)
+    args = ap.parse_args(argv)
+    if args.torch_threads is not None and args.torch_threads < 1:
+        ap.error("--torch-threads must be >= 1")
+    return args
 
 
 def _main_shards(args) -> int:
     from zoo.checkpoints import evaluate_on_shards
 
-    out = args.out or Path(args.model).resolve().parent / f"evaluate-{args.split}"
+    path = Path(args.model)
+    if args.model in FACE_MODELS or path.suffix.lower() in (".hdf5", ".h5"):
+        return cli.fail(f"{args.model} is a face-image model: evaluate it on an image folder "
+                        f"(python -m zoo.evaluate {args.model} --images DIR); --shards scores zoo.train checkpoints")
+    if not path.exists():
+        return cli.fail(f"{args.model}: no such checkpoint (--shards scores a checkpoint.pt written by zoo.train)"
+                        if ("/" in args.model or path.suffix) else
+                        cli.unknown("model", args.model, FACE_MODELS,
+                                    listing="--shards needs a zoo.train checkpoint.pt"))
+    out = args.out or path.resolve().parent / f"evaluate-{args.split}"
+    problem = cli.check_writable_dir(out)
+    if problem:
+        return cli.fail(problem)
     try:
-        m = evaluate_on_shards(Path(args.model), args.shards, args.split, args.device, out)
-    except (ValueError, KeyError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        m = evaluate_on_shards(path, args.shards, args.split, args.device, out)
+    except KeyError as exc:
+        return cli.fail(str(exc.args[0]) if exc.args else repr(exc))
+    except (ValueError, FileNotFoundError) as exc:
+        return cli.fail(str(exc))
     score = {k: m[k] for k in ("accuracy", "macro_f1", "roc_auc_micro", "roc_auc_macro") if m.get(k) is not None}
     print(f"zoo.evaluate {m['model']} on {args.shards} ({args.split}, {m['rows']} rows): "
           + ", ".join(f"{k} {v:.3f}" for k, v in score.items()) + f"\n  outputs in {out}/")
@@ -331,26 +391,42 @@ def _main_shards(args) -> int:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    cli.quiet_library_logs(args.verbose)
+    problem = cli.check_device(args.device)
+    if problem:
+        return cli.fail(problem)
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     if args.shards is not None:
         return _main_shards(args)
     out = args.out or Path("runs") / f"evaluate-{Path(args.model).stem}-{args.images.resolve().name}"
+    problem = cli.check_writable_dir(out)
+    if problem:
+        return cli.fail(problem)
     try:
-        m = evaluate(args.model, args.images, out, args.detect_faces, args.detector, args.device)
+        m = evaluate(args.model, args.images, out, args.detect_faces, args.detector, args.device,
+                     progress=not args.no_progress)
     except EvaluateError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return cli.fail(str(exc))
+    except KeyboardInterrupt:
+        return cli.interrupted()
     used = m["num_samples"]
-    print(f"zoo.evaluate {m['model']} on {args.images} ({m['mode']}): {used} images, "
-          f"accuracy {m['accuracy']:.3f}, mean recall {m['mean_recall']:.3f}")
+    print(f"zoo.evaluate {m['model']} on {args.images} ({m['mode']}): {used} of {len(m['left_out']) + used} images "
+          f"scored, accuracy {m['accuracy']:.3f}, mean recall {m['mean_recall']:.3f}")
     for folder, cls in m["folders"].items():
         stats = m["per_class"][cls]
-        print(f"  {folder} -> {cls}: recall {stats['recall']:.3f} ({stats['support']} images)")
+        recall = "n/a" if stats["recall"] is None else f"{stats['recall']:.3f}"
+        print(f"  {folder} -> {cls}: recall {recall} ({stats['support']} image{'' if stats['support'] == 1 else 's'})")
     for folder, reason in m["skipped_folders"].items():
         print(f"  skipped folder {folder}: {reason}")
     if m["left_out"]:
         print(f"  {len(m['left_out'])} images left out (see metrics.json: left_out)")
+    if m.get("warning"):
+        print(f"warning: {m['warning']}", file=sys.stderr)
     print(f"  outputs in {out}/ (metrics.json, confusion_matrix.png, predictions.csv)")
-    return 0
+    return 1 if m.get("warning") else 0  # most images not scored: the accuracy says little
 
 
 if __name__ == "__main__":
