@@ -48,3 +48,20 @@ def toy_run(out: Path, shards: int = 2, rows: int = 8, prefix: str = "toy/v") ->
     manifest = {"schema_version": SCHEMA_VERSION, "label_names": LABELS, "config": None, "shards": markers}
     (out / "manifest.json").write_text(json.dumps(manifest))
     return manifest
+
+
+def restamp(h5: Path) -> None:
+    """Record an edited shard file's new size and sha256 in its done-marker and the manifest
+    (for tests that edit a shard on purpose to reach a later check, e.g. the schema validator)."""
+    from pipelines.shards import sha256_file
+
+    run = h5.parent
+    marker_path = run / f"shard-{h5.name.split('-', 1)[-1].rsplit('.', 1)[0]}.done.json"
+    marker = json.loads(marker_path.read_text())
+    marker["files"]["h5"].update(bytes=h5.stat().st_size, sha256=sha256_file(h5))
+    marker_path.write_text(json.dumps(marker, indent=1))
+    manifest = json.loads((run / "manifest.json").read_text())
+    for entry in manifest["shards"]:
+        if entry["files"]["h5"]["name"] == h5.name:
+            entry["files"]["h5"].update(marker["files"]["h5"])
+    (run / "manifest.json").write_text(json.dumps(manifest, indent=1))

@@ -837,3 +837,22 @@ def test_evaluate_refuses_tampered_shards_end_to_end(trained, tmp_path):
                 "--out", str(tmp_path / "ev")], tmp_path)
     assert run.returncode == 2 and "changed after it was written" in run.stderr, run.stderr[-2000:]
     assert not (tmp_path / "ev" / "metrics.json").exists()
+
+
+def test_restamped_shard_reaches_the_schema_check(run_dir):
+    """An edited shard whose marker is restamped (a deliberate edit) opens up to the schema
+    validator, which names the file and field (what test_train's validator test relies on)."""
+    from schemas.shards import ShardSchemaError
+    from zoo.data import ShardIntegrityError
+
+    h5 = run_dir / "shard-00000-of-00002.h5"
+    with h5py.File(h5, "a") as f:
+        rows = f["videos/pose_features"].shape[0]
+        del f["videos/pose_features"]
+        f["videos/pose_features"] = np.zeros((rows, 64, 100), np.float32)
+    with pytest.raises(ShardIntegrityError):
+        open_set(run_dir)
+    sf.restamp(h5)
+    with pytest.raises(ShardSchemaError, match=r"videos/pose_features rows have shape \(64, 100\)") as err:
+        open_set(run_dir)
+    assert not isinstance(err.value, ShardIntegrityError)
