@@ -55,12 +55,16 @@ KNOWN_DEVIATIONS = {
                                    "a B-frame stream (a full sequential pass is right)",
     ("decord", "mpeg2.mpg"): "decord 0.6 returns the frame before the last one when it seeks near the end of a "
                              "B-frame stream (a full sequential pass is right)",
+    ("decord", "ntu_single_person.avi"): "decord 0.6 sometimes returns another frame when the last frame is asked "
+                                         "for alone (after a seek) in this H.264 B-frame AVI (not every run)",
     ("opencv", "mpeg2.mpg"): "OpenCV takes the frame count from the MPEG-PS header estimate (14 of 16 frames)",
     ("decord", "odd_size_420.avi"): _COLOUR.format("4:2:0 frames of odd size"),
     ("opencv", "odd_size_420.avi"): _COLOUR.format("4:2:0 frames of odd size"),
     ("decord", "10bit.mp4"): _COLOUR.format("10-bit frames"),
     ("opencv", "10bit.mp4"): _COLOUR.format("10-bit frames"),
 }
+#: deviations that do not show on every run (decord's seek near the end depends on timing)
+INTERMITTENT = {("decord", "ntu_single_person.avi")}
 BACKENDS = ["pyav", "decord", "opencv"]
 
 
@@ -131,9 +135,12 @@ def _requests(n: int) -> dict[str, list[int]]:
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", list(CASES) + SHARED)
 def test_every_backend_gives_the_reference_frames(files, shared, name, backend, request):
+    if (backend, name) == ("decord", "rotated90.mp4"):
+        pytest.skip("decord refuses rotated videos (test_rotation_metadata_frames_are_as_displayed)")
     reason = KNOWN_DEVIATIONS.get((backend, name))
     if reason:
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=True, raises=AssertionError))
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=(backend, name) not in INTERMITTENT,
+                                              raises=AssertionError))
     path = _path(name, files, shared)
     ref = reference_frames(path)
     if name in CASES and not CASES[name].get("audio_s"):
@@ -164,10 +171,16 @@ def test_rotation_metadata_frames_are_as_displayed(files):
 
 
 def test_variable_frame_rate_frames_follow_presentation_order(files):
-    """Frame i of a VFR MP4 is the i-th frame shown, whatever the gaps between timestamps."""
-    frames = read_frames(str(files["vfr.mp4"]), list(range(N)))
-    marks = [(int(np.argmax(f.min(axis=-1).max(axis=0) == 255))) for f in frames]  # x of the white block
-    assert marks == [(i * 5) % W for i in range(N)]
+    """Frame i of a VFR MP4 is the i-th frame shown (closest to source frame i), whatever the gaps
+    between timestamps, in a full pass and when asked for out of order."""
+    sources = np.stack([pattern(i, W, H) for i in range(N)]).astype(np.float32)
+
+    def nearest(frames):
+        return [int(np.argmin(((sources - f.astype(np.float32)) ** 2).mean(axis=(1, 2, 3)))) for f in frames]
+
+    path = str(files["vfr.mp4"])
+    assert nearest(read_frames(path, list(range(N)))) == list(range(N))
+    assert nearest(read_frames(path, [13, 2, 7, 15])) == [13, 2, 7, 15]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
