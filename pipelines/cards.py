@@ -39,7 +39,11 @@ def load_card(name_or_path: str | Path, label_order: str | None = None) -> dict[
     if path.suffix != ".toml":
         path = CARDS_DIR / f"{name_or_path}.toml"
     if not path.is_file():
-        raise CardError(f"no corpus card {path} (known cards: {', '.join(available_cards())})")
+        from pipelines.cli import unknown
+
+        if Path(name_or_path).suffix == ".toml":
+            raise CardError(f"no corpus card {path}")
+        raise CardError(unknown("dataset", str(name_or_path), available_cards()) + f" (cards in {CARDS_DIR})")
     try:
         card = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:

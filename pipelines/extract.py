@@ -47,6 +47,9 @@ from pipelines.cards import CardError, available_cards, corpus_root, load_card
 from pipelines.config import ExtractConfig, config_from_card
 from pipelines.samples import read_samples
 
+#: Default frames per pose-model call: on CPU, PoseNet at 640x480 ran fastest per frame one frame
+#: at a time (activations of larger batches leave the caches); a GPU wants large batches.
+CPU_BATCH, GPU_BATCH = 1, 64
 RUNNERS = {"direct": "DirectRunner", "portable": "PortableRunner", "dataflow": "DataflowRunner",
            "flink": "FlinkRunner", "spark": "SparkRunner"}
 
@@ -85,9 +88,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="torch CPU threads per worker process (default: cores // workers with the local "
                          "multi-process runner, else all cores)")
     ap.add_argument("--device", default="cpu", help="torch device for the extractors (cpu, cuda, cuda:1)")
-    ap.add_argument("--max-batch-size", type=int, default=16,
-                    help="frames per pose-model call (face crops: 4x as many); frames of several samples are "
-                         "gathered until a call is full")
+    ap.add_argument("--max-batch-size", type=int, default=None,
+                    help=f"frames per pose-model call (face crops: 4x as many); frames of several samples are "
+                         f"gathered until a call is full (default: {CPU_BATCH} on CPU, where larger batches "
+                         f"were slower per frame; {GPU_BATCH} with --device cuda)")
     ap.add_argument("--num-shards", type=int, default=None, help="shards to write (default: the card's)")
     ap.add_argument("--face-pool", action=argparse.BooleanOptionalAction, default=None,
                     help="store the face crop of every sampled frame (videos/face_pool, the SISTCM redraw pool; "
@@ -95,6 +99,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--face-mask", action=argparse.BooleanOptionalAction, default=None,
                     help="store clips/faces_masked (clip faces with the synthetic medical mask, TSN --input "
                          "faces_masked; default: the card's representations.face_mask)")
+    ap.add_argument("--allow-outside-root", action="store_true",
+                    help="follow symbolic links that lead outside --root (refused by default; '../' and absolute "
+                         "paths in annotations are always refused)")
     ap.add_argument("--limit", type=int, default=None, help="process only the first N samples")
     ap.add_argument("--overwrite", action="store_true",
                     help="redo shards that are already done (and drop earlier retry-NN/ folders)")
@@ -267,8 +274,8 @@ def build_pipeline(p, shards: list[tuple[int, list]], cfg: ExtractConfig, config
     return (p | "ReadErrors" >> beam.Create(list(read_errors)), extracted[stages.ERRORS]) | "Errors" >> beam.Flatten()
 
 
-def execution_defaults(args: argparse.Namespace) -> tuple[int, int, int]:
-    """``(worker processes, torch threads per worker, decoder processes per worker)``.
+def execution_defaults(args: argparse.Namespace) -> tuple[int, int, int, int]:
+    """``(worker processes, torch threads per worker, decoder processes per worker, batch)``.
 
     CPU: one worker per core (``--workers``), the cores divided among them for torch, one
     decoder child each. CUDA with the local runner: one worker process, so one model copy per
@@ -280,7 +287,8 @@ def execution_defaults(args: argparse.Namespace) -> tuple[int, int, int]:
     workers = args.workers or (1 if on_gpu or not local_multi else cores)
     threads = args.torch_threads or (max(1, cores // workers) if local_multi else cores)
     decoders = args.decode_workers or (max(1, cores - 2) if on_gpu else 1)
-    return workers, max(1, threads), max(1, decoders)
+    batch = args.max_batch_size or (GPU_BATCH if on_gpu else CPU_BATCH)
+    return workers, max(1, threads), max(1, decoders), batch
 
 
 def read_error_records(corpus: str, problems) -> list[dict]:
@@ -315,7 +323,7 @@ def screen_segments(card: dict, root: Path, problems: list) -> dict:
     return {**card, "segments": keep}
 
 
-def load_samples(card: dict, root: Path, problems: list) -> list:
+def load_samples(card: dict, root: Path, problems: list, allow_outside_root: bool = False) -> list:
     """The corpus's samples with bad entries reported in ``problems`` and left out.
 
     Segments cards are screened (:func:`screen_segments`) and their repeated sample ids
@@ -323,7 +331,8 @@ def load_samples(card: dict, root: Path, problems: list) -> list:
     """
     from pipelines.readers.base import dedupe
 
-    samples = read_samples(screen_segments(card, root, problems), root, problems)
+    samples = read_samples(screen_segments(card, root, problems), root, problems,
+                           allow_outside_root=allow_outside_root)
     return dedupe(samples, problems) if card["corpus"].get("layout") == "segments" else samples
 
 
@@ -335,15 +344,16 @@ def _progress_count(progress: Path) -> int:
         return 0
 
 
-def _run_with_progress(p, total: int, out: Path, show: bool):
-    """Run ``p`` in a thread while one tqdm bar counts finished samples (``.progress`` files)."""
+def _run_with_progress(p, total: int, out: Path, show: bool, stream=None):
+    """Run ``p`` in a thread while one tqdm bar (on ``stream``, default stderr) counts finished
+    samples (``.progress`` files)."""
     from tqdm import tqdm
 
     box: dict = {}
     thread = threading.Thread(target=lambda: box.update(result=_safe_run(p)), daemon=True)
     thread.start()
     progress = out / ".progress"
-    with tqdm(total=total, unit="sample", desc="extract", disable=not show, file=sys.stderr,
+    with tqdm(total=total, unit="sample", desc="extract", disable=not show, file=stream or sys.stderr,
               smoothing=0.1, dynamic_ncols=True) as bar:
         while thread.is_alive():
             thread.join(0.5)
@@ -360,11 +370,6 @@ def _safe_run(p) -> dict:
         return {"result": result}
     except BaseException as exc:  # re-raised in the driver thread
         return {"error": exc}
-
-
-def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 2
 
 
 def _resolve_extractors(args: argparse.Namespace) -> dict:
@@ -387,7 +392,7 @@ def _setup(args: argparse.Namespace):
 
     if problem := cli.check_device(args.device):
         raise _SetupError(problem)
-    workers, threads, decoders = execution_defaults(args)
+    workers, threads, decoders, batch = execution_defaults(args)
     args.workers = workers
     try:
         options = pipeline_options(args)
@@ -401,7 +406,7 @@ def _setup(args: argparse.Namespace):
         raise _SetupError(problem)
     root = corpus_root(card, args.root)
     try:
-        cfg = config_from_card(card, root, out, device=args.device, max_batch_size=args.max_batch_size,
+        cfg = config_from_card(card, root, out, device=args.device, max_batch_size=batch,
                                num_shards=args.num_shards, face_pool=args.face_pool, face_mask=args.face_mask,
                                decoder=args.decoder, torch_threads=threads, decode_workers=decoders,
                                **extractors)
@@ -423,12 +428,13 @@ def _plan(args, card, root, out: Path, cfg: ExtractConfig, config_hash: str):
     from pipelines.shards import finished_shards
 
     problems: list = []
-    samples = load_samples(card, root, problems)[: args.limit]
+    samples = load_samples(card, root, problems, args.allow_outside_root)[: args.limit]
     read_errors = read_error_records(card["corpus"]["name"], problems)
-    if not samples and not problems:
-        raise _SetupError(f"no samples found under {root} for corpus {card['corpus']['name']!r}: "
-                          f"expected the layout '{card['corpus'].get('layout')}' "
-                          f"(see datasets/{card['corpus']['name']}.toml)")
+    if not samples:
+        first = f"; the reader found {len(problems)} problem{'s' * (len(problems) != 1)}, first: " \
+                f"{problems[0].path}: {problems[0].reason}" if problems else ""
+        raise _SetupError(f"no samples found under {root} for corpus {card['corpus']['name']!r}: expected the "
+                          f"'{card['corpus'].get('layout')}' layout of {card.get('card_path')}{first}")
     if args.overwrite:
         report.drop_retries(out)
     done = {} if args.overwrite else finished_shards(out, cfg.num_shards, config_hash)
@@ -442,7 +448,8 @@ def _plan(args, card, root, out: Path, cfg: ExtractConfig, config_hash: str):
     return samples, read_errors, plan_shards(todo, cfg.num_shards, {}), retry_dir
 
 
-def _extract(args, options, out: Path, cfg: ExtractConfig, config_hash: str, plan, read_errors, retry_dir):
+def _extract(args, options, out: Path, cfg: ExtractConfig, config_hash: str, plan, read_errors, retry_dir,
+             console=None):
     """Run the Beam pipeline over ``plan``'s shards; returns the Beam result (None: nothing to do)."""
     from pipelines import report
 
@@ -460,7 +467,30 @@ def _extract(args, options, out: Path, cfg: ExtractConfig, config_hash: str, pla
                             args.decode_timeout)
     errors | "WriteErrors" >> beam.combiners.ToList() | beam.Map(report.write_errors, str(out / "errors.jsonl"))
     total = sum(len(plan.members[i]) for i in plan.todo)
-    return _run_with_progress(p, total, shard_out, not args.no_progress)
+    return _run_with_progress(p, total, shard_out, not args.no_progress, console and console.stream)
+
+
+def _run(args: argparse.Namespace, console) -> tuple[dict, Path]:
+    """Set up, plan, extract and report under the output folder's lock; returns the manifest."""
+    from pipelines import report
+    from pipelines.run_lock import run_lock
+
+    options, card, root, out, cfg = _setup(args)
+    config_hash = cfg.content_hash()
+    with run_lock(out):
+        samples, read_errors, plan, retry_dir = _plan(args, card, root, out, cfg, config_hash)
+        for index, reason in sorted(plan.redo_reasons.items()):
+            print(f"shard {index}: redone: {reason}", file=sys.stderr)
+        previous_errors = report.read_errors(out)
+        report.reset_run_files(out)
+        started = time.time()
+        result = _extract(args, options, out, cfg, config_hash, plan, read_errors, retry_dir, console)
+        redone = {s.sample_id for i in plan.todo for s in plan.members[i]}
+        report.carry_errors(out, previous_errors, redone=redone, num_shards=cfg.num_shards, config_hash=config_hash)
+        manifest = report.write_manifest(out, cfg, config_hash, samples, result, time.time() - started,
+                                         skipped_shards=sorted(plan.reused), runner=runner_description(args),
+                                         retry=None if retry_dir is None else retry_dir.name)
+    return manifest, out
 
 
 def main(argv=None) -> int:
@@ -469,39 +499,27 @@ def main(argv=None) -> int:
     0: every planned sample written or reported in ``errors.jsonl`` (1 with ``--fail-on-error``
     when any was reported); 2: a setup problem found before any work (one ``error:`` line);
     3: the accounting does not close (a planned sample neither written nor reported); 130:
-    interrupted (rerun the same command to resume).
+    interrupted (one line; rerun the same command to resume).
     """
     args = parse_args(argv)
     from pipelines import cli, report
-    from pipelines.run_lock import RunLocked, run_lock
+    from pipelines.console import filtered_stderr
+    from pipelines.run_lock import RunLocked
 
     cli.quiet_library_logs(args.verbose)
-    try:
-        options, card, root, out, cfg = _setup(args)
-        config_hash = cfg.content_hash()
-        with run_lock(out):
-            samples, read_errors, plan, retry_dir = _plan(args, card, root, out, cfg, config_hash)
-            for index, reason in sorted(plan.redo_reasons.items()):
-                print(f"shard {index}: redone: {reason}", file=sys.stderr)
-            previous_errors = report.read_errors(out)
-            report.reset_run_files(out)
-            started = time.time()
-            result = _extract(args, options, out, cfg, config_hash, plan, read_errors, retry_dir)
-            redone = {s.sample_id for i in plan.todo for s in plan.members[i]}
-            report.carry_errors(out, previous_errors, redone=redone, num_shards=cfg.num_shards,
-                                config_hash=config_hash)
-            manifest = report.write_manifest(out, cfg, config_hash, samples, result, time.time() - started,
-                                             skipped_shards=sorted(plan.reused), runner=runner_description(args),
-                                             retry=None if retry_dir is None else retry_dir.name)
-    except _SetupError as exc:
-        return _fail(str(exc))
-    except RunLocked as exc:
-        return _fail(str(exc))
-    except KeyboardInterrupt:
-        return cli.interrupted("interrupted; rerun the same command to resume")
+    with filtered_stderr(args.verbose) as console:
+        try:
+            manifest, out = _run(args, console)
+        except (_SetupError, RunLocked) as exc:
+            print(f"error: {exc}", file=console.stream)
+            return cli.EXIT_USAGE
+        except KeyboardInterrupt:
+            console.silence()
+            print("\ninterrupted; rerun the same command to resume", file=console.stream)
+            return cli.EXIT_INTERRUPTED
     report.print_summary(manifest, out)
-    if manifest["samples"]["lost"]:
-        lost = manifest["samples"]["lost"]
+    lost = manifest["samples"]["lost"]
+    if lost:
         print(f"error: {len(lost)} planned sample{'s' * (len(lost) != 1)} neither written nor reported "
               f"(e.g. {lost[0]}); rerun the same command to extract them", file=sys.stderr)
         return 3
