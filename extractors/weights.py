@@ -378,12 +378,23 @@ def install(name: str, source: Path | str) -> Path:
     return final
 
 
-def _cmd_list(_args) -> int:
+def list_table() -> list[list[str]]:
+    """Rows of ``python -m extractors.weights list``: a header, then per registered file its name,
+    file name, licence, whether it ships or the user supplies it, where it was found
+    (``missing`` when nowhere) and its official source."""
+    rows = [["name", "file", "licence", "copy", "found", "source"]]
     for entry in REGISTRY.values():
         found = _find(entry)
-        state = str(found) if found else "missing"
-        ship = "ships" if entry.may_ship else "user-supplied"
-        print(f"{entry.name:26s} {entry.filename:32s} {ship:13s} {state}")
+        rows.append([entry.name, entry.filename, entry.licence, "ships" if entry.may_ship else "user-supplied",
+                     str(found) if found else "missing", entry.url])
+    return rows
+
+
+def _cmd_list(_args) -> int:
+    rows = [[c if len(c) <= 60 or i != 2 else c[:59] + "…" for i, c in enumerate(r)] for r in list_table()]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
     return 0
 
 
@@ -416,16 +427,17 @@ def _cmd_install(args) -> int:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m extractors.weights", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("list", help="list registered weights and where they are").set_defaults(fn=_cmd_list)
+    sub.add_parser("list", help="list registered weights: file, licence, ships or not, where found, source"
+                   ).set_defaults(fn=_cmd_list)
     v = sub.add_parser("verify", help="check sha256 of one or all files (missing files are skipped)")
-    v.add_argument("name", nargs="?", choices=sorted(REGISTRY))
+    v.add_argument("name", nargs="?", choices=sorted(REGISTRY), help="one registered file (default: all)")
     v.set_defaults(fn=_cmd_verify)
     pa = sub.add_parser("path", help="print the path of a file (may download it)")
-    pa.add_argument("name", choices=sorted(REGISTRY))
+    pa.add_argument("name", choices=sorted(REGISTRY), help="registered file name")
     pa.set_defaults(fn=_cmd_path)
     i = sub.add_parser("install", help="checksum FILE and copy it into ~/.cache/affectzoo")
-    i.add_argument("name", choices=sorted(REGISTRY))
-    i.add_argument("file", type=Path)
+    i.add_argument("name", choices=sorted(REGISTRY), help="registered file name")
+    i.add_argument("file", type=Path, help="your downloaded copy of the file")
     i.set_defaults(fn=_cmd_install)
     return p
 

@@ -170,11 +170,17 @@ def write_mmaction(shards: Path, out: Path, **kwargs) -> dict:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m pipelines.export", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="format", required=True)
-    m = sub.add_parser("mmaction", help="MMAction2 / PySKL skeleton annotation pickle")
+    from pipelines import cli
+
+    p = argparse.ArgumentParser(prog="python -m pipelines.export", description=__doc__.split("\n")[0],
+                                formatter_class=cli.HelpFormatter)
+    sub = p.add_subparsers(dest="format", required=True, help="export format")
+    m = sub.add_parser("mmaction", help="MMAction2 / PySKL skeleton annotation pickle",
+                       formatter_class=cli.HelpFormatter)
     m.add_argument("shards", type=Path, help="extraction output folder (with manifest.json)")
-    m.add_argument("out", type=Path, help="output .pkl")
+    m.add_argument("out_file", type=Path, nargs="?", default=None, metavar="OUT.pkl",
+                   help="output .pkl (the same as --out)")
+    m.add_argument("--out", type=Path, default=None, help="output .pkl (default: SHARDS/mmaction.pkl)")
     m.add_argument("--img-shape", nargs=2, type=int, metavar=("H", "W"),
                    help="frame size for every sample (default: the stored frame shape, else each source video's)")
     m.add_argument("--persons", choices=("all", "main"), default="all",
@@ -184,16 +190,26 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Command-line entry point; returns the exit status."""
-    args = _parser().parse_args(argv)
+    """Command-line entry point; returns the exit status (0 written, 2 bad input or output path)."""
+    from pipelines import cli
+
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.out is not None and args.out_file is not None and args.out != args.out_file:
+        parser.error(f"two outputs given ({args.out_file} and --out {args.out}); give one")
+    out = args.out or args.out_file or Path(args.shards) / "mmaction.pkl"
+    if not (Path(args.shards) / "manifest.json").is_file():
+        return cli.fail(f"{args.shards}: no manifest.json there (not an extraction output folder)")
+    problem = cli.check_writable_file(out)
+    if problem:
+        return cli.fail(problem)
     try:
-        obj = write_mmaction(args.shards, args.out, img_shape=args.img_shape,
+        obj = write_mmaction(args.shards, out, img_shape=args.img_shape,
                              fill_missing=None if args.keep_nan else 0.0, persons=args.persons)
     except (ValueError, ShardSchemaError, OSError) as exc:  # ValueError: ExportError, a bad annotation
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return cli.fail(str(exc))
     counts = ", ".join(f"{k} {len(v)}" for k, v in obj["split"].items())
-    print(f"wrote {args.out}: {len(obj['annotations'])} annotations ({counts})")
+    print(f"wrote {out}: {len(obj['annotations'])} annotations ({counts})")
     return 0
 
 

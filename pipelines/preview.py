@@ -64,8 +64,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.represent.embedding import EMBEDDING_SIZE, gait_embedding
-from pipelines.represent.superimage import untile_superimage
 from schemas.keypoints import LAYOUTS, Layout
 from schemas.shards import SCHEMA_VERSION, ShardSchemaError
 
@@ -214,6 +212,8 @@ class SampleView:
     timeline: np.ndarray
     frame_shape: tuple[int, int]
     clips: list[ClipView] = field(default_factory=list)
+    #: what produced the stored keypoints, from the run's manifest (e.g. ``PoseNet COCO-17``); "" unknown
+    pose_source: str = ""
 
     @property
     def is_skeleton(self) -> bool:
@@ -242,6 +242,8 @@ def _clip_views(table: pa.Table, path: Path) -> dict[str, list[ClipView]]:
         layout = json.loads(cols["superimage_layout"][i])
         fullbody_image = _decode_png(cols["fullbody_png"][i], f"{where} fullbody_png")
         try:
+            from pipelines.represent.superimage import untile_superimage  # imports torch: only when used
+
             fullbody = untile_superimage(fullbody_image, layout)
         except (ValueError, KeyError) as exc:
             raise PreviewError(f"{where}: fullbody_png does not match superimage_layout ({exc})") from exc
@@ -417,6 +419,8 @@ def skeleton_tile(sample: SampleView, layout: Optional[Layout] = None, side: int
     points = np.stack([kp[:, 0] * sx + ox, kp[:, 1] * sy + oy], axis=1)
     image = draw_skeleton(bg.copy(), points, valid, layout.edges if layout else (), joint_colours(num_joints))
     name = layout.name if layout else f"{num_joints} joints, no bones"
+    if sample.pose_source and not skeleton:
+        name += f" {sample.pose_source}"
     return SkeletonTile(image, bg, points, valid, layout, f"{name} {what}")
 
 
@@ -457,6 +461,8 @@ def embedding_tile(sample: SampleView) -> tuple[Optional[np.ndarray], str]:
     fewer than 2 frames or hold NaN.
     """
     try:
+        from pipelines.represent.embedding import gait_embedding
+
         image = gait_embedding(np.asarray(sample.keypoints[: sample.num_frames], np.float64),
                                name=f"{sample.sample_id} keypoints")
     except ValueError as exc:
@@ -528,6 +534,8 @@ def sample_tiles(sample: SampleView, num_clips: int, layout: Optional[Layout] = 
     tiles.append((f"timeline x | y ({sample.timeline.shape[1]}x{sample.timeline.shape[2]})", tl))
     if sample.is_skeleton:
         emb, caption = embedding_tile(sample)
+        if emb is None:
+            from pipelines.represent.embedding import EMBEDDING_SIZE
         tiles.append((caption, emb if emb is not None else _blank(EMBEDDING_SIZE, EMBEDDING_SIZE)))
     return tiles
 
@@ -557,6 +565,27 @@ def render_sheet(samples: Sequence[SampleView], layout: Optional[Layout] = None,
             _text(sheet, caption, x, y - 4, geo.widths[i])
             sheet[y:y + tile.shape[0], x:x + tile.shape[1]] = tile
     return sheet
+
+
+#: Pose extractors of the manifest -> what the stored 18-joint keypoints were made from.
+POSE_SOURCES = {"posenet-mobilenet-v1-075": "from PoseNet", "openpose-body": "from OpenPose"}
+
+
+def pose_source(files) -> str:
+    """What made the stored keypoints, read from the ``manifest.json`` beside a shard's files
+    (``extractors.pose.name``): e.g. ``from PoseNet`` (the pipeline stores PoseNet's COCO-17
+    joints in the OpenPose-18 order, the neck the shoulders' midpoint, so the sheet reads
+    "openpose18 from PoseNet"). "" when no manifest names it."""
+    paths = [Path(files.videos), Path(files.clips)] if isinstance(files, ShardFiles) else [Path(files)]
+    for p in paths:
+        m = p.parent / "manifest.json"
+        if m.is_file():
+            try:
+                name = json.loads(m.read_text()).get("extractors", {}).get("pose", {}).get("name", "")
+            except (OSError, ValueError, AttributeError):
+                return ""
+            return POSE_SOURCES.get(name, name)
+    return ""
 
 
 def write_sheet(shard: str | Path, out: str | Path | None = None, rows: int = 4, sample_id: Optional[str] = None,
@@ -592,6 +621,9 @@ def write_sheet(shard: str | Path, out: str | Path | None = None, rows: int = 4,
     if not samples:
         what = f"sample {sample_id!r} is in no shard of" if sample_id is not None else "no samples in"
         raise PreviewError(f"{what} {shard}")
+    source = pose_source(used)
+    for s in samples:
+        s.pose_source = source
     sheet = render_sheet(samples, LAYOUTS[layout] if layout else None, min_score)
     out = Path(out) if out is not None else Path(f"preview-{used.stem}.png")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -602,8 +634,10 @@ def write_sheet(shard: str | Path, out: str | Path | None = None, rows: int = 4,
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """CLI entry point; returns the exit status (0 written, 2 bad input)."""
+    from pipelines import cli
+
     parser = argparse.ArgumentParser(
-        prog="python -m pipelines.preview",
+        prog="python -m pipelines.preview", formatter_class=cli.HelpFormatter,
         description="Render a contact sheet PNG of one shard: per sample its face super-images, a skeleton "
                     "overlay, the skeleton timeline and (skeleton corpora) the VS-GCNN image embedding. "
                     "Reads the shard's Parquet files with pyarrow only.")

@@ -324,3 +324,37 @@ def test_predict_checkpoint_through_cli(trained, tmp_path):
     lines = [json.loads(x) for x in (tmp_path / "p.jsonl").read_text().splitlines()]
     video = [r for r in lines if r["type"] == "video_prediction"]
     assert len(video) == 1 and math.isclose(sum(video[0]["scores"].values()), 1, abs_tol=1e-4)
+
+
+# --------------------------------------------------------------------------------------------
+# pipelines.export, pipelines.preview, extractors.weights
+# --------------------------------------------------------------------------------------------
+
+def test_export_takes_out_like_every_cli(shards, tmp_path):
+    import pickle
+
+    out = tmp_path / "ann" / "mm.pkl"
+    proc = run("pipelines.export", "mmaction", shards, "--out", out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with open(out, "rb") as fh:
+        assert len(pickle.load(fh)["annotations"]) == 4
+    assert f"wrote {out}: 4 annotations" in proc.stdout
+    line = one_error_line(run("pipelines.export", "mmaction", shards, "--out", "/proc/affectzoo/mm.pkl"))
+    assert line.startswith("error: --out /proc/affectzoo/mm.pkl")
+
+
+def test_preview_names_the_pose_model_of_the_stored_skeleton(shards, tmp_path):
+    from pipelines import preview as P
+
+    assert P.pose_source(P.resolve_shard(shards)[0]) == "from PoseNet"
+    proc = run("pipelines.preview", shards, "--out", tmp_path / "p.png", "--rows", "1")
+    assert proc.returncode == 0 and cv2.imread(str(tmp_path / "p.png")) is not None, proc.stderr[-2000:]
+
+
+def test_weights_list_shows_licence_and_source_columns():
+    proc = run("extractors.weights", "list")
+    assert proc.returncode == 0, proc.stderr
+    header, *rows = proc.stdout.splitlines()
+    assert header.split() == ["name", "file", "licence", "copy", "found", "source"]
+    mini = next(r for r in rows if r.startswith("mini-xception-fer2013"))
+    assert " MIT " in mini and "https://" in mini and ("ships" in mini)

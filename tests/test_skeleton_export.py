@@ -156,11 +156,13 @@ def test_export_reads_the_frame_size_from_the_video(toy_shards):
 
 
 def test_export_errors(tmp_path, capsys):
-    assert E.main(["mmaction", str(tmp_path), str(tmp_path / "o.pkl")]) == 1
-    assert "manifest.json not found" in capsys.readouterr().err
+    assert E.main(["mmaction", str(tmp_path), str(tmp_path / "o.pkl")]) == 2
+    assert "no manifest.json" in capsys.readouterr().err
     (tmp_path / "manifest.json").write_text(json.dumps({"schema_version": 99, "shards": []}))
-    assert E.main(["mmaction", str(tmp_path), str(tmp_path / "o.pkl")]) == 1
+    assert E.main(["mmaction", str(tmp_path), "--out", str(tmp_path / "o.pkl")]) == 2
     assert "schema version 99" in capsys.readouterr().err
+    assert E.main(["mmaction", str(tmp_path), "--out", str(tmp_path / "manifest.json" / "o.pkl")]) == 2
+    assert "manifest.json is a file" in capsys.readouterr().err
 
 
 def test_export_of_pipeline_shards_has_every_tracked_person(extracted, tmp_path):

@@ -158,10 +158,13 @@ def test_cli_list_verify_path_help(tmp_path):
     env = {"HOME": str(tmp_path)}
     out = _cli("list", env_extra=env)
     assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()
+    header, *lines = out.stdout.splitlines()
+    assert header.split() == ["name", "file", "licence", "copy", "found", "source"]
     assert len(lines) == len(W.REGISTRY)
-    assert any(l.startswith("blazeface-front") and l.endswith("blazeface.pth") for l in lines)
-    assert any(l.startswith("dbface-large") and "missing" in l for l in lines)
+    front = W.REGISTRY["blazeface-front"]
+    assert any(l.startswith("blazeface-front") and "/blazeface.pth " in l and front.licence in l
+               and l.endswith(front.url) for l in lines)
+    assert any(l.startswith("dbface-large") and "missing" in l and "user-supplied" in l for l in lines)
     out = _cli("verify", env_extra=env)
     assert out.returncode == 0, out.stderr
     assert sum(l.startswith("OK") for l in out.stdout.splitlines()) >= len(SHIPPED)

@@ -50,6 +50,16 @@ def test_parameter_count_equals_reference(name, shared):
     assert count_parameters(model) == ref["parameters"]
 
 
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_listed_parameter_count_equals_the_built_model(name):
+    """``zoo.train --list`` prints EXAMPLE_PARAMETERS instead of building every model: it must be exact."""
+    from zoo.registry import EXAMPLE_PARAMETERS
+
+    m = MODELS[name]
+    model = m.build(m.example_shape, Task(m.task).outputs(m.example_classes))
+    assert EXAMPLE_PARAMETERS[name] == count_parameters(model)
+
+
 FACE_MODELS = ["sistcm", "resnet18-tlstm", "tsn-mobilenetv2", "tsm-resnet50", "tsn-resnet50-fusion",
                "vtt-resnet18-tsm"]
 

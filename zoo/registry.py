@@ -297,6 +297,33 @@ _ENTRIES += _face_entries()
 
 MODELS: dict[str, ZooModel] = {m.name: m for m in _ENTRIES}
 
+#: Parameter count of each model in its reference setup (``example_shape``, ``example_classes``),
+#: as ``python -m zoo.train --list`` prints it without building every network (seconds saved;
+#: ``tests/test_zoo_registry.py`` checks each against the built model).
+EXAMPLE_PARAMETERS: dict[str, int] = {
+    'accm': 429248,
+    'accm-cnn': 213768,
+    'caer-bilstm-h128-l1': 361992,
+    'caer-bilstm-h256-l2': 2956296,
+    'caer-tcn-bilstm': 539784,
+    'caer-transformer-h128': 436552,
+    'caer-gru-h128-l2': 592392,
+    'caer-conv1d': 410504,
+    'caer-multiscale': 311304,
+    'caer-convlstm': 428040,
+    'caer-deepresidual': 693000,
+    'caer-graphskeleton': 2400233,
+    'caer-deepresidualpreact': 693001,
+    'vsgcnn': 334849,
+    'sistcm': 22044885,
+    'resnet18-tlstm': 18557525,
+    'tsn-resnet50': 23524425,
+    'tsm-resnet50': 23524425,
+    'tsn-mobilenetv2': 2234121,
+    'tsn-resnet50-fusion': 23524425,
+    'vtt-resnet18-tsm': 11180103,
+}
+
 
 def register(entry: ZooModel) -> None:
     """Add an entry (raises ``ValueError`` on a duplicate name)."""
