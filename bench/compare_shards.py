@@ -75,6 +75,27 @@ def compare_parquet(a: Path, b: Path) -> list[str]:
             if not ta.column(c).combine_chunks().equals(tb.column(c).combine_chunks())]
 
 
+def diff_stats(a: Path, b: Path) -> list[str]:
+    """Per numeric HDF5 dataset that differs: the largest absolute difference, the mean one and
+    the number of NaN mismatches (e.g. keypoints found on one device only)."""
+    out = []
+    for h5 in sorted(p.name for p in a.glob("*.h5")):
+        with h5py.File(a / h5, "r") as fa, h5py.File(b / h5, "r") as fb:
+            names = []
+            fa.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+            for n in names:
+                x, y = fa[n][()], fb[n][()] if n in fb else None
+                if y is None or x.dtype.kind not in "fiub" or x.shape != y.shape or x.size == 0:
+                    continue
+                x64, y64 = x.astype(np.float64), y.astype(np.float64)
+                nan = int(np.sum(np.isnan(x64) != np.isnan(y64)))
+                d = np.abs(np.nan_to_num(x64) - np.nan_to_num(y64))[~(np.isnan(x64) | np.isnan(y64))]
+                if nan or (d.size and d.max() > 0):
+                    out.append(f"{h5} {n}: max |diff| {d.max() if d.size else 0:.4g}, mean {d.mean() if d.size else 0:.3g}, "
+                               f"NaN mismatches {nan} of {x.size}")
+    return out
+
+
 def compare_runs(a: Path, b: Path, atol: float = 0.0, image_atol: float = 0.0) -> list[str]:
     """Differences between the outputs in folders ``a`` and ``b`` (empty: same content)."""
     ma, mb = (json.loads((p / "manifest.json").read_text()) for p in (a, b))
@@ -104,7 +125,11 @@ def main(argv=None) -> int:
     ap.add_argument("b", type=Path, help="second extraction output folder")
     ap.add_argument("--atol", type=float, default=0.0, help="pixel tolerance for coordinates (GPU vs CPU)")
     ap.add_argument("--image-atol", type=float, default=0.0, help="grey-level tolerance for stored crops")
+    ap.add_argument("--stats", action="store_true", help="print the size of each numeric difference instead")
     args = ap.parse_args(argv)
+    if args.stats:
+        print("\n".join(diff_stats(args.a, args.b)) or "no numeric difference")
+        return 0
     diffs = compare_runs(args.a, args.b, args.atol, args.image_atol)
     for d in diffs:
         print(d)
