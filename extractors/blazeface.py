@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from extractors import _device as _dev
 from extractors import weights as _weights
 
 __all__ = [
@@ -30,7 +31,10 @@ __all__ = [
     "letterbox",
     "decode_detections",
     "weighted_nms",
+    "weighted_nms_batch",
+    "preprocess",
     "detect_faces",
+    "warmup",
 ]
 
 #: Keypoint order of the 6 BlazeFace landmarks (subject's point of view).
@@ -129,6 +133,8 @@ class BlazeFace(nn.Module):
             self.backbone1 = nn.Sequential(_Stem(), nn.ReLU(), *_blocks(_FRONT_BACKBONE1))
             self.backbone2 = nn.Sequential(*_blocks(_FRONT_BACKBONE2))
             c16 = 88
+        self.register_buffer("anchors", torch.from_numpy(generate_anchors(back_model)).float(),
+                             persistent=False)
         self.classifier_8 = nn.Conv2d(c16, 2, 1)
         self.classifier_16 = nn.Conv2d(96, 6, 1)
         self.regressor_8 = nn.Conv2d(c16, 32, 1)
@@ -179,12 +185,17 @@ def generate_anchors(back_model: bool = False) -> np.ndarray:
     return np.asarray(rows, dtype=np.float64)
 
 
-def load_blazeface(variant: str = "front", device="cpu") -> BlazeFace:
+def load_blazeface(variant: str = "front", device="cpu", channels_last: Optional[bool] = None
+                   ) -> BlazeFace:
     """Build :class:`BlazeFace` and load the registered weights strictly (eval mode).
+
+    The SSD anchors (:func:`generate_anchors`, equal to the shipped ``blazeface_anchors.npy``)
+    are a non-persistent buffer ``anchors`` float32 [896, 4] of every :class:`BlazeFace`.
 
     Args:
         variant: ``"front"`` (``blazeface-front``, 128x128) or ``"back"`` (``blazeface-back``).
         device: torch device for the model.
+        channels_last: channels-last weights (default: on CUDA only).
     Raises:
         ValueError: unknown variant. WeightsNotFoundError / WeightsChecksumError from
         :mod:`extractors.weights`. RuntimeError: key mismatch (strict load).
@@ -193,9 +204,10 @@ def load_blazeface(variant: str = "front", device="cpu") -> BlazeFace:
         raise ValueError(f"variant must be 'front' or 'back', got {variant!r}")
     model = BlazeFace(back_model=variant == "back")
     model.load_state_dict(_weights.load_state_dict(f"blazeface-{variant}"), strict=True)
-    anchors = torch.from_numpy(generate_anchors(model.back_model))
-    model.register_buffer("anchors", anchors.float(), persistent=False)
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    if _dev.is_cuda(device) if channels_last is None else channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
 
 
 def letterbox(frame: np.ndarray, size: int) -> tuple[np.ndarray, float]:
@@ -258,14 +270,62 @@ def decode_detections(raw_boxes: torch.Tensor, raw_scores: torch.Tensor, anchors
             for i in range(decoded.shape[0])]
 
 
-def _iou_one_to_many(box: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-    """IoU of one (ymin, xmin, ymax, xmax) box with [K, 4] boxes (no +1 pixel convention)."""
-    lo = torch.maximum(box[:2], boxes[:, :2])
-    hi = torch.minimum(box[2:4], boxes[:, 2:4])
-    inter = (hi - lo).clamp(min=0).prod(dim=1)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+def _iou_batch(seed: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """IoU of per-image seed boxes [N, 4] with boxes [N, K, 4], all (ymin, xmin, ymax, xmax)
+    (no +1 pixel convention). Returns [N, K]."""
+    lo = torch.maximum(seed[:, None, :2], boxes[..., :2])
+    hi = torch.minimum(seed[:, None, 2:4], boxes[..., 2:4])
+    inter = (hi - lo).clamp(min=0).prod(dim=-1)
+    area = ((seed[:, 2] - seed[:, 0]) * (seed[:, 3] - seed[:, 1]))[:, None]
+    areas = (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
     return inter / (area + areas - inter)
+
+
+def weighted_nms_batch(dets: torch.Tensor, valid: torch.Tensor, iou_threshold: float = NMS_IOU
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weighted NMS of a batch on the detections' device (see :func:`weighted_nms`).
+
+    Every round takes, in each image at once, the highest-scoring remaining detection as the
+    seed, groups the remaining detections whose IoU with it is > ``iou_threshold`` (the seed
+    always belongs to its group), and emits the score-weighted mean of the group's 16
+    coordinates with the group's mean score (a lone seed is emitted unchanged). Rounds repeat
+    until no image has detections left (one host sync per round; rounds = most faces found in
+    one image).
+
+    Args:
+        dets: float [N, K, 17] (16 coordinates, score last), padded.
+        valid: bool [N, K], False for padding.
+    Returns:
+        ``(out float [N, R, 17], count int64 [N])``: image i's merged detections are
+        ``out[i, :count[i]]``, in the order the groups were formed (descending seed score,
+        ties by position in ``dets``).
+    """
+    n, k = valid.shape
+    out = dets.new_zeros((n, 0, dets.shape[-1]))
+    count = torch.zeros(n, dtype=torch.long, device=dets.device)
+    if k == 0:
+        return out, count
+    order = torch.argsort(torch.where(valid, dets[..., 16], dets.new_tensor(float("-inf"))),
+                          dim=1, descending=True, stable=True)
+    dets = torch.gather(dets, 1, order[..., None].expand(-1, -1, dets.shape[-1]))
+    remaining = torch.gather(valid, 1, order)
+    rows = torch.arange(n, device=dets.device)
+    merged_rounds = []
+    while bool(remaining.any()):
+        has = remaining.any(dim=1)
+        seed_idx = remaining.to(torch.int8).argmax(dim=1)  # first remaining = best score
+        seed = dets[rows, seed_idx]
+        group = remaining & (_iou_batch(seed[:, :4], dets[..., :4]) > iou_threshold)
+        group[rows, seed_idx] |= has
+        w = dets[..., 16] * group
+        wsum = w.sum(dim=1)
+        size = group.sum(dim=1)
+        blended = torch.cat([(dets[..., :16] * w[..., None]).sum(dim=1) / wsum[:, None],
+                             (wsum / size)[:, None]], dim=1)
+        merged_rounds.append(torch.where((size > 1)[:, None], blended, seed))
+        count += has.long()
+        remaining &= ~group
+    return torch.stack(merged_rounds, dim=1), count
 
 
 def weighted_nms(dets: torch.Tensor, iou_threshold: float = NMS_IOU) -> torch.Tensor:
@@ -274,6 +334,7 @@ def weighted_nms(dets: torch.Tensor, iou_threshold: float = NMS_IOU) -> torch.Te
     Repeatedly take the highest-scoring remaining detection, group it with every remaining
     detection whose box IoU with it is > ``iou_threshold`` (itself included), and replace the
     group by the score-weighted mean of its 16 coordinates with the group's **mean** score.
+    (One-image form of :func:`weighted_nms_batch`.)
 
     Args:
         dets: [K, 17] float (16 coordinates, score last).
@@ -282,56 +343,93 @@ def weighted_nms(dets: torch.Tensor, iou_threshold: float = NMS_IOU) -> torch.Te
     """
     if dets.shape[0] == 0:
         return dets
-    remaining = torch.argsort(dets[:, 16], descending=True, stable=True)
-    out = []
-    while remaining.numel() > 0:
-        seed = dets[remaining[0]]
-        group_mask = _iou_one_to_many(seed[:4], dets[remaining, :4]) > iou_threshold
-        group = remaining[group_mask]
-        remaining = remaining[~group_mask]
-        merged = seed.clone()
-        if group.numel() > 1:
-            w = dets[group, 16:17]
-            merged[:16] = (dets[group, :16] * w).sum(dim=0) / w.sum()
-            merged[16] = w.sum() / group.numel()
-        out.append(merged)
-    return torch.stack(out)
+    out, count = weighted_nms_batch(dets[None], torch.ones(1, dets.shape[0], dtype=torch.bool,
+                                                           device=dets.device), iou_threshold)
+    return out[0, :int(count[0])]
 
 
-def _to_source_pixels(dets: torch.Tensor, side: float) -> np.ndarray:
-    """[M, 17] normalised (ymin, xmin, ymax, xmax, kps, score) -> float32 [M, 17] pixels
-    (x1, y1, x2, y2, score, kps)."""
-    d = dets.detach().cpu().double().numpy()
-    out = np.empty((d.shape[0], 17), dtype=np.float64)
-    out[:, 0:4] = d[:, [1, 0, 3, 2]] * side
-    out[:, 4] = d[:, 16]
-    out[:, 5:17] = d[:, 4:16] * side
-    return out.astype(np.float32)
+def _check(frame, i: int) -> None:
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 \
+            or frame.shape[2] != 3:
+        got = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
+        raise ValueError(f"frames[{i}]: expected uint8 [H, W, 3], got {got}")
 
 
-def _preprocess(frames: Sequence[np.ndarray], size: int, device) -> tuple[torch.Tensor, list]:
-    squares, sides = [], []
-    for f in frames:
-        if f.dtype != np.uint8:
-            raise ValueError(f"frames must be uint8, got {f.dtype}")
-        sq, _ = letterbox(f, size)
-        squares.append(sq)
-        sides.append(float(max(f.shape[:2])))
-    batch = torch.from_numpy(np.stack(squares)).to(device).permute(0, 3, 1, 2).float()
-    return batch / 127.5 - 1.0, sides
+def preprocess(frames, size: int, device="cpu", device_preprocess: Optional[bool] = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Letterbox and scale frames into one network batch on ``device``.
+
+    CPU (default): :func:`letterbox` with cv2 on the host, as hollance's code. CUDA (default):
+    frames of one size go up as one uint8 tensor (pinned, non_blocking) and are letterboxed
+    there (:func:`extractors._device.cv2_area_letterbox`: cv2's ``INTER_AREA`` weights, the same
+    square images as cv2 on the test frames).
+
+    Args:
+        frames: RGB uint8 [H, W, 3] images (list) or a uint8 [N, H, W, 3] array.
+        size: network input side (128 front, 256 back).
+        device_preprocess: force the device path on (True) or off (False).
+    Returns:
+        ``(x float32 [N, 3, size, size] in [-1, 1] on device, sides float64 [N] = max(H, W)
+        per frame on device)``.
+    Raises:
+        ValueError: a frame is not uint8 [H, W, 3].
+    """
+    frames = _dev.frame_list(frames)
+    for i, f in enumerate(frames):
+        _check(f, i)
+    on_device = _dev.is_cuda(device) if device_preprocess is None else bool(device_preprocess)
+    sides = torch.tensor([float(max(f.shape[:2])) for f in frames], dtype=torch.float64)
+    if on_device:
+        batch = torch.empty((len(frames), 3, size, size), dtype=torch.float32, device=device)
+        for idx in _dev.group_by_size(frames).values():
+            sq = _dev.cv2_area_letterbox(_dev.upload(_dev.stack(frames, idx), device), size)
+            batch[torch.as_tensor(idx, device=device)] = sq
+    else:
+        squares = [letterbox(f, size)[0] for f in frames]
+        batch = torch.from_numpy(np.stack(squares)).to(device).permute(0, 3, 1, 2).float()
+    return batch / 127.5 - 1.0, sides.to(device)
+
+
+def _postprocess(raw_boxes: torch.Tensor, raw_scores: torch.Tensor, anchors: torch.Tensor,
+                 size: int, score_threshold: float, sides: torch.Tensor) -> list[np.ndarray]:
+    """Anchor decode, score filter, batched weighted NMS and the mapping to source pixels, on
+    the outputs' device; one transfer to the host."""
+    decoded = _decode_boxes(raw_boxes.float(), anchors, size)
+    scores = torch.sigmoid(raw_scores[..., 0].float().clamp(-SCORE_CLIP, SCORE_CLIP))
+    keep = scores >= score_threshold
+    k = int(keep.sum(dim=1).max()) if keep.numel() else 0
+    order = torch.argsort(keep.to(torch.int8), dim=1, descending=True, stable=True)[:, :k]
+    dets = torch.cat([decoded, scores[..., None]], dim=-1)
+    dets = torch.gather(dets, 1, order[..., None].expand(-1, -1, 17))
+    valid = torch.gather(keep, 1, order)
+    merged, count = weighted_nms_batch(dets, valid)
+    d = merged.double()
+    side = sides.to(d)[:, None, None]
+    px = torch.cat([d[..., [1, 0, 3, 2]] * side, d[..., 16:17], d[..., 4:16] * side], dim=-1)
+    host = px.float().cpu().numpy()
+    counts = count.cpu().numpy()
+    return [np.ascontiguousarray(host[i, :counts[i]]) for i in range(len(counts))]
 
 
 @torch.no_grad()
-def detect_faces(model: BlazeFace, frames: Sequence[np.ndarray], device="cpu",
-                 score_threshold: Optional[float] = None) -> list[np.ndarray]:
+def detect_faces(model: BlazeFace, frames, device="cpu", score_threshold: Optional[float] = None,
+                 dtype=None, device_preprocess: Optional[bool] = None) -> list[np.ndarray]:
     """Detect faces with BlazeFace in a batch of RGB frames (one network forward for all).
+
+    Preprocessing (:func:`preprocess`) runs on the host with cv2 on CPU and on the device on
+    CUDA (same input images); anchor decoding, the score filter and the weighted NMS run
+    batched on ``device`` (:func:`weighted_nms_batch`), and the results come back in one
+    transfer.
 
     Args:
         model: a loaded :class:`BlazeFace` (see :func:`load_blazeface`), already on ``device``.
-        frames: RGB uint8 images [H, W, 3]; sizes may differ (each is letterboxed to the
-            model's square input).
+        frames: RGB uint8 images [H, W, 3] (a list; sizes may differ, each is letterboxed to
+            the model's square input), or one uint8 [N, H, W, 3] array.
         device: torch device for the forward pass and the decode.
         score_threshold: minimum score; default 0.75 (front) / 0.65 (back).
+        dtype: autocast dtype on CUDA (float16 / bfloat16 or their names); None / float32 =
+            none. Ignored off CUDA.
+        device_preprocess: letterbox on the device (default: on CUDA only).
     Returns:
         One float32 array [D, 17] per frame, rows ``x1, y1, x2, y2, score, then (x, y) of
         right eye, left eye, nose, mouth, right ear, left ear`` (:data:`FACE_KEYPOINTS`), in
@@ -339,14 +437,23 @@ def detect_faces(model: BlazeFace, frames: Sequence[np.ndarray], device="cpu",
     Raises:
         ValueError: a frame is not uint8 [H, W, 3].
     """
+    frames = _dev.frame_list(frames)
     if len(frames) == 0:
         return []
     size = model.input_size
     thr = model.score_threshold if score_threshold is None else float(score_threshold)
-    x, sides = _preprocess(frames, size, device)
-    raw_boxes, raw_scores = model(x)
-    anchors = getattr(model, "anchors", None)
-    if anchors is None:
-        anchors = torch.from_numpy(generate_anchors(model.back_model))
-    cands = decode_detections(raw_boxes, raw_scores, anchors, size, thr)
-    return [_to_source_pixels(weighted_nms(c), side) for c, side in zip(cands, sides)]
+    x, sides = preprocess(frames, size, device, device_preprocess)
+    if _dev.is_channels_last(model):
+        x = x.contiguous(memory_format=torch.channels_last)
+    with _dev.autocast(device, _dev.resolve_dtype(dtype, device)):
+        raw_boxes, raw_scores = model(x)
+    return _postprocess(raw_boxes, raw_scores, model.anchors, size, thr, sides)
+
+
+def warmup(model: BlazeFace, device="cpu", size: tuple[int, int] = (480, 640), batch: int = 1,
+           dtype=None) -> None:
+    """Run :func:`detect_faces` once on ``batch`` black frames of ``size`` = (H, W)."""
+    detect_faces(model, np.zeros((batch, size[0], size[1], 3), np.uint8), device=device,
+                 dtype=dtype)
+    if _dev.is_cuda(device):
+        torch.cuda.synchronize(device)

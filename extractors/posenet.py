@@ -14,7 +14,7 @@ to (x, y) = (16 j, 16 i) + offset (no half-pixel shift).
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Sequence
+from typing import Optional, Sequence
 
 import cv2
 import numpy as np
@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from extractors import _device as _dev
 from extractors import weights as _weights
 
 __all__ = [
@@ -32,8 +33,11 @@ __all__ = [
     "load_posenet",
     "network_input_size",
     "preprocess",
+    "preprocess_batch",
+    "decode_batch",
     "decode_multiple_poses",
     "estimate_poses",
+    "warmup",
 ]
 
 OUTPUT_STRIDE = 16
@@ -111,8 +115,13 @@ class PoseNetMobileNetV1(nn.Module):
                 self.displacement_fwd(f), self.displacement_bwd(f))
 
 
-def load_posenet(device="cpu") -> PoseNetMobileNetV1:
+def load_posenet(device="cpu", channels_last: Optional[bool] = None) -> PoseNetMobileNetV1:
     """Build :class:`PoseNetMobileNetV1` and load ``posenet-mobilenet-v1-075`` strictly (eval).
+
+    Args:
+        device: torch device of the model.
+        channels_last: store the conv weights channels-last (default: on CUDA only, where
+            cuDNN's NHWC kernels are faster; :func:`estimate_poses` then feeds NHWC input).
 
     Raises:
         WeightsNotFoundError / WeightsChecksumError (:mod:`extractors.weights`); RuntimeError on
@@ -120,7 +129,10 @@ def load_posenet(device="cpu") -> PoseNetMobileNetV1:
     """
     model = PoseNetMobileNetV1()
     model.load_state_dict(_weights.load_state_dict("posenet-mobilenet-v1-075"), strict=True)
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    if _dev.is_cuda(device) if channels_last is None else channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
 
 
 def network_input_size(h: int, w: int, scale_factor: float,
@@ -154,12 +166,32 @@ def _part_candidates(heatmap: torch.Tensor, score_threshold: float):
 
     Returns ``(scores float32 [K], idx int64 [K, 3] = (keypoint, y, x))`` as numpy arrays.
     """
-    pooled = F.max_pool2d(heatmap[None], 3, stride=1, padding=1)[0]
-    mask = (heatmap == pooled) & (heatmap >= score_threshold)
+    vals, idx = _batch_candidates(heatmap[None], score_threshold)
+    return vals.cpu().numpy(), idx[:, 1:].cpu().numpy()
+
+
+def _batch_candidates(heatmap: torch.Tensor, score_threshold: float):
+    """Part candidates of a whole batch on the heatmap's device, in one pass.
+
+    A candidate is a 3x3 local maximum (max-pool NMS; outside the map counts as -inf) with
+    score >= ``score_threshold``.
+
+    Args:
+        heatmap: float [N, 17, h, w] sigmoid scores.
+    Returns:
+        ``(scores float32 [M], idx int64 [M, 4] = (frame, keypoint, y, x))`` on the device,
+        ordered by frame, then by descending score, ties in row-major (keypoint, y, x) order:
+        per frame exactly the order of posenet-pytorch's ``build_part_with_score_torch``
+        followed by a stable descending sort.
+    """
+    hm = heatmap.float()
+    pooled = F.max_pool2d(hm, 3, stride=1, padding=1)
+    mask = (hm == pooled) & (hm >= score_threshold)
     idx = mask.nonzero()
-    vals = heatmap[mask]
-    order = torch.argsort(vals, descending=True, stable=True)
-    return vals[order].cpu().numpy(), idx[order].cpu().numpy()
+    vals = hm[mask]
+    by_score = torch.argsort(vals, descending=True, stable=True)
+    order = by_score[torch.argsort(idx[by_score, 0], stable=True)]
+    return vals[order], idx[order]
 
 
 def _to_vectors(t: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -169,37 +201,61 @@ def _to_vectors(t: torch.Tensor | np.ndarray) -> np.ndarray:
     return a.reshape(2, c // 2, h, w).transpose(1, 2, 3, 0)
 
 
-def _traverse(edge: int, source_yx: np.ndarray, target: int, scores: np.ndarray,
-              offsets: np.ndarray, displacements: np.ndarray, stride: int):
-    """Follow one chain edge: displace the source point, snap to the target's cell, add the
-    target's offset. Returns (score, (y, x)) in network-input pixels."""
-    limit = np.array([scores.shape[1] - 1, scores.shape[2] - 1])
-    src_cell = np.clip(np.round(source_yx / stride), 0, limit).astype(np.int32)
-    displaced = source_yx + displacements[edge, src_cell[0], src_cell[1]]
-    cell = np.clip(np.round(displaced / stride), 0, limit).astype(np.int32)
-    yx = cell * stride + offsets[target, cell[0], cell[1]]
-    return scores[target, cell[0], cell[1]], yx
+def _walk_chains(heatmap: torch.Tensor, offsets: torch.Tensor, fwd: torch.Tensor,
+                 bwd: torch.Tensor, vals: torch.Tensor, idx: torch.Tensor, stride: int):
+    """Walk the pose chain from every candidate root at once (on the heads' device).
 
+    The same float64 arithmetic as posenet-pytorch's per-root ``decode_pose`` /
+    ``traverse_to_targ_keypoint`` (IEEE operations, round half to even), vectorised over the
+    M roots: backwards along :data:`POSE_CHAIN` with ``bwd``, then forwards with ``fwd``; an
+    edge is followed where its source has a score > 0 and its target still has score 0.
 
-def _decode_pose(root_score, root_id, root_yx, scores, offsets, fwd, bwd, stride):
-    """Walk the pose chain from a root (backwards with ``bwd``, then forwards with ``fwd``).
-
-    Returns ``(keypoint scores float64 [17], keypoint (y, x) float64 [17, 2])``.
+    Args:
+        heatmap: [N, 17, h, w]; offsets: [N, 34, h, w]; fwd / bwd: [N, 32, h, w] (network-input
+            pixels; any float dtype, read as float64). vals / idx: from :func:`_batch_candidates`.
+    Returns:
+        ``(kp_scores float64 [M, 17], kp_yx float64 [M, 17, 2])`` in network-input pixels.
     """
-    kp_scores = np.zeros(scores.shape[0])
-    kp_coords = np.zeros((scores.shape[0], 2))
-    kp_scores[root_id] = root_score
-    kp_coords[root_id] = root_yx
-    for edge in reversed(range(len(POSE_CHAIN))):
-        target, source = POSE_CHAIN[edge]
-        if kp_scores[source] > 0.0 and kp_scores[target] == 0.0:
-            kp_scores[target], kp_coords[target] = _traverse(
-                edge, kp_coords[source], target, scores, offsets, bwd, stride)
-    for edge, (source, target) in enumerate(POSE_CHAIN):
-        if kp_scores[source] > 0.0 and kp_scores[target] == 0.0:
-            kp_scores[target], kp_coords[target] = _traverse(
-                edge, kp_coords[source], target, scores, offsets, fwd, stride)
-    return kp_scores, kp_coords
+    n_kp = heatmap.shape[1]
+    h, w = heatmap.shape[2], heatmap.shape[3]
+    m = idx.shape[0]
+    dev = heatmap.device
+    fr, k, ry, rx = idx.unbind(1)
+    n_off = offsets.shape[1] // 2
+    n_edge = fwd.shape[1] // 2
+    kp_scores = torch.zeros((m, n_kp), dtype=torch.float64, device=dev)
+    kp_yx = torch.zeros((m, n_kp, 2), dtype=torch.float64, device=dev)
+    rows = torch.arange(m, device=dev)
+    kp_scores[rows, k] = vals.double()
+    root = torch.stack([ry, rx], 1) * stride + torch.stack(
+        [offsets[fr, k, ry, rx], offsets[fr, n_off + k, ry, rx]], 1).double()
+    kp_yx[rows, k] = root
+    limit_y, limit_x = h - 1, w - 1
+
+    def cell_of(yx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        c = torch.round(yx / stride)
+        return (c[:, 0].clamp(0, limit_y).long(), c[:, 1].clamp(0, limit_x).long())
+
+    def follow(edge: int, source: int, target: int, disp: torch.Tensor) -> None:
+        go = (kp_scores[:, source] > 0.0) & (kp_scores[:, target] == 0.0)
+        src = kp_yx[:, source]
+        sy, sx = cell_of(src)
+        displaced = src + torch.stack([disp[fr, edge, sy, sx], disp[fr, n_edge + edge, sy, sx]],
+                                      1).double()
+        cy, cx = cell_of(displaced)
+        yx = torch.stack([cy, cx], 1) * stride + torch.stack(
+            [offsets[fr, target, cy, cx], offsets[fr, n_off + target, cy, cx]], 1).double()
+        score = heatmap[fr, target, cy, cx].double()
+        kp_scores[:, target] = torch.where(go, score, kp_scores[:, target])
+        kp_yx[:, target] = torch.where(go[:, None], yx, kp_yx[:, target])
+
+    if m:
+        for edge in reversed(range(len(POSE_CHAIN))):
+            target, source = POSE_CHAIN[edge]
+            follow(edge, source, target, bwd)
+        for edge, (source, target) in enumerate(POSE_CHAIN):
+            follow(edge, source, target, fwd)
+    return kp_scores, kp_yx
 
 
 def _within_radius(existing: np.ndarray, point: np.ndarray, sq_radius: float) -> bool:
@@ -217,6 +273,74 @@ def _instance_score(existing: np.ndarray, kp_scores: np.ndarray, kp_coords: np.n
     return float(kp_scores.sum() / len(kp_scores))
 
 
+def _greedy(root_ids: np.ndarray, kp_scores: np.ndarray, kp_yx: np.ndarray, n_kp: int,
+            max_pose_detections: int, nms_radius: float, min_pose_score: float):
+    """posenet-pytorch's greedy selection over one frame's walked roots (visiting order).
+
+    Returns ``(pose_scores list[float], kp_scores list[float64 [17]], coords float64
+    [P, 17, 2])`` in network-input pixels.
+    """
+    sq_r = nms_radius ** 2
+    pose_scores, pose_kp_scores, pose_coords = [], [], np.zeros((0, n_kp, 2))
+    for r in range(len(root_ids)):
+        root_id = root_ids[r]
+        if _within_radius(pose_coords[:, root_id, :], kp_yx[r, root_id], sq_r):
+            continue
+        score = _instance_score(pose_coords, kp_scores[r], kp_yx[r], sq_r)
+        if min_pose_score == 0.0 or score >= min_pose_score:
+            pose_scores.append(score)
+            pose_kp_scores.append(kp_scores[r])
+            pose_coords = np.concatenate([pose_coords, kp_yx[r][None]], axis=0)
+        if len(pose_scores) >= max_pose_detections:
+            break
+    return pose_scores, pose_kp_scores, pose_coords
+
+
+def decode_batch(heatmap: torch.Tensor, offsets: torch.Tensor, displacement_fwd: torch.Tensor,
+                 displacement_bwd: torch.Tensor, scale_yx: Optional[np.ndarray] = None,
+                 output_stride: int = OUTPUT_STRIDE, max_pose_detections: int = 10,
+                 score_threshold: float = 0.5, nms_radius: float = 20,
+                 min_pose_score: float = 0.25) -> list[tuple[np.ndarray, np.ndarray]]:
+    """PoseNet multi-person decoding of a batch, candidates and chain walks on the device.
+
+    Part candidates of all frames (:func:`_batch_candidates`) and the pose-chain walk from every
+    candidate (:func:`_walk_chains`, float64) run on the heads' device; then the candidate
+    lists (frame, keypoint, 17 scores, 17 (y, x)) come to the CPU in **one** transfer, and the
+    greedy selection of :func:`decode_multiple_poses` runs per frame in numpy. Results are
+    identical to decoding each frame alone.
+
+    Args:
+        heatmap: [N, 17, h, w] sigmoid scores; offsets: [N, 34, h, w]; displacement_fwd /
+            displacement_bwd: [N, 32, h, w] (torch tensors on one device, any float dtype).
+        scale_yx: float64 [N, 2] per-frame factors applied to the output (y, x) coordinates
+            (network-input -> source pixels); default ones.
+        output_stride, max_pose_detections, score_threshold, nms_radius, min_pose_score: as
+            :func:`decode_multiple_poses`.
+    Returns:
+        Per frame ``(pose_scores float32 [P], keypoints float32 [P, 17, 3])``, rows (x, y,
+        score) in source pixels (network-input pixels times ``scale_yx``).
+    """
+    n = heatmap.shape[0]
+    n_kp = heatmap.shape[1]
+    vals, idx = _batch_candidates(heatmap, score_threshold)
+    kp_scores, kp_yx = _walk_chains(heatmap, offsets, displacement_fwd, displacement_bwd,
+                                    vals, idx, output_stride)
+    packed = torch.cat([idx[:, :2].double(), kp_scores, kp_yx.flatten(1)], 1).cpu().numpy()
+    frame_of = packed[:, 0].astype(np.int64)
+    root_ids = packed[:, 1].astype(np.int64)
+    scores_all = packed[:, 2:2 + n_kp]
+    yx_all = packed[:, 2 + n_kp:].reshape(-1, n_kp, 2)
+    bounds = np.searchsorted(frame_of, np.arange(n + 1))
+    scale = np.ones((n, 2)) if scale_yx is None else np.asarray(scale_yx, np.float64).reshape(n, 2)
+    out = []
+    for f in range(n):
+        sl = slice(bounds[f], bounds[f + 1])
+        ps, pk, pc = _greedy(root_ids[sl], scores_all[sl], yx_all[sl], n_kp,
+                             max_pose_detections, nms_radius, min_pose_score)
+        out.append(_pack(ps, pk, pc, scale[f]))
+    return out
+
+
 def decode_multiple_poses(heatmap, offsets, displacement_fwd, displacement_bwd,
                           output_stride: int = OUTPUT_STRIDE, max_pose_detections: int = 10,
                           score_threshold: float = 0.5, nms_radius: float = 20,
@@ -229,6 +353,7 @@ def decode_multiple_poses(heatmap, offsets, displacement_fwd, displacement_bwd,
     skipped; otherwise the pose chain is walked from it. The pose score is the sum of keypoint
     scores not within ``nms_radius`` of the same keypoint of earlier poses, over 17; poses
     below ``min_pose_score`` are dropped (0 keeps all); at most ``max_pose_detections``.
+    (One-frame form of :func:`decode_batch`.)
 
     Args:
         heatmap: [17, h, w] sigmoid scores (torch tensor; a leading batch axis of 1 is
@@ -240,28 +365,15 @@ def decode_multiple_poses(heatmap, offsets, displacement_fwd, displacement_bwd,
         (x, y, score) in network-input pixels, in the order the roots were visited.
     """
     hm = torch.as_tensor(heatmap)
-    hm = hm[0] if hm.ndim == 4 else hm
-    arrays = [o[0] if o.ndim == 4 else o for o in (offsets, displacement_fwd, displacement_bwd)]
-    off, fwd, bwd = (_to_vectors(a).astype(np.float64) for a in arrays)
-    cand_scores, cand_idx = _part_candidates(hm, score_threshold)
-    scores = hm.detach().cpu().numpy()
-    sq_r = nms_radius ** 2
-    pose_scores, pose_kp_scores, pose_coords = [], [], np.zeros((0, len(COCO17_KEYPOINTS), 2))
-    for root_score, (root_id, ry, rx) in zip(cand_scores, cand_idx):
-        root_yx = np.array([ry, rx]) * output_stride + off[root_id, ry, rx]
-        if _within_radius(pose_coords[:, root_id, :], root_yx, sq_r):
-            continue
-        kp_scores, kp_coords = _decode_pose(root_score, root_id, root_yx, scores, off, fwd, bwd,
-                                            output_stride)
-        score = _instance_score(pose_coords, kp_scores, kp_coords, sq_r)
-        if min_pose_score == 0.0 or score >= min_pose_score:
-            pose_scores.append(score)
-            pose_kp_scores.append(kp_scores)
-            pose_coords = np.concatenate([pose_coords, kp_coords[None]], axis=0)
-        if len(pose_scores) >= max_pose_detections:
-            break
-    scale = np.ones(2) if _scale_yx is None else np.asarray(_scale_yx, dtype=np.float64)
-    return _pack(pose_scores, pose_kp_scores, pose_coords, scale)
+    heads = [hm] + [torch.as_tensor(o).to(hm.device) for o in
+                    (offsets, displacement_fwd, displacement_bwd)]
+    heads = [t if t.ndim == 4 else t[None] for t in heads]
+    scale = None if _scale_yx is None else np.asarray(_scale_yx, np.float64)[None]
+    (result,) = decode_batch(*heads, scale_yx=scale, output_stride=output_stride,
+                             max_pose_detections=max_pose_detections,
+                             score_threshold=score_threshold, nms_radius=nms_radius,
+                             min_pose_score=min_pose_score)
+    return result
 
 
 def _pack(pose_scores, kp_scores, coords_yx, scale_yx) -> tuple[np.ndarray, np.ndarray]:
@@ -275,39 +387,105 @@ def _pack(pose_scores, kp_scores, coords_yx, scale_yx) -> tuple[np.ndarray, np.n
     return np.asarray(pose_scores, dtype=np.float32), keypoints.astype(np.float32)
 
 
+def preprocess_batch(frames: np.ndarray | torch.Tensor, scale_factor: float = 1.0,
+                     device="cpu") -> tuple[torch.Tensor, np.ndarray]:
+    """Device-side :func:`preprocess` of equal-size frames (the CUDA path).
+
+    The uint8 batch goes to ``device`` (pinned, non_blocking on CUDA), is resized there with
+    cv2's ``INTER_LINEAR`` fixed-point arithmetic reproduced in integer torch ops
+    (:func:`extractors._device.cv2_linear_resize`, bit-exact) and scaled to [-1, 1] with the
+    same float32 operations as :func:`preprocess`: the network input equals the CPU path's.
+
+    Args:
+        frames: uint8 [N, H, W, 3] RGB (numpy, or a uint8 tensor already on ``device``).
+    Returns:
+        ``(x float32 [N, 3, H_in, W_in] on device, scale_yx float64 [2] = (H/H_in, W/W_in))``.
+    Raises:
+        ValueError: not uint8 [N, H, W, 3].
+    """
+    if tuple(frames.shape[-1:]) != (3,) or frames.ndim != 4 or \
+            str(frames.dtype) not in ("uint8", "torch.uint8"):
+        raise ValueError(f"expected uint8 [N, H, W, 3], got {frames.dtype} {tuple(frames.shape)}")
+    n, h, w = frames.shape[:3]
+    hin, win = network_input_size(h, w, scale_factor)
+    t = frames if isinstance(frames, torch.Tensor) else _dev.upload(frames, device)
+    if (hin, win) != (h, w):
+        t = _dev.cv2_linear_resize(t, (hin, win))
+    x = t.permute(0, 3, 1, 2).float()
+    x = x * torch.tensor(2.0 / 255.0, dtype=torch.float32) - torch.tensor(1.0)
+    return x.contiguous(), np.array([h / hin, w / win])
+
+
+def _check(frame: np.ndarray, i: int) -> None:
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 \
+            or frame.shape[2] != 3:
+        got = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
+        raise ValueError(f"frames[{i}]: expected uint8 [H, W, 3], got {got}")
+
+
 @torch.no_grad()
-def estimate_poses(model: PoseNetMobileNetV1, frames: Sequence[np.ndarray],
-                   scale_factor: float = 1.0, device="cpu",
+def estimate_poses(model: PoseNetMobileNetV1, frames, scale_factor: float = 1.0, device="cpu",
+                   dtype=None, device_preprocess: Optional[bool] = None,
                    **decode_kwargs) -> list[tuple[np.ndarray, np.ndarray]]:
     """Multi-person poses for RGB frames (posenet-pytorch ``_process_input`` + decode).
 
-    Each frame is resized (``cv2.INTER_LINEAR``) to :func:`network_input_size` (h, w,
-    scale_factor) and scaled to [-1, 1]; frames of the same size share one batched forward.
+    Each frame is resized to :func:`network_input_size` (h, w, scale_factor) and scaled to
+    [-1, 1]; frames of the same size share one batched forward, and the whole group is
+    decoded by :func:`decode_batch` (candidates and chain walks on ``device``, one transfer).
+
+    On CPU (default) the resize is cv2 ``INTER_LINEAR`` on the host (:func:`preprocess`), as
+    posenet-pytorch does. On CUDA (default) the uint8 frames go up as one tensor per size and
+    are resized there (:func:`preprocess_batch`), bit-exactly as cv2 would: the network input is
+    the same on both devices (differences come only from the network's arithmetic: cuDNN/TF32
+    and the autocast ``dtype``).
 
     Args:
         model: loaded :class:`PoseNetMobileNetV1` on ``device``.
-        frames: RGB uint8 [H, W, 3] images.
+        frames: RGB uint8 [H, W, 3] images (a list), or one uint8 [N, H, W, 3] array.
         scale_factor: resize factor before the network (posenet-pytorch default 1.0; 0.5 is
             faster).
         device: torch device.
-        **decode_kwargs: passed to :func:`decode_multiple_poses` (``max_pose_detections``,
+        dtype: autocast dtype on CUDA (``torch.float16`` / ``torch.bfloat16`` or their names);
+            ``None`` or float32 = no autocast. Ignored off CUDA.
+        device_preprocess: resize on ``device`` with torch (default: only on CUDA).
+        **decode_kwargs: passed to :func:`decode_batch` (``max_pose_detections``,
             ``score_threshold``, ``nms_radius`` (network-input pixels), ``min_pose_score``).
     Returns:
         Per frame ``(pose_scores float32 [P], keypoints float32 [P, 17, 3])``, keypoint rows
         (x, y, score) in source-image pixels (per-axis ratio source/network-input), keypoint
         order :data:`COCO17_KEYPOINTS`.
     Raises:
-        ValueError: a frame is not uint8 [H, W, 3].
+        ValueError: a frame is not uint8 [H, W, 3] (or the array not uint8 [N, H, W, 3]).
     """
-    prepared = [preprocess(f, scale_factor) for f in frames]
+    frames = _dev.frame_list(frames)
+    for i, f in enumerate(frames):
+        _check(f, i)
+    on_device = _dev.is_cuda(device) if device_preprocess is None else bool(device_preprocess)
+    amp = _dev.resolve_dtype(dtype, device)
+    channels_last = _dev.is_channels_last(model)
     results: list = [None] * len(frames)
-    groups: dict[tuple, list[int]] = {}
-    for i, (x, _) in enumerate(prepared):
-        groups.setdefault(x.shape, []).append(i)
-    for idx in groups.values():
-        batch = torch.from_numpy(np.stack([prepared[i][0] for i in idx])).to(device)
-        heads = model(batch)
-        for b, i in enumerate(idx):
-            results[i] = decode_multiple_poses(*(h[b] for h in heads), **decode_kwargs,
-                                               _scale_yx=prepared[i][1])
+    for (h, w), idx in _dev.group_by_size(frames).items():
+        if on_device:
+            batch, scale = preprocess_batch(_dev.stack(frames, idx), scale_factor, device)
+        else:
+            prepared = [preprocess(frames[i], scale_factor) for i in idx]
+            batch = torch.from_numpy(np.stack([p[0] for p in prepared])).to(device)
+            scale = prepared[0][1]
+        if channels_last:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        with _dev.autocast(device, amp):
+            heads = model(batch)
+        decoded = decode_batch(*heads, scale_yx=np.tile(scale, (len(idx), 1)), **decode_kwargs)
+        for i, r in zip(idx, decoded):
+            results[i] = r
     return results
+
+
+def warmup(model: PoseNetMobileNetV1, device="cpu", size: tuple[int, int] = (480, 640),
+           batch: int = 1, scale_factor: float = 1.0, dtype=None) -> None:
+    """Run :func:`estimate_poses` once on ``batch`` black frames of ``size`` = (H, W) so that
+    CUDA kernels, cuDNN autotuning and allocator pools are ready before timed work."""
+    estimate_poses(model, np.zeros((batch, size[0], size[1], 3), np.uint8), scale_factor,
+                   device=device, dtype=dtype)
+    if _dev.is_cuda(device):
+        torch.cuda.synchronize(device)

@@ -130,3 +130,49 @@ def test_rejects_non_uint8(models):
         B.detect_faces(models["front"], [np.zeros((10, 10, 3), np.float32)])
     with pytest.raises(ValueError):
         B.load_blazeface("side")
+
+
+# --------------------------------------------------------------------------- GPU-ready path (run on CPU)
+
+@pytest.mark.parametrize("hw,size", [((480, 640), 128), ((480, 640), 256), ((360, 640), 256),
+                                     ((97, 131), 256), ((100, 60), 128), ((64, 64), 128),
+                                     ((128, 77), 128), ((1080, 1920), 256)])
+def test_device_letterbox_equals_cv2_letterbox(hw, size):
+    from extractors import _device as D
+
+    img = np.random.default_rng(hw[0] * size).integers(0, 256, hw + (3,), dtype=np.uint8)
+    want, _ = B.letterbox(img, size)
+    got = D.cv2_area_letterbox(torch.from_numpy(img)[None], size)[0].permute(1, 2, 0).numpy()
+    assert got.shape == want.shape and np.array_equal(got.astype(np.uint8), want)
+
+
+def test_batched_weighted_nms_equals_one_image_at_a_time():
+    gen = torch.Generator().manual_seed(0)
+    images = []
+    for k in (7, 0, 12, 1):
+        d = torch.rand(k, 17, generator=gen)
+        d[:, 2:4] = d[:, 0:2] + 0.2 + 0.3 * torch.rand(k, 2, generator=gen)  # valid boxes
+        images.append(d)
+    k_max = max(len(d) for d in images)
+    padded = torch.zeros(len(images), k_max, 17)
+    valid = torch.zeros(len(images), k_max, dtype=torch.bool)
+    for i, d in enumerate(images):
+        padded[i, :len(d)], valid[i, :len(d)] = d, True
+    out, count = B.weighted_nms_batch(padded, valid)
+    for i, d in enumerate(images):
+        want = B.weighted_nms(d)
+        assert int(count[i]) == len(want)
+        torch.testing.assert_close(out[i, :len(want)], want, atol=1e-6, rtol=1e-6)
+    assert int(count[0]) < 7  # some groups were merged
+
+
+def test_chunk_and_device_preprocess_give_the_same_detections(models, frames):
+    frame = frames[VIDEO_KEY]
+    chunk = np.stack([frame, frame[::-1].copy()])
+    for variant in ("front", "back"):
+        listed = B.detect_faces(models[variant], list(chunk), score_threshold=0.5)
+        for other in (B.detect_faces(models[variant], chunk, score_threshold=0.5),
+                      B.detect_faces(models[variant], chunk, score_threshold=0.5, device_preprocess=True)):
+            for a, b in zip(listed, other):
+                assert a.shape == b.shape and a.shape[0] >= 1
+                np.testing.assert_allclose(a, b, atol=1e-3, rtol=0)

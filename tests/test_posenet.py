@@ -134,3 +134,76 @@ def test_decode_nms_and_instance_score_on_synthetic_heads():
     assert len(P.decode_multiple_poses(heat, offsets, fwd, bwd, min_pose_score=0.0,
                                        max_pose_detections=1)[0]) == 1
     assert len(P.decode_multiple_poses(heat, offsets, fwd, bwd)[0]) == 0  # below 0.25
+
+
+# --------------------------------------------------------------------------- GPU-ready path (run on CPU)
+
+def _sample_frames(repo, n=6):
+    """RGB frames of the shipped clips (OpenCV decode), 480x640 and 360x640."""
+    out = []
+    for name in ("hikers_walking", "group_event_smiling", "tears_of_steel_excerpt"):
+        cap = cv2.VideoCapture(str(repo / "samples" / "videos" / f"{name}.mp4"))
+        for i in range(n):
+            ok, f = cap.read()
+            assert ok, name
+            if i % 3 == 0:
+                out.append(cv2.cvtColor(f, cv2.COLOR_BGR2RGB))
+        cap.release()
+    return out
+
+
+def test_cv2_linear_resize_is_bit_exact():
+    from extractors import _device as D
+
+    rng = np.random.default_rng(0)
+    for _ in range(25):
+        h, w = rng.integers(5, 500, 2)
+        ho, wo = rng.integers(3, 700, 2)
+        img = rng.integers(0, 256, (int(h), int(w), 3), dtype=np.uint8)
+        want = cv2.resize(img, (int(wo), int(ho)), interpolation=cv2.INTER_LINEAR)
+        got = D.cv2_linear_resize(torch.from_numpy(img)[None], (int(ho), int(wo)))[0].numpy()
+        assert np.array_equal(got, want), (h, w, ho, wo)
+
+
+@pytest.mark.parametrize("scale_factor", [1.0, 0.5])
+def test_device_preprocess_equals_host_preprocess(repo, scale_factor):
+    frames = _sample_frames(repo, 3)
+    for f in (frames[0], frames[-1]):
+        want, want_scale = P.preprocess(f, scale_factor)
+        got, scale = P.preprocess_batch(f[None], scale_factor)
+        assert got.dtype == torch.float32 and got.shape == (1,) + want.shape
+        assert torch.equal(got[0], torch.from_numpy(want))
+        np.testing.assert_array_equal(scale, want_scale)
+    with pytest.raises(ValueError, match="uint8"):
+        P.preprocess_batch(frames[0][None].astype(np.float32))
+
+
+def test_batched_decode_and_device_path_equal_per_frame_reference_decode(model, repo):
+    """decode_batch (candidates and chain walks for the whole batch, one transfer) gives exactly
+    what posenet-pytorch's per-frame decode gives; an [N, H, W, 3] chunk, the device-side
+    resize and the list input all agree bit for bit."""
+    frames = _sample_frames(repo)
+    same_size = np.stack([f for f in frames if f.shape == frames[0].shape])
+    listed = P.estimate_poses(model, list(same_size), min_pose_score=0.0)
+    chunk = P.estimate_poses(model, same_size, min_pose_score=0.0)
+    on_dev = P.estimate_poses(model, same_size, min_pose_score=0.0, device_preprocess=True)
+    assert sum(len(s) for s, _ in listed) > 10
+    for a, b, c in zip(listed, chunk, on_dev):
+        for x, y in ((a, b), (a, c)):
+            assert np.array_equal(x[0], y[0]) and np.array_equal(x[1], y[1])
+    # per-frame decode of the same heads, frame by frame
+    x = torch.from_numpy(np.stack([P.preprocess(f)[0] for f in same_size]))
+    with torch.no_grad():
+        heads = model(x)
+    batched = P.decode_batch(*heads, min_pose_score=0.0)
+    for b in range(len(same_size)):
+        s1, k1 = P.decode_multiple_poses(*(h[b] for h in heads), min_pose_score=0.0)
+        assert np.array_equal(batched[b][0], s1) and np.array_equal(batched[b][1], k1)
+
+
+def test_chunk_input_rejects_wrong_arrays(model):
+    with pytest.raises(ValueError, match=r"\[N, H, W, 3\]"):
+        P.estimate_poses(model, np.zeros((2, 32, 32, 3), np.float32))
+    with pytest.raises(ValueError, match=r"\[N, H, W, 3\]"):
+        P.estimate_poses(model, np.zeros((32, 32, 3), np.uint8))
+    assert P.estimate_poses(model, np.zeros((0, 32, 32, 3), np.uint8)) == []
