@@ -41,6 +41,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torchvision.ops import nms
 
+from extractors import _device as _dev
 from extractors import weights as _weights
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "raw_heads",
     "decode_heads",
     "detect_faces",
+    "warmup",
 ]
 
 VARIANTS = ("small", "large")
@@ -410,15 +412,19 @@ def _model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def preprocess(frames: Sequence[np.ndarray], device="cpu", channel_order: str = "rgb"
-               ) -> torch.Tensor:
+def preprocess(frames, device="cpu", channel_order: str = "rgb",
+               device_preprocess: Optional[bool] = None) -> torch.Tensor:
     """Letterbox and normalise frames that share one padded size into a network batch.
 
     Args:
-        frames: uint8 [H, W, 3] images whose right/bottom-padded sizes (multiples of 32) are
-            equal; channel order given by ``channel_order``.
-        device: torch device of the result (the uint8 canvas is moved, then normalised there).
+        frames: uint8 [H, W, 3] images (a list, or one uint8 [N, H, W, 3] array) whose
+            right/bottom-padded sizes (multiples of 32) are equal; channel order given by
+            ``channel_order``.
+        device: torch device of the result. The uint8 pixels are moved (on CUDA: pinned,
+            non_blocking, one tensor per frame size, padded and channel-flipped there), then
+            normalised there through the lookup table.
         channel_order: ``"rgb"`` (our decoders; flipped to BGR here) or ``"bgr"`` (OpenCV).
+        device_preprocess: pad on the device (default: on CUDA only; same result either way).
     Returns:
         float32 [N, 3, H32, W32], channels B, G, R, ``(x/255 - mean)/std``, identical to the
         reference's numpy float64 computation rounded to float32; stored channels-last
@@ -428,6 +434,7 @@ def preprocess(frames: Sequence[np.ndarray], device="cpu", channel_order: str = 
     """
     if channel_order not in ("rgb", "bgr"):
         raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
+    frames = _dev.frame_list(frames)
     if len(frames) == 0:
         raise ValueError("preprocess: no frames")
     for i, f in enumerate(frames):
@@ -437,29 +444,48 @@ def preprocess(frames: Sequence[np.ndarray], device="cpu", channel_order: str = 
         raise ValueError(f"preprocess: frames pad to different sizes {sorted(sizes)}; "
                          "use detect_faces, which groups them")
     ph, pw = sizes.pop()
-    canvas = np.zeros((len(frames), ph, pw, 3), np.uint8)
-    for i, f in enumerate(frames):
-        canvas[i, :f.shape[0], :f.shape[1]] = f[..., ::-1] if channel_order == "rgb" else f
-    pixels = torch.from_numpy(canvas).to(device).long()
+    on_device = _dev.is_cuda(device) if device_preprocess is None else bool(device_preprocess)
+    if on_device:
+        pixels = torch.zeros((len(frames), ph, pw, 3), dtype=torch.uint8, device=device)
+        for (h, w), idx in _dev.group_by_size(frames).items():
+            t = _dev.upload(_dev.stack(frames, idx), device)
+            if channel_order == "rgb":
+                t = t.flip(-1)
+            if len(idx) == len(frames):
+                pixels[:, :h, :w] = t
+            else:
+                pixels[torch.as_tensor(idx, device=device), :h, :w] = t
+        pixels = pixels.long()
+    else:
+        canvas = np.zeros((len(frames), ph, pw, 3), np.uint8)
+        for i, f in enumerate(frames):
+            canvas[i, :f.shape[0], :f.shape[1]] = f[..., ::-1] if channel_order == "rgb" else f
+        pixels = torch.from_numpy(canvas).to(device).long()
     offsets = torch.arange(3, device=device) * 256
     return _LUT.to(device).view(-1)[pixels + offsets].permute(0, 3, 1, 2)
 
 
 @torch.no_grad()
-def raw_heads(model: DBFace, frames: Sequence[np.ndarray], channel_order: str = "rgb"
+def raw_heads(model: DBFace, frames, channel_order: str = "rgb", dtype=None,
+              device_preprocess: Optional[bool] = None
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Network outputs for frames that share one padded size (for parity tests and debugging).
 
     Args:
         model: a :class:`DBFace` in eval mode; its device is used.
-        frames, channel_order: as :func:`preprocess`.
+        frames, channel_order, device_preprocess: as :func:`preprocess`.
+        dtype: autocast dtype on CUDA (float16 / bfloat16 or names); None / float32: none.
     Returns:
         ``(hm [N, 1, h, w], tlrb [N, 4, h, w], landmark [N, 10, h, w])`` float32 on the model's
         device, h = H32/4, w = W32/4 (see :class:`DBFace`).
     Raises:
         ValueError: as :func:`preprocess`.
     """
-    return model(preprocess(frames, _model_device(model), channel_order))
+    device = _model_device(model)
+    x = preprocess(frames, device, channel_order, device_preprocess)
+    with _dev.autocast(device, _dev.resolve_dtype(dtype, device)):
+        heads = model(x)
+    return tuple(h.float() for h in heads)
 
 
 def _signed_exp(v: torch.Tensor) -> torch.Tensor:
@@ -549,16 +575,17 @@ def _forward_chunk(n_frames: int, padded_hw: tuple[int, int], device: torch.devi
 
 
 @torch.no_grad()
-def detect_faces(model: DBFace, frames: Sequence[np.ndarray], threshold: Optional[float] = None,
+def detect_faces(model: DBFace, frames, threshold: Optional[float] = None,
                  nms_iou: Optional[float] = None, top_k: int = TOP_K, channel_order: str = "rgb",
-                 forward_batch: Optional[int] = None) -> list[np.ndarray]:
+                 forward_batch: Optional[int] = None, device=None, dtype=None,
+                 device_preprocess: Optional[bool] = None) -> list[np.ndarray]:
     """Detect faces with DBFace in a batch of frames (one forward per padded size).
 
     Args:
         model: a loaded :class:`DBFace` (:func:`load_dbface`); runs on the model's device, and
             decoding runs there too.
-        frames: uint8 [H, W, 3] images, **RGB** by default (``channel_order="bgr"`` for OpenCV
-            images); sizes may differ. Frames with equal padded sizes (multiples of 32) share
+        frames: uint8 [H, W, 3] images (a list, or one uint8 [N, H, W, 3] array), **RGB** by
+            default (``channel_order="bgr"`` for OpenCV images); sizes may differ. Frames with equal padded sizes (multiples of 32) share
             forwards; each frame gets the detections it would get alone.
         threshold: minimum heatmap score; default per variant (:data:`DEFAULTS`: 0.3 small as
             ``main_small.py``, 0.4 large as ``main.py``).
@@ -567,15 +594,25 @@ def detect_faces(model: DBFace, frames: Sequence[np.ndarray], threshold: Optiona
         channel_order: ``"rgb"`` or ``"bgr"``.
         forward_batch: most frames per network forward; default: all frames of one padded
             size on an accelerator, :data:`CPU_FORWARD_PIXELS` worth on CPU.
+        device: must be the model's device when given (accepted for a uniform signature with
+            the other extractors; the model's device is used).
+        dtype: autocast dtype on CUDA (see :func:`raw_heads`).
+        device_preprocess: pad and flip on the device (default: on CUDA only).
     Returns:
         One float32 array [D, 15] per frame: ``x1, y1, x2, y2, score``, then 5 landmarks
         ``(x, y)`` in :data:`LANDMARKS` order (the model's channel order), in source-image
         pixels (origin top-left pixel, x right, y down), descending score.
     Raises:
-        ValueError: a frame is not uint8 [H, W, 3]; unknown channel order; forward_batch < 1.
+        ValueError: a frame is not uint8 [H, W, 3]; unknown channel order; forward_batch < 1;
+            ``device`` other than the model's.
     """
+    frames = _dev.frame_list(frames)
     if len(frames) == 0:
         return []
+    model_device = _model_device(model)
+    if device is not None and torch.device(device) != model_device and not (
+            torch.device(device).type == model_device.type == "cuda" and torch.device(device).index is None):
+        raise ValueError(f"device {device} given, but the model is on {model_device}")
     d_thr, d_iou = DEFAULTS[model.variant]
     threshold = d_thr if threshold is None else float(threshold)
     nms_iou = d_iou if nms_iou is None else float(nms_iou)
@@ -590,7 +627,20 @@ def detect_faces(model: DBFace, frames: Sequence[np.ndarray], threshold: Optiona
         step = _forward_chunk(len(idx), padded_hw, device, forward_batch)
         for start in range(0, len(idx), step):
             chunk = idx[start:start + step]
-            heads = raw_heads(model, [frames[i] for i in chunk], channel_order)
-            for i, dets in zip(chunk, decode_heads(*heads, threshold, nms_iou, top_k)):
-                results[i] = dets.cpu().numpy()
+            heads = raw_heads(model, [frames[i] for i in chunk], channel_order, dtype,
+                              device_preprocess)
+            decoded = decode_heads(*heads, threshold, nms_iou, top_k)
+            counts = [len(d) for d in decoded]
+            host = torch.cat(decoded).cpu().numpy() if decoded else np.zeros((0, 15), np.float32)
+            for i, dets in zip(chunk, np.split(host, np.cumsum(counts)[:-1])):
+                results[i] = np.ascontiguousarray(dets)
     return results
+
+
+def warmup(model: DBFace, device=None, size: tuple[int, int] = (480, 640), batch: int = 1,
+           dtype=None) -> None:
+    """Run :func:`detect_faces` once on ``batch`` black frames of ``size`` = (H, W)."""
+    detect_faces(model, np.zeros((batch, size[0], size[1], 3), np.uint8), dtype=dtype)
+    device = _model_device(model)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

@@ -61,6 +61,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from extractors import _device as _dev
 from extractors import weights as _weights
 
 __all__ = [
@@ -84,6 +85,8 @@ __all__ = [
     "assemble_people",
     "subset_to_keypoints",
     "estimate_poses",
+    "preprocess_batch",
+    "warmup",
 ]
 
 NUM_PARTS = 18
@@ -226,11 +229,13 @@ def to_module_state_dict(state: Mapping[str, torch.Tensor],
     return OrderedDict((by_layer[k], state[k]) for k in by_layer)
 
 
-def load_openpose(device="cpu", path: Optional[Path | str] = None) -> BodyPoseModel:
+def load_openpose(device="cpu", path: Optional[Path | str] = None,
+                  channels_last: Optional[bool] = None) -> BodyPoseModel:
     """Build :class:`BodyPoseModel`, load ``body_pose_model.pth`` strictly, ``eval()``.
 
     Args:
         device: torch device for the model.
+        channels_last: channels-last weights (default: on CUDA only).
         path: explicit weights file; default: the registry entry ``openpose-body``
             (``$AFFECTZOO_WEIGHTS``, ``~/.cache/affectzoo``, ``weights/``; user-supplied, never
             downloaded). Both key styles are accepted (:func:`to_module_state_dict`).
@@ -249,7 +254,10 @@ def load_openpose(device="cpu", path: Optional[Path | str] = None) -> BodyPoseMo
         state = torch.load(p, map_location="cpu", weights_only=True)
     model = BodyPoseModel()
     model.load_state_dict(to_module_state_dict(state, model), strict=True)
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    if _dev.is_cuda(device) if channels_last is None else channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,23 +352,71 @@ def preprocess(frame: np.ndarray, geometry: ScaleGeometry) -> np.ndarray:
     return bgr.astype(np.float32) / 256 - 0.5
 
 
+@lru_cache(maxsize=32)
+def _cubic_fx_matrix(src: int, scale: float) -> np.ndarray:
+    """float64 [round(src * scale), src]: cv2 ``resize(fx=fy=scale, INTER_CUBIC)`` along one
+    axis (cv2's own weights, read off an identity; the other axis keeps its size)."""
+    eye = np.eye(src, dtype=np.float64)
+    return cv2.resize(eye, (0, 0), fx=1, fy=scale, interpolation=cv2.INTER_CUBIC)
+
+
+def preprocess_batch(frames: torch.Tensor, geometry: ScaleGeometry) -> torch.Tensor:
+    """Device-side :func:`preprocess` of equal-size frames (the CUDA path).
+
+    The bicubic resize is ``round(A_y @ img @ A_x^T)`` with cv2's own cubic weights in float64
+    on the frames' device; cv2 computes the same weights in 11-bit fixed point, so about 0.1 %
+    of the resized values differ from cv2's by one grey level (1/256 in the network input;
+    ``tests/test_openpose.py``). Padding (128), the BGR flip and ``x / 256 - 0.5`` are exact.
+
+    Args:
+        frames: uint8 [N, H, W, 3] RGB tensor on the target device, (H, W) ==
+            ``geometry.image_hw``.
+    Returns:
+        float32 [N, 3, H_pad, W_pad] (BGR) on the frames' device.
+    Raises:
+        ValueError: wrong dtype or size.
+    """
+    if frames.dtype != torch.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"expected a uint8 [N, H, W, 3] tensor, got {frames.dtype} {tuple(frames.shape)}")
+    if tuple(frames.shape[1:3]) != tuple(geometry.image_hw):
+        raise ValueError(f"frames are {tuple(frames.shape[1:3])}, geometry expects {geometry.image_hw}")
+    (h, w), (ih, iw) = geometry.image_hw, geometry.input_hw
+    dev = frames.device
+    ay = torch.from_numpy(_cubic_fx_matrix(h, geometry.scale)).to(dev)
+    ax = torch.from_numpy(_cubic_fx_matrix(w, geometry.scale)).to(dev)
+    if ay.shape[0] != ih or ax.shape[0] != iw:  # cv2 rounding differs from ours: never expected
+        raise RuntimeError(f"cv2 resize matrices give {(ay.shape[0], ax.shape[0])}, expected {(ih, iw)}")
+    bgr = frames.flip(-1).permute(0, 3, 1, 2).double()
+    resized = _dev.round_to_uint8_values(_dev.separable_resize(bgr, ay, ax)).float()
+    out = torch.full((frames.shape[0], 3) + tuple(geometry.padded_hw), float(PAD_VALUE),
+                     dtype=torch.float32, device=dev)
+    out[:, :, :ih, :iw] = resized
+    return out / 256 - 0.5
+
+
 @torch.no_grad()
-def network_maps(model: BodyPoseModel, frames: Sequence[np.ndarray],
-                 scale_search: Sequence[float] = DEFAULT_SCALE_SEARCH, device="cpu"
+def network_maps(model: BodyPoseModel, frames, scale_search: Sequence[float] = DEFAULT_SCALE_SEARCH,
+                 device="cpu", dtype=None, device_preprocess: Optional[bool] = None
                  ) -> tuple[list[ScaleGeometry], list[tuple[torch.Tensor, torch.Tensor]]]:
     """One batched forward per scale for frames of one size.
 
     Args:
         model: :class:`BodyPoseModel` on ``device`` (eval mode).
-        frames: uint8 RGB [H, W, 3] frames, all the same size.
+        frames: uint8 RGB [H, W, 3] frames, all the same size (a list or one [N, H, W, 3]
+            array).
         scale_search: scales relative to the 368 px box (body.py ``scale_search``).
         device: torch device of the model.
+        dtype: autocast dtype on CUDA (``torch.bfloat16`` / ``float16`` or names); None /
+            float32: none. Ignored off CUDA.
+        device_preprocess: resize on the device (:func:`preprocess_batch`; default: on CUDA
+            only); else cv2 on the host (:func:`preprocess`, exactly body.py's input).
     Returns:
         ``(geometries, maps)``: per scale, ``(paf float32 [N, 38, h, w], heatmap float32
         [N, 19, h, w])`` on ``device``.
     Raises:
         ValueError: no frames, a bad frame, or frames of different sizes.
     """
+    frames = _dev.frame_list(frames)
     if len(frames) == 0:
         raise ValueError("no frames")
     for i, f in enumerate(frames):
@@ -369,11 +425,21 @@ def network_maps(model: BodyPoseModel, frames: Sequence[np.ndarray],
     if len(sizes) != 1:
         raise ValueError(f"frames of one batch must share a size, got {sorted(sizes)}")
     geoms = scale_geometries(frames[0].shape[:2], scale_search)
+    on_device = _dev.is_cuda(device) if device_preprocess is None else bool(device_preprocess)
+    amp = _dev.resolve_dtype(dtype, device)
+    channels_last = _dev.is_channels_last(model)
+    uploaded = _dev.upload(_dev.stack(frames, range(len(frames))), device) if on_device else None
     maps = []
     for g in geoms:
-        batch = torch.from_numpy(np.stack([preprocess(f, g) for f in frames])).to(device)
-        paf, heat = model(batch)
-        maps.append((paf, heat))
+        if on_device:
+            batch = preprocess_batch(uploaded, g)
+        else:
+            batch = torch.from_numpy(np.stack([preprocess(f, g) for f in frames])).to(device)
+        if channels_last:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        with _dev.autocast(device, amp):
+            paf, heat = model(batch)
+        maps.append((paf.float(), heat.float()))
     return geoms, maps
 
 
@@ -897,10 +963,11 @@ def decode_fast(pafs: Sequence[torch.Tensor], heatmaps: Sequence[torch.Tensor],
 # ---------------------------------------------------------------------------------------------
 
 @torch.no_grad()
-def estimate_poses(model: BodyPoseModel, frames: Sequence[np.ndarray],
+def estimate_poses(model: BodyPoseModel, frames,
                    scale_search: Sequence[float] = DEFAULT_SCALE_SEARCH, device="cpu",
                    mode: str = "fast", average: str = "body.py", thre1: float = THRE1,
-                   thre2: float = THRE2) -> list[BodyPoses]:
+                   thre2: float = THRE2, dtype=None, device_preprocess: Optional[bool] = None
+                   ) -> list[BodyPoses]:
     """Multi-person OpenPose-18 body keypoints for RGB frames.
 
     Frames of one size share one batched forward per scale; ``mode="fast"`` decodes the batch
@@ -909,10 +976,12 @@ def estimate_poses(model: BodyPoseModel, frames: Sequence[np.ndarray],
 
     Args:
         model: loaded :class:`BodyPoseModel` on ``device``.
-        frames: uint8 RGB [H, W, 3] arrays (sizes may differ between frames).
+        frames: uint8 RGB [H, W, 3] arrays (sizes may differ between frames), or one uint8
+            [N, H, W, 3] array.
         scale_search: scales relative to the 368 px box (body.py default ``(0.5,)``).
         device: torch device. mode: ``"fast"`` or ``"reference"``. average, thre1, thre2: see
             :func:`decode_reference`.
+        dtype, device_preprocess: see :func:`network_maps`.
     Returns:
         One :class:`BodyPoses` per frame, in input order (``keypoints [M, 18, 3]`` x, y in
         source pixels, NaN for missing parts; ``scores [M]``).
@@ -921,6 +990,7 @@ def estimate_poses(model: BodyPoseModel, frames: Sequence[np.ndarray],
     """
     if mode not in ("fast", "reference"):
         raise ValueError(f"mode must be 'fast' or 'reference', not {mode!r}")
+    frames = _dev.frame_list(frames)
     for i, f in enumerate(frames):
         _check_frame(f, f"frames[{i}]")
     results: list = [None] * len(frames)
@@ -928,7 +998,8 @@ def estimate_poses(model: BodyPoseModel, frames: Sequence[np.ndarray],
     for i, f in enumerate(frames):
         groups.setdefault(f.shape[:2], []).append(i)
     for idx in groups.values():
-        geoms, maps = network_maps(model, [frames[i] for i in idx], scale_search, device)
+        geoms, maps = network_maps(model, [frames[i] for i in idx], scale_search, device, dtype,
+                                   device_preprocess)
         pafs, heats = [m[0] for m in maps], [m[1] for m in maps]
         if mode == "fast":
             decoded = decode_fast(pafs, heats, geoms, average, thre1, thre2)
@@ -938,3 +1009,12 @@ def estimate_poses(model: BodyPoseModel, frames: Sequence[np.ndarray],
         for b, i in enumerate(idx):
             results[i] = decoded[b]
     return results
+
+
+def warmup(model: BodyPoseModel, device="cpu", size: tuple[int, int] = (480, 640), batch: int = 1,
+           scale_search: Sequence[float] = DEFAULT_SCALE_SEARCH, dtype=None) -> None:
+    """Run :func:`estimate_poses` once on ``batch`` black frames of ``size`` = (H, W)."""
+    estimate_poses(model, np.zeros((batch, size[0], size[1], 3), np.uint8), scale_search,
+                   device=device, dtype=dtype)
+    if _dev.is_cuda(device):
+        torch.cuda.synchronize(device)

@@ -235,3 +235,23 @@ def test_beam_handler_runs_inference(shared, monkeypatch):
     with beam.Pipeline() as p:
         out = p | beam.Create(frames) | RunInference(handler)
         assert_that(out, check)
+
+
+def test_chunk_and_device_preprocess_equal_the_host_path(small, shared):
+    """A uint8 [N, H, W, 3] chunk and the device-side padding (the CUDA path, run on CPU here)
+    give the same network input and the same detections as the list path."""
+    frames_dir = shared / "reference" / "frames"
+    a = _rgb(frames_dir / "face_closeup_f080.png")
+    b = np.ascontiguousarray(a[::-1])
+    mixed = [a, _rgb(frames_dir / "armwrestling_f040.png"), b]
+    host = D.preprocess([a, b])
+    assert torch.equal(D.preprocess(np.stack([a, b]), device_preprocess=True), host)
+    listed = D.detect_faces(small, mixed)
+    for other in (D.detect_faces(small, mixed, device_preprocess=True),
+                  D.detect_faces(small, mixed, device="cpu")):
+        for x, y in zip(listed, other):
+            assert np.array_equal(x, y)
+    chunk = D.detect_faces(small, np.stack([a, b]))
+    assert [len(d) for d in chunk] == [len(listed[0]), len(listed[2])] and len(chunk[0]) >= 1
+    with pytest.raises(ValueError, match="model is on"):
+        D.detect_faces(small, [a], device="meta")

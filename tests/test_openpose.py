@@ -293,3 +293,36 @@ def test_handler_runs_a_batch(model):
     assert scores.dtype == np.float32 and keypoints.shape == (len(scores), 18, 3)
     with pytest.raises(ValueError, match="mode"):
         OpenPoseHandler(mode="slow")
+
+
+# --------------------------------------------------------------------------- GPU-ready path (run on CPU)
+
+@pytest.mark.parametrize("hw,scale", [((480, 640), 0.5), ((480, 640), 1.0), ((360, 640), 0.5), ((100, 80), 0.5)])
+def test_device_preprocess_matches_cv2_within_one_grey_level(repo, hw, scale):
+    cap = cv2.VideoCapture(str(repo / "samples" / "videos" / "hikers_walking.mp4"))
+    ok, bgr = cap.read()
+    assert ok
+    frame = cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), hw[::-1], interpolation=cv2.INTER_AREA)
+    (g,) = op.scale_geometries(hw, (scale,))
+    want = op.preprocess(frame, g)
+    got = op.preprocess_batch(torch.from_numpy(frame)[None], g)[0].numpy()
+    assert got.shape == want.shape and got.dtype == np.float32
+    diff = np.abs(got - want) * 256
+    assert diff.max() <= 1 + 1e-4 and (diff > 0.5).mean() < 2e-3
+    ih, iw = g.input_hw
+    assert np.all(got[:, ih:, :] == want[:, ih:, :]) and np.all(got[:, :, iw:] == want[:, :, iw:])
+
+
+def test_chunk_and_device_preprocess_estimate(model):
+    rng = np.random.default_rng(0)
+    chunk = rng.integers(0, 256, (2, 48, 64, 3), dtype=np.uint8)
+    scales = (0.05,)
+    listed = op.estimate_poses(model, list(chunk), scales)
+    arr = op.estimate_poses(model, chunk, scales)
+    dev = op.estimate_poses(model, chunk, scales, device_preprocess=True)
+    for a, b, c in zip(listed, arr, dev):
+        np.testing.assert_array_equal(a.candidate, b.candidate)
+        assert c.keypoints.shape[1:] == (18, 3)
+    _, maps_host = op.network_maps(model, chunk, scales)
+    _, maps_dev = op.network_maps(model, chunk, scales, device_preprocess=True)
+    torch.testing.assert_close(maps_host[0][1], maps_dev[0][1], atol=5e-3, rtol=0)
