@@ -119,6 +119,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("beam_args", nargs=argparse.REMAINDER,
                     help="after --, options passed to Beam (e.g. -- --job_endpoint=localhost:8099)")
     args = ap.parse_args(argv)
+    if args.workers is None:  # resolved here so that the options and the runner line agree
+        args.workers = execution_defaults(args)[0]
     for flag in ("workers", "decode_workers", "torch_threads", "max_batch_size", "num_shards", "limit"):
         value = getattr(args, flag)
         if value is not None and value < (0 if flag == "limit" else 1):
@@ -390,7 +392,7 @@ def _setup(args: argparse.Namespace):
     """Card, corpus root, output folder and config of the run; raises ``_SetupError``."""
     from pipelines import cli
 
-    if problem := cli.check_device(args.device):
+    if args.runner == "direct" and (problem := cli.check_device(args.device)):  # cluster workers have their own
         raise _SetupError(problem)
     workers, threads, decoders, batch = execution_defaults(args)
     args.workers = workers
@@ -507,16 +509,18 @@ def main(argv=None) -> int:
     from pipelines.run_lock import RunLocked
 
     cli.quiet_library_logs(args.verbose)
+    problem = None
     with filtered_stderr(args.verbose) as console:
         try:
             manifest, out = _run(args, console)
         except (_SetupError, RunLocked) as exc:
-            print(f"error: {exc}", file=console.stream)
-            return cli.EXIT_USAGE
+            problem = str(exc)
         except KeyboardInterrupt:
             console.silence()
             print("\ninterrupted; rerun the same command to resume", file=console.stream)
             return cli.EXIT_INTERRUPTED
+    if problem is not None:
+        return cli.fail(problem)
     report.print_summary(manifest, out)
     lost = manifest["samples"]["lost"]
     if lost:

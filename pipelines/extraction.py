@@ -91,6 +91,21 @@ def _infer_each(fn: Callable, per_sample: list[list], timer: StepTimer, step: st
     return [_try(timer, step, fn, xs) if xs else [] for xs in per_sample]
 
 
+def _waited(items: Iterator, timer: StepTimer) -> Iterator:
+    """``items`` with the time spent waiting for each reported as step ``decode_wait`` (the
+    decoding that inference did not hide)."""
+    while True:
+        start = time.perf_counter()
+        item = next(items, _END)
+        if item is _END:
+            return
+        timer.report("decode_wait", int((time.perf_counter() - start) * 1000))
+        yield item
+
+
+_END = object()
+
+
 def _groups(items: Iterator, batch_frames: int) -> Iterator[list]:
     """Consecutive ``(sample, DecodedSample | Exception)`` items grouped until the group holds
     at least ``batch_frames`` decoded frames."""
@@ -124,7 +139,7 @@ def _finish_group(group: list, crops_of: list, records: list, models, cfg: Extra
 def video_items(samples: list, cfg: ExtractConfig, models, decoder: DecodeAhead, timer: StepTimer,
                 batch_frames: int) -> Iterator[tuple[Any, Any]]:
     """``(sample, (video_row, clip_rows) | StepFailed)`` for each video sample, in order."""
-    decoded = decoder.decode([request_of(s, cfg.window_s, cfg.sample_fps) for s in samples])
+    decoded = _waited(decoder.decode([request_of(s, cfg.window_s, cfg.sample_fps) for s in samples]), timer)
     items = ((s, d if isinstance(d, DecodedSample) else StepFailed("decode", d)) for s, d in zip(samples, decoded))
     for group in _groups(items, batch_frames):
         frames = [list(d.frames) if isinstance(d, DecodedSample) else [] for _, d in group]

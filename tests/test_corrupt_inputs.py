@@ -141,7 +141,7 @@ def test_every_broken_input_is_reported_and_good_samples_land(corrupt_run):
     assert sorted(rows) == sorted(f"corrupt/{name}#{int(s * 1000):06d}-{int((s + 1) * 1000):06d}"
                                   for name, s in GOOD.items())
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["samples"] == {"planned": len(GOOD) + len(BAD), "written": len(GOOD)}
+    assert manifest["samples"] == {"planned": len(GOOD) + len(BAD), "written": len(GOOD), "failed": len(BAD), "lost": []}
     assert manifest["errors"]["by_stage"] == {"decode": len(BAD), "read": 2}
 
 

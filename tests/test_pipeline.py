@@ -34,7 +34,7 @@ def test_manifest_counts_and_extractors(extracted):
         "5920c765a9184e4f514eda293f9de0a225ba91dc48841092c105c1c0aceedf73"
     assert manifest["extractors"]["face"]["sha256"] == \
         "54ecff653feaaaf1f7d44b6aff28fd2fc50e483a4e847563b6dd261369c43ba4"
-    assert set(manifest["timings"]["stages"]) >= {"decode", "assemble", "represent", "write"}
+    assert set(manifest["timings"]["stages"]) >= {"decode_wait", "pose", "assemble", "face", "represent", "write"}
     assert "6/6 written" in extracted["stdout"]
 
 

@@ -99,7 +99,8 @@ def test_sigkill_at_random_points_then_resume(repo, tmp_path):
     assert _fingerprint(rows) == expected
     _same_keypoints(rows, ref_rows)
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["samples"] == {"planned": 4, "written": 4} and manifest["errors"]["total"] == 0
+    assert manifest["samples"] == {"planned": 4, "written": 4, "failed": 0, "lost": []}
+    assert manifest["errors"]["total"] == 0
     assert not [p for p in out.rglob("*tmp*")], "temporary files left behind"
     assert _check_visible_files(out) == len(manifest["shards"])
     print(f"kills {kills}, done shards after each kill {done_after_kill}, reused by the final run "

@@ -76,9 +76,14 @@ def test_help_names_the_local_runner():
 
 def test_cores_are_divided_among_local_workers():
     cores = os.cpu_count() or 1
-    assert extract.torch_threads_for(extract.parse_args(["--workers", "2"])) == max(1, cores // 2)
-    assert extract.torch_threads_for(extract.parse_args(["--direct-mode", "in_memory"])) == cores
-    assert extract.torch_threads_for(extract.parse_args(["--workers", "2", "--torch-threads", "3"])) == 3
+    def threads(*argv):
+        return extract.execution_defaults(extract.parse_args(list(argv)))[1]
+
+    assert threads("--workers", "2") == max(1, cores // 2)
+    assert threads("--direct-mode", "in_memory") == cores
+    assert threads("--workers", "2", "--torch-threads", "3") == 3
+    assert extract.parse_args([]).workers == cores  # one worker per core on CPU
+    assert extract.execution_defaults(extract.parse_args(["--device", "cuda"]))[:1] == (1,)  # one model copy per GPU
 
 
 @pytest.mark.parametrize("argv, expected", [
