@@ -3,13 +3,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 
 from schemas.shards import ShardShapes
 
 
-#: Fields of :class:`ExtractConfig` that say how a run executes, not what its shards hold.
-EXECUTION_FIELDS = ("out", "root", "device", "decoder", "max_batch_size", "torch_threads", "decode_workers")
+#: Field metadata of :class:`ExtractConfig` fields that say how a run executes, not what its
+#: shards hold (left out of :meth:`ExtractConfig.content_hash`).
+EXECUTION = {"execution": True}
+
+
+def _run(default):
+    return field(default=default, metadata=EXECUTION)
 
 #: Crop rules for annotated face boxes (card ``representations.face_crop``).
 FACE_CROPS = ("given", "vtt_friends", "vtt_static")
@@ -39,7 +44,7 @@ class ExtractConfig:
     4.2-4.3). Samples without an annotated box always use the detector.
 
     How a run executes, which never changes shard content and is not part of
-    :meth:`content_hash` (:data:`EXECUTION_FIELDS`): ``decoder`` (the video decoder back-end,
+    :meth:`content_hash` (the fields declared last, with :data:`EXECUTION` metadata): ``decoder`` (the video decoder back-end,
     :data:`pipelines.decoders.DECODER_BACKENDS`; the back-ends decode identical frames),
     ``device``, ``max_batch_size`` (frames per pose-model call), ``torch_threads`` (intra-op
     threads per worker process on CPU, 0 = torch's default), ``decode_workers`` (isolated
@@ -48,8 +53,6 @@ class ExtractConfig:
 
     corpus: str
     card_path: str
-    root: str
-    out: str
     label_names: tuple[str, ...]
     window_s: float
     sample_fps: float
@@ -63,11 +66,6 @@ class ExtractConfig:
     pose_extractor: str
     pose_scale_factor: float
     num_shards: int
-    device: str = "cpu"
-    decoder: str = "pyav"
-    max_batch_size: int = 16
-    torch_threads: int = 0
-    decode_workers: int = 1
     min_keypoint_score: float = 0.2
     modality: str = "video"
     joints: int = 18
@@ -78,6 +76,14 @@ class ExtractConfig:
     face_pool: bool = False
     face_mask: bool = False
     face_crop: str = "given"
+    # --- how the run executes (EXECUTION metadata: not part of content_hash) ---
+    root: str = _run("")
+    out: str = _run("")
+    device: str = _run("cpu")
+    decoder: str = _run("pyav")
+    max_batch_size: int = _run(16)
+    torch_threads: int = _run(0)
+    decode_workers: int = _run(1)
 
     def __post_init__(self):
         if self.face_crop not in FACE_CROPS:
@@ -103,9 +109,9 @@ class ExtractConfig:
         return asdict(self)
 
     def content_hash(self) -> str:
-        """sha256 of the fields that change shard content (all but :data:`EXECUTION_FIELDS`)."""
-        fields = {k: v for k, v in asdict(self).items() if k not in EXECUTION_FIELDS}
-        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+        """sha256 of the fields that change shard content (those without :data:`EXECUTION` metadata)."""
+        content = {k: v for k, v in asdict(self).items() if k not in EXECUTION_FIELDS}
+        return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
 def _flag(reps: dict, key: str, card: dict) -> bool:
@@ -144,3 +150,7 @@ def config_from_card(card: dict, root: str, out: str, **overrides) -> ExtractCon
                       frame_rate=float(skeleton.get("frame_rate", 0.0)))
     values.update({k: v for k, v in overrides.items() if v is not None})
     return ExtractConfig(**values)
+
+
+#: Names of the execution fields of :class:`ExtractConfig`.
+EXECUTION_FIELDS = tuple(f.name for f in fields(ExtractConfig) if f.metadata.get("execution"))
