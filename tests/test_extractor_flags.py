@@ -18,13 +18,16 @@ def _env(**values) -> dict:
 
 
 def test_flag_names_map_to_registry_entries():
+    from extractors import registry
     from extractors.weights import REGISTRY
 
-    for name in {**extract.FACE_EXTRACTORS, **extract.BODY_EXTRACTORS}.values():
-        assert name in REGISTRY
+    for entry in registry.entries():
+        assert set(entry.weight_files) <= set(REGISTRY)
     args = extract.parse_args(["--face", "dbface", "--body", "openpose"])
-    assert extract.FACE_EXTRACTORS[args.face] == "dbface-small"
-    assert extract.BODY_EXTRACTORS[args.body] == "openpose-body"
+    assert registry.resolve(args.face, role="face").name == "dbface-small"
+    assert registry.resolve(args.body, role="pose").name == "openpose-body"
+    with pytest.raises(registry.UnknownExtractorError, match="did you mean"):
+        registry.resolve("dbfase", role="face")
 
 
 @pytest.mark.parametrize("flag, filename, name", [(("--face", "dbface"), "dbfaceSmallH.pth", "dbface-small"),
@@ -59,19 +62,21 @@ def test_dbface_runs_and_is_recorded(repo, tmp_path, shared):
 
 
 def test_openpose_keypoints_enter_the_assembly_as_coco17():
+    """The pipeline brings every pose extractor's output to COCO-17 through the registry:
+    OpenPose-18 joints are picked by name (the neck is dropped); PoseNet passes through."""
     import numpy as np
-    from apache_beam.ml.inference.base import PredictionResult
 
-    from pipelines.stages import pose_by_sample
+    from extractors import registry
     from schemas.keypoints import COCO17, OPENPOSE18
 
     rng = np.random.default_rng(0)
     op18 = rng.uniform(0, 100, (2, 18, 3)).astype(np.float32)  # 2 people, OpenPose-18 order
-    frame = np.zeros((4, 4, 3), np.uint8)
-    item = (("s", 3, True), PredictionResult(frame, (np.array([0.9, 0.5], np.float32), op18)))
-    sid, (pos, (scores, coco), kept) = pose_by_sample(item, to_coco=True)
-    assert (sid, pos) == ("s", 3) and kept is frame and coco.shape == (2, 17, 3)
+    layout = registry.resolve("openpose", role="pose").keypoint_layout
+    coco = registry.to_coco17(op18, layout)
+    assert layout == "openpose18" and coco.shape == (2, 17, 3) and coco.dtype == np.float32
     for j, name in enumerate(COCO17):
         np.testing.assert_array_equal(coco[:, j], op18[:, OPENPOSE18.index(name)])
-    _, (_, (_, same), _) = pose_by_sample(item)  # PoseNet output is passed through
-    assert same is op18
+    posenet = rng.uniform(0, 100, (3, 17, 3)).astype(np.float32)
+    assert registry.to_coco17(posenet, registry.resolve("posenet").keypoint_layout) is posenet
+    with pytest.raises(ValueError, match="openpose18"):
+        registry.to_coco17(posenet, "openpose18")

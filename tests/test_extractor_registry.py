@@ -1,0 +1,165 @@
+"""The extractor registry (extractors/registry.py): names, aliases, weights, layouts, the
+infer/load/warmup calls on real frames of the shipped clips, and the Beam handlers built on it."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from extractors import registry as R
+from extractors import weights as W
+from schemas.keypoints import COCO17, LAYOUTS, OPENPOSE18
+
+NAMES = ("posenet-mobilenet-v1-075", "openpose-body", "blazeface-front", "blazeface-back",
+         "dbface-small", "dbface-large")
+
+
+def _frame(repo, clip="group_event_smiling", index=0):
+    cap = cv2.VideoCapture(str(repo / "samples" / "videos" / f"{clip}.mp4"))
+    for _ in range(index + 1):
+        ok, bgr = cap.read()
+        assert ok, clip
+    cap.release()
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def test_names_roles_and_aliases():
+    assert R.names() == NAMES
+    assert R.names("pose") == NAMES[:2] and R.names("face") == NAMES[2:]
+    for alias, name in (("posenet", "posenet-mobilenet-v1-075"), ("openpose", "openpose-body"),
+                        ("blazeface", "blazeface-front"), ("dbface", "dbface-small"),
+                        ("PoseNet", "posenet-mobilenet-v1-075"), (" blazeface-back ", "blazeface-back")):
+        assert R.resolve(alias).name == name
+    for name in NAMES:
+        entry = R.resolve(name, role=R.REGISTRY[name].role)
+        assert entry is R.REGISTRY[name] and entry.role in R.ROLES
+    with pytest.raises(ValueError, match="role"):
+        R.names("hand")
+
+
+def test_unknown_names_suggest_close_matches():
+    with pytest.raises(R.UnknownExtractorError, match=r"did you mean 'blazeface'") as err:
+        R.resolve("blazefce")
+    assert isinstance(err.value, ValueError)
+    with pytest.raises(R.UnknownExtractorError, match=r"did you mean 'openpose'"):
+        R.resolve("openpos", role="pose")
+    with pytest.raises(R.UnknownExtractorError, match="is a face extractor, not a pose extractor"):
+        R.resolve("dbface", role="pose")
+    with pytest.raises(R.UnknownExtractorError, match="known: posenet-mobilenet-v1-075, openpose-body"):
+        R.resolve("mediapipe-holistic", role="pose")
+
+
+def test_weight_files_and_layouts_are_registered():
+    for entry in R.entries():
+        assert entry.name in entry.weight_files
+        assert set(entry.weight_files) <= set(W.REGISTRY), entry.name
+        if entry.role == "pose":
+            assert entry.keypoint_layout in LAYOUTS and entry.landmarks == 0
+        else:
+            assert entry.keypoint_layout is None and entry.landmarks in (5, 6)
+        assert entry.preferred_dtype in (torch.float32, torch.float16, torch.bfloat16)
+        assert entry.dtype_for("cpu") == torch.float32  # CPU always float32
+    assert R.REGISTRY["blazeface-front"].weight_files == ("blazeface-front", "blazeface-anchors")
+    assert R.REGISTRY["posenet-mobilenet-v1-075"].keypoint_layout == "coco17"
+    assert R.REGISTRY["openpose-body"].keypoint_layout == "openpose18"
+
+
+def _model(entry, shared_root, monkeypatch):
+    """The entry's model: registered weights where they are at hand (DBFace-Small-H from the
+    test-only shared folder), else the real network with random weights (OpenPose, DBFace
+    large: no licence to ship them); returns (model, real_weights)."""
+    if entry.name == "dbface-small":
+        folder = shared_root / "data" / "weights"
+        if not (folder / "dbfaceSmallH.pth").is_file():
+            pytest.skip("dbfaceSmallH.pth is absent")
+        monkeypatch.setenv(W.ENV_DIR, str(folder))
+        return entry.load("cpu"), True
+    try:
+        return entry.load("cpu"), True
+    except W.WeightsNotFoundError:
+        from extractors import dbface, openpose
+
+        torch.manual_seed(0)
+        model = openpose.BodyPoseModel() if entry.name == "openpose-body" else dbface.DBFace("large")
+        for p in model.parameters():
+            p.data.mul_(0.05)
+        return model.eval(), False
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_entry_returns_its_layout_on_a_real_frame(name, repo, monkeypatch, request):
+    entry = R.REGISTRY[name]
+    shared_root = request.getfixturevalue("shared") if name == "dbface-small" else None
+    model, real = _model(entry, shared_root, monkeypatch)
+    frame = _frame(repo, "group_event_smiling" if entry.role == "face" else "hikers_walking")
+    if not real:  # random weights find "peaks" everywhere: keep their decoding small
+        frame = np.ascontiguousarray(frame[::4, ::4])
+    options = {"scale_search": (0.25,)} if name == "openpose-body" else {}
+    chunk = np.stack([frame, frame[:, ::-1]])
+    results = entry.infer(model, chunk, device="cpu", **options)
+    assert len(results) == 2
+    for res in results:
+        if entry.role == "pose":
+            scores, kps = res
+            joints = LAYOUTS[entry.keypoint_layout].num_joints
+            assert scores.dtype == np.float32 and kps.dtype == np.float32
+            assert scores.shape == (len(kps),) and kps.shape[1:] == (joints, 3)
+            assert R.to_coco17(kps, entry.keypoint_layout).shape == (len(kps), 17, 3)
+            if real:
+                assert len(kps) >= 1
+                seen = kps[..., :2][np.isfinite(kps[..., 0])]
+                assert (seen[:, 0] <= frame.shape[1] + 16).all() and (seen[:, 1] <= frame.shape[0] + 16).all()
+        else:
+            assert res.dtype == np.float32 and res.ndim == 2 and res.shape[1] == 5 + 2 * entry.landmarks
+            if real and name != "blazeface-front":  # the front model is for close-ups
+                assert len(res) >= 1
+    assert [len(r[0] if entry.role == "pose" else r) for r in results] == \
+        [len(r[0] if entry.role == "pose" else r) for r in entry.infer(model, [frame, chunk[1]], **options)]
+    entry.warmup(model, "cpu", size=(64, 96), batch=2, **options)
+
+
+def test_to_coco17_picks_joints_by_name():
+    op18 = np.arange(2 * 18 * 3, dtype=np.float32).reshape(2, 18, 3)
+    coco = R.to_coco17(op18, "openpose18")
+    assert coco.shape == (2, 17, 3)
+    for j, n in enumerate(COCO17):
+        assert np.array_equal(coco[:, j], op18[:, OPENPOSE18.index(n)])
+    assert R.to_coco17(np.zeros((0, 18, 3)), "openpose18").shape == (0, 17, 3)
+    with pytest.raises(ValueError, match="mpii16"):
+        R.to_coco17(np.zeros((1, 16, 3)), "mpii16")
+    with pytest.raises(ValueError, match=r"\[P, 17, C\]"):
+        R.to_coco17(np.zeros((1, 18, 3)), "coco17")
+
+
+def test_prepare_device_is_explicit():
+    before = torch.get_num_threads()
+    try:
+        assert R.prepare_device("cpu", torch_threads=1) == torch.device("cpu")
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA device"):
+            R.prepare_device("cuda")
+
+
+def test_handlers_run_the_registry_entries(repo):
+    from extractors.handlers import BlazeFaceHandler, ExtractorHandler, PoseNetHandler
+
+    frame = _frame(repo, "hikers_walking")
+    handler = PoseNetHandler(scale_factor=0.5, max_batch_size=2, torch_threads=0)
+    assert handler.entry is R.REGISTRY["posenet-mobilenet-v1-075"]
+    model = handler.load_model()
+    (res,) = handler.run_inference([frame], model)
+    want = R.REGISTRY["posenet-mobilenet-v1-075"].infer(model, [frame], scale_factor=0.5)[0]
+    assert res.model_id == "posenet-mobilenet-v1-075"
+    assert np.array_equal(res.inference[1], want[1]) and len(want[0]) >= 1
+    face = ExtractorHandler("blazeface", role="face")
+    assert face.extractor_name == "blazeface-front" and face.get_metrics_namespace() == "affectzoo_blazeface-front"
+    with pytest.raises(R.UnknownExtractorError, match="did you mean"):
+        ExtractorHandler("blazefase")
+    with pytest.raises(ValueError, match="variant"):
+        BlazeFaceHandler(variant="side")
+    with pytest.raises(ValueError, match="max_batch_size"):
+        PoseNetHandler(max_batch_size=0)
