@@ -50,7 +50,7 @@ def scale_card(dest: Path, windows: int, num_shards: int, window_s: float = WIND
     text = re.sub(r"\nclips = \d+", "\nclips = 1", text)
     text = re.sub(r"\nframes_per_clip = \d+", f"\nframes_per_clip = {frames}", text)
     text = re.sub(r'root = "samples/videos"', f'root = "{REPO / "samples" / "videos"}"', text)
-    text += f"\n[shards]\nnum_shards = {num_shards}\n"
+    text = re.sub(r"num_shards = \d+", f"num_shards = {num_shards}", text)
     path = dest / f"scale_{windows}.toml"
     path.write_text(text)
     return path

@@ -248,10 +248,8 @@ def check_extractor_weights(cfg: ExtractConfig) -> dict[str, str]:
             its official source and the ``python -m extractors.weights install`` command).
         extractors.weights.WeightsChecksumError: a file differs from the registry's sha256.
     """
-    from extractors import weights
-    from pipelines.models import _registry
+    from extractors import registry, weights
 
-    registry = _registry()
     used = [registry.resolve(cfg.face_extractor, role="face")]
     if cfg.modality == "video":
         used.append(registry.resolve(cfg.pose_extractor, role="pose"))

@@ -40,12 +40,9 @@ class ExtractorModels:
     """
 
     def __init__(self, cfg: ExtractConfig, need_pose: bool = True):
-        registry = _registry()
+        from extractors import registry
 
-        if cfg.torch_threads > 0 and cfg.device == "cpu":
-            import torch
-
-            torch.set_num_threads(cfg.torch_threads)
+        registry.prepare_device(cfg.device, torch_threads=cfg.torch_threads if cfg.device == "cpu" else 0)
         self.cfg = cfg
         self.face = registry.resolve(cfg.face_extractor, role="face")
         self.face_model = self.face.load(cfg.device)
@@ -53,11 +50,15 @@ class ExtractorModels:
         self.pose_model = self.pose.load(cfg.device) if need_pose else None
         self._pose_options = ({"scale_factor": cfg.pose_scale_factor}
                               if self.pose is not None and self.pose.name.startswith("posenet") else {})
+        if cfg.device.startswith("cuda"):  # kernels, cuDNN autotuning and allocator pools, once per process
+            self.face.warmup(self.face_model, cfg.device, size=(128, 128), batch=cfg.max_batch_size * FACE_BATCH_FACTOR)
+            if self.pose is not None:
+                self.pose.warmup(self.pose_model, cfg.device, batch=cfg.max_batch_size, **self._pose_options)
 
     def poses(self, frames: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per frame ``(pose_scores float32 [P], keypoints float32 [P, 17, 3])``: COCO-17
         (x, y, score) in source-frame pixels. ``frames``: RGB uint8 [H, W, 3]."""
-        registry = _registry()
+        from extractors import registry
 
         def run(batch):
             return self.pose.infer(self.pose_model, batch, device=self.cfg.device, **self._pose_options)
@@ -85,44 +86,3 @@ def shared_models(handle, cfg: ExtractConfig) -> ExtractorModels:
 
     return handle.acquire(_Holder, tag=repr(key)).models
 
-
-class _LegacyEntry:  # TEMPORARY until extractors.registry lands (removed then)
-    def __init__(self, name):
-        self.name = name
-        self.keypoint_layout = "openpose18" if name == "openpose-body" else "coco17" if name.startswith("posenet") else None
-        self.weight_files = (name, "blazeface-anchors") if name.startswith("blazeface") else (name,)
-
-    def load(self, device):
-        from extractors import blazeface, dbface, openpose, posenet
-        if self.name.startswith("posenet"):
-            return posenet.load_posenet(device=device)
-        if self.name == "openpose-body":
-            return openpose.load_openpose(device=device)
-        if self.name.startswith("blazeface"):
-            return blazeface.load_blazeface(variant=self.name.split("-")[-1], device=device)
-        return dbface.load_dbface(variant=self.name.split("-")[-1], device=device)
-
-    def infer(self, model, frames, device="cpu", **kw):
-        from extractors import blazeface, dbface, openpose, posenet
-        if self.name.startswith("posenet"):
-            return posenet.estimate_poses(model, frames, device=device, min_pose_score=0.25, **kw)
-        if self.name == "openpose-body":
-            return [(p.scores, p.keypoints) for p in openpose.estimate_poses(model, frames, scale_search=(0.5,), device=device, mode="fast")]
-        if self.name.startswith("blazeface"):
-            return blazeface.detect_faces(model, frames, device=device)
-        return dbface.detect_faces(model, frames)
-
-
-def _registry():  # TEMPORARY
-    try:
-        from extractors import registry
-        return registry
-    except ImportError:
-        import types
-
-        from schemas.keypoints import COCO17, OPENPOSE18
-        idx = [OPENPOSE18.index(n) for n in COCO17]
-        return types.SimpleNamespace(resolve=lambda name, role=None: _LegacyEntry(
-            {"posenet": "posenet-mobilenet-v1-075", "openpose": "openpose-body", "blazeface": "blazeface-front",
-             "dbface": "dbface-small"}.get(name, name)),
-            to_coco17=lambda k, layout: k if layout == "coco17" else np.asarray(k, np.float32)[:, idx])
