@@ -185,7 +185,8 @@ def cv2_area_letterbox(x: torch.Tensor, size: int) -> torch.Tensor:
     on x's device: ``round(A[:, :H] @ img @ A[:, :W]^T)`` with cv2's own area weights
     ``A [size, side]`` (float64), rounded half to even as cv2's ``saturate_cast``.
 
-    Shrinking: equal to ``blazeface.letterbox`` up to float rounding of cv2's summation order
+    Shrinking by an integer factor: cv2's box sums and rounding, bit-exact. Other shrinking:
+    equal to ``blazeface.letterbox`` up to float rounding of cv2's summation order
     (a value could differ by 1 grey level where cv2's result sits within ~1e-6 of a .5 tie;
     none in the tests). Enlarging (side < size): cv2's fixed-point path, bit-exact.
 
@@ -204,6 +205,16 @@ def cv2_area_letterbox(x: torch.Tensor, size: int) -> torch.Tensor:
         if side < size:
             sq = cv2_linear_resize(sq, (size, size), area=True)
         return sq.permute(0, 3, 1, 2).float()
+    if side % size == 0:  # cv2's integer-factor path: box sums, then its own rounding
+        k = side // size
+        sq = torch.zeros((n, side, side, 3), dtype=torch.int32, device=x.device)
+        sq[:, :h, :w] = x
+        sums = sq.view(n, size, k, size, k, 3).sum(dim=(2, 4))
+        if k == 2:  # SIMD 2x2 path: (a + b + c + d + 2) >> 2
+            out = (sums + 2) >> 2
+        else:  # saturate_cast<uchar>(float(sum) * (1.f / area)), float32
+            out = torch.round(sums.float() * torch.tensor(1.0 / (k * k), dtype=torch.float32))
+        return out.permute(0, 3, 1, 2).float()
     img = x.permute(0, 3, 1, 2).double()
     a = torch.from_numpy(_cv2_axis_matrix(side, size, cv2.INTER_AREA)).to(x.device)
     out = separable_resize(img, a[:, :h], a[:, :w])

@@ -136,7 +136,8 @@ def test_rejects_non_uint8(models):
 
 @pytest.mark.parametrize("hw,size", [((480, 640), 128), ((480, 640), 256), ((360, 640), 256),
                                      ((97, 131), 256), ((100, 60), 128), ((64, 64), 128),
-                                     ((128, 77), 128), ((1080, 1920), 256)])
+                                     ((128, 77), 128), ((1080, 1920), 256),
+                                     ((256, 250), 128), ((768, 700), 128), ((1536, 1400), 256)])
 def test_device_letterbox_equals_cv2_letterbox(hw, size):
     from extractors import _device as D
 
