@@ -455,13 +455,13 @@ def preprocess(frames, device="cpu", channel_order: str = "rgb",
                 pixels[:, :h, :w] = t
             else:
                 pixels[torch.as_tensor(idx, device=device), :h, :w] = t
-        pixels = pixels.long()
+        pixels = pixels.int()
     else:
         canvas = np.zeros((len(frames), ph, pw, 3), np.uint8)
         for i, f in enumerate(frames):
             canvas[i, :f.shape[0], :f.shape[1]] = f[..., ::-1] if channel_order == "rgb" else f
-        pixels = torch.from_numpy(canvas).to(device).long()
-    offsets = torch.arange(3, device=device) * 256
+        pixels = torch.from_numpy(canvas).to(device).int()
+    offsets = torch.arange(3, dtype=torch.int32, device=device) * 256
     return _LUT.to(device).view(-1)[pixels + offsets].permute(0, 3, 1, 2)
 
 

@@ -277,22 +277,35 @@ def _greedy(root_ids: np.ndarray, kp_scores: np.ndarray, kp_yx: np.ndarray, n_kp
             max_pose_detections: int, nms_radius: float, min_pose_score: float):
     """posenet-pytorch's greedy selection over one frame's walked roots (visiting order).
 
+    Same decisions and float64 values as the per-root loop: a root within ``nms_radius`` of
+    the same keypoint of an accepted pose is skipped (kept as a ``blocked`` mask that is
+    updated, vectorised, only when a pose is accepted), every other root gets its instance
+    score against the poses accepted before it.
+
     Returns ``(pose_scores list[float], kp_scores list[float64 [17]], coords float64
     [P, 17, 2])`` in network-input pixels.
     """
     sq_r = nms_radius ** 2
+    m = len(root_ids)
+    roots = kp_yx[np.arange(m), root_ids]                      # [m, 2] root (y, x)
+    blocked = np.zeros(m, dtype=bool)
     pose_scores, pose_kp_scores, pose_coords = [], [], np.zeros((0, n_kp, 2))
-    for r in range(len(root_ids)):
-        root_id = root_ids[r]
-        if _within_radius(pose_coords[:, root_id, :], kp_yx[r, root_id], sq_r):
-            continue
+    r = 0
+    while r < m:
+        free = np.flatnonzero(~blocked[r:])
+        if len(free) == 0:
+            break
+        r += int(free[0])
         score = _instance_score(pose_coords, kp_scores[r], kp_yx[r], sq_r)
         if min_pose_score == 0.0 or score >= min_pose_score:
             pose_scores.append(score)
             pose_kp_scores.append(kp_scores[r])
             pose_coords = np.concatenate([pose_coords, kp_yx[r][None]], axis=0)
+            later = slice(r + 1, m)
+            blocked[later] |= ((kp_yx[r][root_ids[later]] - roots[later]) ** 2).sum(1) <= sq_r
         if len(pose_scores) >= max_pose_detections:
             break
+        r += 1
     return pose_scores, pose_kp_scores, pose_coords
 
 
