@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shutil
 import sys
 import threading
 import time
@@ -257,19 +258,21 @@ def check_extractor_weights(cfg: ExtractConfig) -> dict[str, str]:
 
 
 def build_pipeline(p, shards: list[tuple[int, list]], cfg: ExtractConfig, config_hash: str, attrs: dict,
-                   read_errors=(), decode_timeout_s: float = 120.0):
+                   read_errors=(), decode_timeout_s: float = 120.0, keep_empty: bool = True):
     """Add the extraction graph to Beam pipeline ``p``; returns the errors PCollection.
 
     ``shards`` are the ``(index, samples)`` elements of :meth:`pipelines.plan.ShardPlan.elements`;
     each becomes one :class:`pipelines.stages.ExtractShard` call that writes its shard as it
-    goes. ``read_errors`` (problems the corpus reader found) join the dead-letter records.
+    goes. ``read_errors`` (problems the corpus reader found) join the dead-letter records;
+    ``keep_empty`` (False for retry folders): write shards whose samples all failed.
     """
     import apache_beam as beam
 
     from pipelines import stages
 
     extracted = (p | "Shards" >> beam.Create(shards) | "Reshuffle" >> beam.Reshuffle()
-                 | "ExtractShard" >> beam.ParDo(stages.ExtractShard(cfg, config_hash, attrs, decode_timeout_s))
+                 | "ExtractShard" >> beam.ParDo(stages.ExtractShard(cfg, config_hash, attrs, decode_timeout_s,
+                                                                keep_empty=keep_empty))
                  .with_outputs(stages.ERRORS, main="done"))
     return (p | "ReadErrors" >> beam.Create(list(read_errors)), extracted[stages.ERRORS]) | "Errors" >> beam.Flatten()
 
@@ -464,7 +467,7 @@ def _extract(args, options, out: Path, cfg: ExtractConfig, config_hash: str, pla
         report.keep_previous_errors(out, retry_dir)
     p = beam.Pipeline(options=options)
     errors = build_pipeline(p, plan.elements(), run_cfg, config_hash, report.shard_attrs(cfg), read_errors,
-                            args.decode_timeout)
+                            args.decode_timeout, keep_empty=retry_dir is None)
     errors | "WriteErrors" >> beam.combiners.ToList() | beam.Map(report.write_errors, str(out / "errors.jsonl"))
     total = sum(len(plan.members[i]) for i in plan.todo)
     return _run_with_progress(p, total, shard_out, not args.no_progress, console and console.stream)
@@ -485,6 +488,9 @@ def _run(args: argparse.Namespace, console) -> tuple[dict, Path]:
         report.reset_run_files(out)
         started = time.time()
         result = _extract(args, options, out, cfg, config_hash, plan, read_errors, retry_dir, console)
+        if retry_dir is not None and not list(retry_dir.glob("*.done.json")):
+            shutil.rmtree(retry_dir)  # nothing succeeded: no empty retry-NN folder
+            retry_dir = None
         redone = {s.sample_id for i in plan.todo for s in plan.members[i]}
         report.carry_errors(out, previous_errors, redone=redone, num_shards=cfg.num_shards, config_hash=config_hash)
         manifest = report.write_manifest(out, cfg, config_hash, samples, result, time.time() - started,

@@ -43,11 +43,15 @@ class ExtractShard(beam.DoFn):
         attrs: HDF5 root attributes (:func:`pipelines.report.shard_attrs`).
         timeout_s: seconds a decoder child may go without answering.
         batch_frames: decoded frames gathered (across samples) before one pose-model call.
+        keep_empty: write a shard none of whose samples succeeded (its marker records the failed
+            ids, so a rerun reuses it); False in ``retry-NN/`` folders, where such a shard would
+            only be an empty file set.
     """
 
     def __init__(self, cfg: ExtractConfig, config_hash: str, attrs: dict[str, Any],
-                 timeout_s: float = DECODER_TIMEOUT_S, batch_frames: int | None = None):
+                 timeout_s: float = DECODER_TIMEOUT_S, batch_frames: int | None = None, keep_empty: bool = True):
         self.cfg, self.config_hash, self.attrs, self.timeout_s = cfg, config_hash, attrs, timeout_s
+        self.keep_empty = keep_empty
         self.batch_frames = batch_frames or cfg.max_batch_size
         self._shared = Shared()
         self.models = None
@@ -100,7 +104,8 @@ class ExtractShard(beam.DoFn):
                     writer.add(*outcome)
                     self._report("write", int((time.perf_counter() - start) * 1000))
                 self._tick()
-            yield writer.finish(failed)
+            if writer.sample_ids or self.keep_empty:
+                yield writer.finish(failed)
             yield from reported
         except Exception as exc:  # noqa: BLE001 - a failed write (ShardWriteError) or a broken shard
             done = set(failed)

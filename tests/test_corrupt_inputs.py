@@ -174,6 +174,16 @@ def test_retry_failed_reruns_only_the_failed_samples(repo, corrupt_run):
     assert still == set(BAD) - {"truncated.mp4"}
 
 
+def test_a_retry_with_nothing_fixed_leaves_no_empty_folder(repo, corrupt_run):
+    out = corrupt_run["out"]  # after test_retry_failed_reruns_only_the_failed_samples: 7 still broken
+    run = run_extract(repo, corrupt_run["card"], out, "--retry-failed")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert not (out / "retry-02").exists() and "MISSING" not in run.stdout
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["missing_shards"] == [] and manifest["samples"]["lost"] == []
+    assert manifest["samples"]["written"] + manifest["samples"]["failed"] == manifest["samples"]["planned"]
+
+
 def test_unreadable_file_is_reported(tmp_path):
     if os.geteuid() == 0:
         pytest.skip("running as root, which can read a file whatever its permission bits (chmod 000 "

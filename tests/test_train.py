@@ -115,6 +115,9 @@ def test_validator_names_file_and_field(extracted, tmp_path):
         rows = f["videos/pose_features"].shape[0]
         del f["videos/pose_features"]
         f["videos/pose_features"] = np.zeros((rows, 64, 100), np.float32)
+    from shard_fixtures import restamp
+
+    restamp(h5)  # an edit on purpose: past the integrity check, on to the schema check
     with pytest.raises(ShardSchemaError, match=rf"{h5.name}: videos/pose_features rows have shape \(64, 100\), "
                                                r"expected \(64, 238\)"):
         ShardDataset(copy, "timeline", "train")
