@@ -83,6 +83,8 @@ def diff_stats(a: Path, b: Path) -> list[str]:
         with h5py.File(a / h5, "r") as fa, h5py.File(b / h5, "r") as fb:
             names = []
             fa.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+            ids = [f[n][()].tolist() if n in f else None for f in (fa, fb) for n in ("videos/sample_id",)]
+            out.append(f"{h5} rows: {'same ' + str(len(ids[0])) + ' samples' if ids[0] == ids[1] else 'DIFFERENT samples'}")
             for n in names:
                 x, y = fa[n][()], fb[n][()] if n in fb else None
                 if y is None or x.dtype.kind not in "fiub" or x.shape != y.shape or x.size == 0:
