@@ -45,8 +45,20 @@ def group_by_size(frames: Sequence[np.ndarray]) -> dict[tuple[int, int], list[in
 
 
 def stack(frames: Sequence[np.ndarray], idx: Sequence[int]) -> np.ndarray:
-    """uint8 [len(idx), H, W, 3] of equal-size frames (a view when they already are one array's
-    consecutive rows is not attempted; this is one contiguous copy)."""
+    """uint8 [len(idx), H, W, 3] of equal-size frames: a view (no copy) when they are
+    consecutive rows of one C-contiguous [N, H, W, 3] array (a per-sample chunk given as one
+    array), else one contiguous copy."""
+    idx = list(idx)
+    base = frames[idx[0]].base if len(idx) else None
+    if isinstance(base, np.ndarray) and base.ndim == 4 and base.flags.c_contiguous \
+            and base.shape[1:] == frames[idx[0]].shape and base.dtype == frames[idx[0]].dtype:
+        row = base[0].nbytes
+        start_ptr = base.__array_interface__["data"][0]
+        rows = [(frames[i].__array_interface__["data"][0] - start_ptr) / row
+                if frames[i].base is base else -1 for i in idx]
+        first = rows[0]
+        if first == int(first) and rows == [first + k for k in range(len(rows))]:
+            return base[int(first):int(first) + len(rows)]
     return np.ascontiguousarray(np.stack([frames[i] for i in idx]))
 
 
