@@ -163,3 +163,25 @@ def test_handlers_run_the_registry_entries(repo):
         BlazeFaceHandler(variant="side")
     with pytest.raises(ValueError, match="max_batch_size"):
         PoseNetHandler(max_batch_size=0)
+
+
+@pytest.mark.parametrize("name,tol_px", [("blazeface-back", 0.1), ("dbface-small", 0.2)])
+def test_preferred_half_precision_keeps_parity(name, tol_px, repo, monkeypatch, request):
+    """The stated tolerance of a float16 ``preferred_dtype``, checked with CPU autocast (the
+    CUDA autocast is the same float16 arithmetic): same detections, boxes within tol_px."""
+    from extractors import _device as D
+
+    entry = R.REGISTRY[name]
+    assert entry.preferred_dtype == torch.float16
+    shared_root = request.getfixturevalue("shared") if name == "dbface-small" else None
+    model, real = _model(entry, shared_root, monkeypatch)
+    assert real
+    frames = np.stack([_frame(repo, "group_event_smiling", i) for i in (0, 30)])
+    want = entry.infer(model, frames)
+    monkeypatch.setattr(D, "autocast", lambda device, dtype: torch.autocast("cpu", dtype=torch.float16))
+    got = entry.infer(model, frames)
+    assert sum(len(w) for w in want) >= 2
+    for w, g in zip(want, got):
+        assert w.shape == g.shape
+        if len(w):
+            assert np.abs(w[:, :4] - g[:, :4]).max() <= tol_px
