@@ -12,7 +12,7 @@ weighted ("blending") NMS -> boxes and 6 keypoints in source-image pixels.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional
 
 import cv2
 import numpy as np

@@ -14,7 +14,7 @@ to (x, y) = (16 j, 16 i) + offset (no half-pixel shift).
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Optional, Sequence
+from typing import Optional
 
 import cv2
 import numpy as np
