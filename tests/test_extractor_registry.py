@@ -185,3 +185,23 @@ def test_preferred_half_precision_keeps_parity(name, tol_px, repo, monkeypatch, 
         assert w.shape == g.shape
         if len(w):
             assert np.abs(w[:, :4] - g[:, :4]).max() <= tol_px
+
+
+def test_gpu_bench_needs_neither_beam_nor_pyav(repo):
+    """The GPU machine lacks apache-beam and PyAV: the benchmark and every extractor module
+    import and read frames without them."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "for m in ('apache_beam', 'av', 'decord'): sys.modules[m] = None\n"
+            "from bench import gpu_extractors as g\n"
+            "from extractors import registry, posenet, blazeface, dbface, openpose\n"
+            "f = g._frames('hikers_walking', 3)\n"
+            "assert f.shape == (3, 480, 640, 3) and f.dtype.name == 'uint8', f.shape\n"
+            "e = registry.resolve('blazeface-back')\n"
+            "r = e.infer(e.load('cpu'), f[:1])\n"
+            "assert r[0].shape[1] == 17\n"
+            "print('ok')\n")
+    run = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]
