@@ -124,6 +124,16 @@ def is_channels_last(model: torch.nn.Module) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=256)
+def _linear_taps_on(src: int, dst: int, clamp_fraction: bool, area: bool, device: str
+                    ) -> tuple[torch.Tensor, ...]:
+    """:func:`_linear_taps` as int64 index / int32 weight tensors on ``device`` (cached)."""
+    i0, i1, w0, w1 = _linear_taps(src, dst, clamp_fraction, area)
+    return (torch.from_numpy(i0).to(device), torch.from_numpy(i1).to(device),
+            torch.from_numpy(w0.astype(np.int32)).to(device),
+            torch.from_numpy(w1.astype(np.int32)).to(device))
+
+
 def _linear_taps(src: int, dst: int, clamp_fraction: bool, area: bool = False
                  ) -> tuple[np.ndarray, ...]:
     """cv2 ``INTER_LINEAR`` taps along one axis: (index0, index1, weight0, weight1), weights
@@ -168,13 +178,12 @@ def cv2_linear_resize(x: torch.Tensor, out_hw: tuple[int, int], area: bool = Fal
     n, h, w, c = x.shape
     ho, wo = out_hw
     dev = x.device
-    xs0, xs1, xa0, xa1 = (torch.from_numpy(a).to(dev) for a in _linear_taps(w, wo, True, area))
-    ys0, ys1, ya0, ya1 = (torch.from_numpy(a).to(dev) for a in _linear_taps(h, ho, False, area))
+    xs0, xs1, xa0, xa1 = _linear_taps_on(w, wo, True, area, str(dev))
+    ys0, ys1, ya0, ya1 = _linear_taps_on(h, ho, False, area, str(dev))
     xi = x.to(torch.int32)
-    hor = (xi[:, :, xs0] * xa0.to(torch.int32)[:, None]
-           + xi[:, :, xs1] * xa1.to(torch.int32)[:, None])            # [N, H, W_out, C]
-    b0 = ya0.to(torch.int32)[:, None, None]
-    b1 = ya1.to(torch.int32)[:, None, None]
+    hor = xi[:, :, xs0] * xa0[:, None] + xi[:, :, xs1] * xa1[:, None]   # [N, H, W_out, C]
+    b0 = ya0[:, None, None]
+    b1 = ya1[:, None, None]
     out = (((b0 * (hor[:, ys0] >> 4)) >> 16) + ((b1 * (hor[:, ys1] >> 4)) >> 16) + 2) >> 2
     return out.clamp_(0, 255).to(torch.uint8)
 
@@ -192,6 +201,13 @@ def _cv2_axis_matrix(src: int, dst: int, interpolation: int) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=64)
+def _area_matrix_on(side: int, size: int, device: str) -> torch.Tensor:
+    import cv2
+
+    return torch.from_numpy(_cv2_axis_matrix(side, size, cv2.INTER_AREA)).to(device)
+
+
 def cv2_area_letterbox(x: torch.Tensor, size: int) -> torch.Tensor:
     """Zero-pad uint8 images bottom/right to a square, then cv2 ``INTER_AREA`` to ``size``,
     on x's device: ``round(A[:, :H] @ img @ A[:, :W]^T)`` with cv2's own area weights
@@ -207,8 +223,6 @@ def cv2_area_letterbox(x: torch.Tensor, size: int) -> torch.Tensor:
     Returns:
         float32 [N, 3, size, size] (integral values in [0, 255]) on x's device.
     """
-    import cv2
-
     n, h, w, _ = x.shape
     side = max(h, w)
     if side <= size:  # enlarging (or not resizing): cv2's fixed-point linear path
@@ -228,6 +242,6 @@ def cv2_area_letterbox(x: torch.Tensor, size: int) -> torch.Tensor:
             out = torch.round(sums.float() * torch.tensor(1.0 / (k * k), dtype=torch.float32))
         return out.permute(0, 3, 1, 2).float()
     img = x.permute(0, 3, 1, 2).double()
-    a = torch.from_numpy(_cv2_axis_matrix(side, size, cv2.INTER_AREA)).to(x.device)
+    a = _area_matrix_on(side, size, str(x.device))
     out = separable_resize(img, a[:, :h], a[:, :w])
     return round_to_uint8_values(out).float()
