@@ -345,21 +345,24 @@ def main(argv=None) -> int:
     report: dict = {"device": args.device, "device_name": name, "torch": torch.__version__,
                     "seconds": args.seconds, "peak_tflops": args.peak_tflops}
     start = time.perf_counter()
+
+    def flush() -> None:  # print and save after every section: a cut-off run keeps what it has
+        print("\n".join(lines), flush=True)
+        lines.clear()
+        report["total_s"] = time.perf_counter() - start
+        if args.json:
+            Path(args.json).write_text(json.dumps(report, indent=1, default=str) + "\n")
+
     for ext, batches in (("posenet-mobilenet-v1-075", (1, 32, 128)), ("blazeface-front", (64, 256)),
                          ("dbface-small", (256,))):
         bench_extractor(ext, batches, args, lines, report)
-        print("\n".join(lines), flush=True)
-        lines.clear()
+        flush()
     bench_openpose_network(args, lines, report)
-    print("\n".join(lines), flush=True)
-    lines.clear()
+    flush()
     if not args.skip_parity:
         parity(args, lines, report)
     lines.append(f"total {time.perf_counter() - start:.0f} s")
-    print("\n".join(lines), flush=True)
-    report["total_s"] = time.perf_counter() - start
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1, default=str) + "\n")
+    flush()
     return 0
 
 
