@@ -65,6 +65,8 @@ def bench_decode_represent_write(windows: int, repeats: int) -> dict:
     from extractors.blazeface import detect_faces, load_blazeface
     from extractors.posenet import estimate_poses, load_posenet
     from pipelines import assemble
+    from pipelines.record import video_record
+    from pipelines.rows import clip_rows, video_row
     from pipelines.cards import corpus_root
     from pipelines.config import config_from_card
     from pipelines.decode import decode_window
@@ -82,7 +84,7 @@ def bench_decode_represent_write(windows: int, repeats: int) -> dict:
         poses = estimate_poses(pose_model, list(w.frames), 1.0, "cpu")
         meta = {"sample": s.to_dict(), "frame_indices": w.frame_indices, "timestamps_s": w.timestamps_s, "fps": w.fps}
         keep = assemble.kept_positions(len(w.frame_indices), cfg)
-        _, crops = assemble.build_record(meta, dict(enumerate(poses)), {i: w.frames[i] for i in keep}, cfg)
+        _, crops = video_record(meta, dict(enumerate(poses)), {i: w.frames[i] for i in keep}, cfg)
         dets = detect_faces(face_model, list(crops.values()), "cpu") if crops else []
         cached.append((s, dict(enumerate(poses)), dict(zip(crops, dets))))
 
@@ -110,10 +112,10 @@ def bench_decode_represent_write(windows: int, repeats: int) -> dict:
             keep = assemble.kept_positions(len(plan.frame_indices), cfg)
             meta = {"sample": s.to_dict(), "frame_indices": plan.frame_indices,
                     "timestamps_s": plan.timestamps_s, "fps": plan.fps}
-            record, crops = assemble.build_record(meta, poses, {i: frames[i] for i in keep}, cfg)
+            record, crops = video_record(meta, poses, {i: frames[i] for i in keep}, cfg)
             t2 = time.perf_counter()
             faces = {ck: (crops[ck], dets.get(ck, np.zeros((0, 17), np.float32))) for ck in crops}
-            items.append((assemble.video_row(record, cfg, faces), assemble.clip_rows(record, faces, cfg)))
+            items.append((video_row(record, cfg, faces), clip_rows(record, faces, cfg)))
             t3 = time.perf_counter()
             for k, dt in zip(("decode", "assemble", "rows"), (t1 - t0, t2 - t1, t3 - t2)):
                 phases[k] += dt

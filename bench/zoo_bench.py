@@ -58,7 +58,7 @@ def bench_represent(shards: Path, repeats: int) -> tuple[float, float]:
     def represent():
         for r in rows:
             timeline_of(coco17_to_openpose18(r["tracks"][0]), cfg)
-            pose_features_of(r["tracks"], r["frame_indices"])
+            pose_features_of(r["tracks"], r["frame_indices"], cfg)
             for clip in r["faces"]:
                 tile_superimage(clip)
 

@@ -1,8 +1,8 @@
-"""Video decoding: sampling plans and chunked decoding.
+"""Video decoding: the planned frames of a video, decoded in chunks.
 
-Two layers here, a third in :mod:`pipelines.isolated_decoder`:
+Two layers here; the frame plans themselves (:func:`pipelines.sampling.plan_window`, the C x K
+clip plan, ...) live in :mod:`pipelines.sampling`:
 
-* :func:`plan_window` / :func:`clip_positions`: pure sampling plans (frame indices).
 * :func:`open_video` + :func:`iter_chunks`: decode the planned frames in chunks of
   at most ``chunk_frames`` frames, so a long window (or a whole video) is never held in memory
   at once; :func:`decode_window` collects one (short) window.
@@ -25,12 +25,13 @@ import numpy as np
 
 from pipelines.decoders import (DEFAULT_BACKEND, MAX_FRAME_PIXELS, DecodeError, FrameDecoder, looks_truncated,
                                 make_decoder)
+from pipelines.sampling import plan_window
 
 #: Frames per decoded chunk (``uint8 [chunk, H, W, 3]``): 32 frames are 28 MB at 640x480 and
 #: 200 MB at 1080p; a 2 s window at 15 frames/s is one chunk.
 CHUNK_FRAMES = 32
 __all__ = ["CHUNK_FRAMES", "DEFAULT_BACKEND", "MAX_FRAME_PIXELS", "DecodeError", "DecodedWindow", "VideoPlan",
-           "clip_positions", "decode_window", "iter_chunks", "open_video", "plan_window"]
+           "decode_window", "iter_chunks", "open_video"]
 # DEFAULT_BACKEND (PyAV) is defined once, in pipelines.decoders, and re-exported here for the pipeline.
 
 
@@ -80,28 +81,14 @@ class VideoPlan:
         return (self.frame_indices / self.fps).astype(np.float32)
 
 
-def plan_window(start_s: float, length_s: float, sample_fps: float, fps: float, n_video: int) -> np.ndarray:
-    """Frame indices of a window sampled at ``sample_fps``.
-
-    Frame ``i`` of the plan is the video frame shown at ``start_s + i / sample_fps``
-    (``floor(t * fps)``); indices past the end of the video are dropped.
-
-    Returns:
-        int32 [T'] with ``T' <= round(length_s * sample_fps)``, non-decreasing.
-    """
-    count = int(round(length_s * sample_fps))
-    times = start_s + np.arange(count) / sample_fps
-    idx = np.floor(times * fps + 1e-6).astype(np.int64)
-    return idx[idx < n_video].astype(np.int32)
-
-
 def open_video(uri: str, window: tuple[float, float, float] | None = None,
                frame_indices: Sequence[int] = (), max_pixels: int = MAX_FRAME_PIXELS,
                backend: str = DEFAULT_BACKEND) -> tuple[FrameDecoder, VideoPlan]:
     """Open ``uri`` with a decoder back-end and plan the frames to decode.
 
     Args:
-        window: ``(start_s, length_s, sample_fps)``: sample a window (see :func:`plan_window`).
+        window: ``(start_s, length_s, sample_fps)``: sample a window
+            (:func:`pipelines.sampling.plan_window`).
         frame_indices: explicit 0-based frames instead (indices past the end are dropped).
         max_pixels: refuse frames larger than this (width x height, from the header).
         backend: a key of :data:`pipelines.decoders.DECODER_BACKENDS` (frames are identical
@@ -183,33 +170,3 @@ def decode_window(uri: str, start_s: float, length_s: float, sample_fps: float,
     with decoder:
         frames = np.concatenate([f for _, f in iter_chunks(decoder, plan)])
     return DecodedWindow(plan.frame_indices, plan.timestamps_s, frames, plan.fps, plan.num_video_frames)
-
-
-def clip_positions(num_frames: int, clips: int, frames_per_clip: int) -> np.ndarray:
-    """Deterministic C x K frame plan over a sequence (FER_BGER ``sample_video``, seed_specs §1.1).
-
-    Clip j covers positions ``[j * inter, (j + 1) * inter)`` with ``inter = num_frames // C``
-    (the last clip runs to the end); inside a clip of length n, frame k is position
-    ``int(n / K * k)``. Sequences shorter than ``C * K`` repeat the last frame (as the seed's
-    padding does).
-
-    Returns:
-        int64 [C, K] positions into the sequence (0-based).
-
-    Raises:
-        ValueError: ``num_frames < 1``.
-    """
-    if num_frames < 1:
-        raise ValueError("clip_positions needs at least one frame")
-    if num_frames <= clips * frames_per_clip:
-        flat = np.minimum(np.arange(clips * frames_per_clip), num_frames - 1)
-        return flat.reshape(clips, frames_per_clip)
-    inter = num_frames // clips
-    out = np.empty((clips, frames_per_clip), dtype=np.int64)
-    for j in range(clips):
-        lo = j * inter
-        hi = num_frames if j == clips - 1 else (j + 1) * inter
-        seg = (hi - lo) / frames_per_clip
-        out[j] = [lo + min(int(seg * k), hi - lo - 1) for k in range(frames_per_clip)]
-    return out
-

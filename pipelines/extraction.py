@@ -9,7 +9,7 @@ Video samples::
 
     DecodeAhead (isolated children) --uint8 [T, H, W, 3] per sample-->
     group samples until >= batch_frames frames --> pose model on the group's frames (one call)
-    --> per sample: tracking, main person, head crops (pipelines.assemble.build_record)
+    --> per sample: tracking, main person, head crops (pipelines.record.video_record)
     --> face model on the group's head crops (one call) --> rows (video_row, clip_rows)
 
 Image samples load their images and skip the pose model; skeleton samples go straight to the
@@ -21,15 +21,13 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Iterator
 
-import numpy as np
-
 from pipelines import assemble
 from pipelines.config import ExtractConfig
 from pipelines.decode_ahead import DecodeAhead, DecodedSample, request_of
 from pipelines.readers.media import load_gait, load_images, load_sheet
-
-#: ``(pose_scores float32 [P], keypoints float32 [P, 17, 3])``: no person (image corpora).
-NO_POSE = (np.zeros(0, np.float32), np.zeros((0, 17, 3), np.float32))
+from pipelines.record import SampleRecord, image_record, skeleton_record, video_record
+from pipelines.rows import clip_rows, video_row
+from pipelines.sampling import even_positions
 
 
 class StepFailed(Exception):
@@ -67,8 +65,8 @@ def _try(timer: StepTimer, step: str, fn: Callable, *args):
         return failure
 
 
-def _rows(record: dict, faces: dict, cfg: ExtractConfig) -> tuple[dict, list[dict]]:
-    return assemble.video_row(record, cfg, faces), assemble.clip_rows(record, faces, cfg)
+def _rows(record: SampleRecord, faces: dict, cfg: ExtractConfig) -> tuple[dict, list[dict]]:
+    return video_row(record, cfg, faces), clip_rows(record, faces, cfg)
 
 
 def _meta(sample, decoded: DecodedSample) -> dict[str, Any]:
@@ -151,21 +149,16 @@ def video_items(samples: list, cfg: ExtractConfig, models, decoder: DecodeAhead,
                 crops_of.append(None)
                 continue
             keep = assemble.kept_positions(len(d.frames), cfg)
-            built = _try(timer, "assemble", assemble.build_record, _meta(sample, d), dict(enumerate(p)),
+            built = _try(timer, "assemble", video_record, _meta(sample, d), dict(enumerate(p)),
                          {i: d.frames[i] for i in keep}, cfg)
             records.append(built if isinstance(built, Exception) else built[0])
             crops_of.append(None if isinstance(built, Exception) else built[1])
         yield from _finish_group(group, crops_of, records, models, cfg, timer)
 
 
-def _image_record(sample, cfg: ExtractConfig) -> tuple[dict, dict]:
-    keep = assemble.even_positions(len(sample.frames), cfg.frames)
-    images = load_images([sample.frames[i] for i in keep])
-    n = len(images)
-    meta = {"sample": sample.to_dict(), "frame_indices": keep.astype(np.int32),
-            "timestamps_s": (keep / cfg.sample_fps).astype(np.float32), "fps": cfg.sample_fps}
-    clip_frames = assemble.kept_positions(n, cfg)
-    return assemble.build_record(meta, {i: NO_POSE for i in range(n)}, {i: images[i] for i in clip_frames}, cfg)
+def _image_record(sample, cfg: ExtractConfig) -> tuple[SampleRecord, dict]:
+    keep = even_positions(len(sample.frames), cfg.frames)
+    return image_record(sample.to_dict(), keep, load_images([sample.frames[i] for i in keep]), cfg)
 
 
 def image_items(samples: list, cfg: ExtractConfig, models, timer: StepTimer, batch: int = 32
@@ -185,7 +178,7 @@ def _skeleton_rows(sample, cfg: ExtractConfig) -> tuple[dict, list[dict]]:
         joints = load_gait(sample.uri, sample.key, cfg.joints)
     else:
         joints = load_sheet(sample.uri, cfg.joints)
-    record = assemble.skeleton_record(sample.to_dict(), joints, cfg)
+    record = skeleton_record(sample.to_dict(), joints, cfg)
     return _rows(record, {}, cfg)
 
 

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from extractors.tracking import main_track, track_poses
-from pipelines.decode import clip_positions, plan_window
-from pipelines.faces import crop_square, crop_to_source, head_box
+from pipelines.crops import crop_box_resized, crop_to_source
+from pipelines.faces import head_box
+from pipelines.sampling import clip_positions, plan_window
 from schemas.keypoints import coco17_to_openpose18
 
 
@@ -71,7 +72,7 @@ def test_head_box_and_crop_mapping():
     assert head_box(pose) is None
     frame = np.zeros((100, 200, 3), np.uint8)
     frame[40:60, 90:110] = 255
-    crop = crop_square(frame, np.array([80, 30, 120, 70], np.float32), 40)
+    crop = crop_box_resized(frame, np.array([80, 30, 120, 70], np.float32), 40)
     assert crop[10:30, 10:30].min() == 255 and crop[:9].max() == 0
     np.testing.assert_allclose(crop_to_source(np.array([10, 10, 30, 30], np.float32),
                                               np.array([80, 30, 120, 70], np.float32), 40), [90, 40, 110, 60])
@@ -84,7 +85,7 @@ def test_png_round_trip_after_decord_is_loaded():
     import sys
 
     code = ("import pipelines.decode, decord, cv2, numpy as np\n"
-            "from pipelines.assemble import encode_png\n"
+            "from pipelines.rows import encode_png\n"
             "img = (np.arange(48 * 64 * 3) % 251).astype(np.uint8).reshape(48, 64, 3)\n"
             "back = cv2.imdecode(np.frombuffer(encode_png(img), np.uint8), cv2.IMREAD_COLOR)\n"
             "assert back is not None and (cv2.cvtColor(back, cv2.COLOR_BGR2RGB) == img).all()\n")
@@ -97,10 +98,76 @@ def test_png_round_trip_after_decord_is_loaded():
 def test_unit_scale_crop_equals_the_resampled_one(box, size):
     import cv2
 
-    from pipelines.faces import crop_square
+    from pipelines.crops import crop_box_resized
 
     frame = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
     x1, y1 = box[:2]
     resampled = cv2.warpAffine(frame, np.array([[1.0, 0, -x1], [0, 1.0, -y1]]), (size, size),
                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    assert np.array_equal(crop_square(frame, np.array(box, np.float32), size), resampled)
+    assert np.array_equal(crop_box_resized(frame, np.array(box, np.float32), size), resampled)
+
+
+def _skeleton_cfg(tmp_path):
+    from pipelines.cards import load_card
+    from pipelines.config import config_from_card
+
+    return config_from_card(load_card("ewalk"), tmp_path, tmp_path)
+
+
+@pytest.mark.parametrize("end_s,want", [(0.0, 0.0), (None, None), (2.5, 2.5)])
+def test_video_row_keeps_an_end_of_zero(tmp_path, end_s, want):
+    """Issue 16: ``sample["end_s"] or np.nan`` turned an end of 0.0 into NaN; only None is NaN."""
+    from pipelines.record import skeleton_record
+    from pipelines.rows import video_row
+
+    cfg = _skeleton_cfg(tmp_path)
+    sample = {"corpus": "ewalk", "sample_id": "g0", "video_id": "g0", "uri": "features.h5", "split": "train",
+              "label": 0, "label_name": cfg.label_names[0], "start_s": 0.0, "end_s": end_s}
+    row = video_row(skeleton_record(sample, np.zeros((10, cfg.joints, 3)), cfg), cfg)
+    assert np.isnan(row["end_s"]) if want is None else row["end_s"] == want
+
+
+def test_skeleton_record_sizes_come_from_shard_shapes(tmp_path):
+    from pipelines.record import SampleRecord, skeleton_record
+
+    cfg = _skeleton_cfg(tmp_path)
+    sample = {"uri": "features.h5"}
+    record = skeleton_record(sample, np.zeros((300, cfg.joints, 3)), cfg)
+    s = cfg.shapes
+    assert isinstance(record, SampleRecord)
+    assert record.pose_features.shape == (s.feature_frames, s.feature_dim)
+    assert record.tracks.shape == (s.persons, min(300, cfg.frames), 17, 3)
+    assert record.clip_plan.shape == (s.clips, s.frames_per_clip) and not record.body_crops
+
+
+def _walking_tracks(frames: int = 40) -> np.ndarray:
+    """float32 [2, T, 17, 3]: one person walking right (scores 0.3), the second unseen."""
+    t = np.arange(frames, dtype=np.float32)[:, None]
+    out = np.full((2, frames, 17, 3), np.nan, np.float32)
+    out[0, :, :, 0] = 100 + 2 * t + 4 * np.arange(17)
+    out[0, :, :, 1] = 50 + 6 * np.arange(17) + np.sin(t / 3)
+    out[0, :, :, 2] = 0.3
+    return out
+
+
+def test_pose_features_of_follows_the_config():
+    """Issue 16: ``pose_features_of`` takes ``cfg.min_keypoint_score`` (0.2 by default, the seed's
+    ``ProcCfg.min_score``, so stored features are unchanged) and ``cfg.shapes.feature_frames``."""
+    from types import SimpleNamespace
+
+    from pipelines.assemble import pose_features_of
+    from pipelines.represent.pose_features import tracks_pose_features
+    from schemas.shards import ShardShapes
+
+    tracks, times = _walking_tracks(), np.arange(40)
+
+    def cfg(score, frames=64):
+        shapes = ShardShapes(frames=40, joints=18, clips=5, frames_per_clip=2, face_size=8, timeline_size=8,
+                             timeline_length=4, feature_frames=frames)
+        return SimpleNamespace(min_keypoint_score=score, shapes=shapes)
+
+    default = pose_features_of(tracks, times, cfg(0.2))
+    assert default.shape == (64, 238) and default.any()
+    np.testing.assert_array_equal(default, tracks_pose_features(tracks, times))  # the seed's defaults
+    assert not pose_features_of(tracks, times, cfg(0.5)).any()  # every joint (0.3) below the threshold
+    assert pose_features_of(tracks, times, cfg(0.2, frames=16)).shape == (16, 238)

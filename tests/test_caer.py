@@ -15,8 +15,10 @@ import pytest
 import torch
 
 from pipelines.represent import pose_features as pf
-from pipelines.represent.pose_features import (COCO17_FLIP_PAIRS, PoseKinematics, ProcCfg, SampleRejected,
-                                               feature_index, kinematics, pose_feature_sequence)
+from pipelines.represent.pose_features import (PoseKinematics, ProcCfg, SampleRejected, feature_index, kinematics,
+                                               pose_feature_sequence)
+from zoo import transforms as TR
+from zoo.transforms import COCO17_FLIP_PAIRS
 from zoo.models import caer
 from zoo.optim import balanced_sampler
 
@@ -278,8 +280,8 @@ def _equal(a, b, atol=0.0):
 
 
 def test_flip_twice_is_identity_and_swaps_sides(sample):
-    once = pf.flip(sample)
-    _equal(pf.flip(once), sample, atol=1e-6)
+    once = TR.flip(sample)
+    _equal(TR.flip(once), sample, atol=1e-6)
     left, right = COCO17_FLIP_PAIRS[2]                             # shoulders 5, 6
     assert once.keypoints[0, 0, left, 0] == pytest.approx(1.0 - sample.keypoints[0, 0, right, 0])
     assert once.keypoints[0, 0, left, 1] == sample.keypoints[0, 0, right, 1]
@@ -288,18 +290,18 @@ def test_flip_twice_is_identity_and_swaps_sides(sample):
 
 
 def test_rotation_keeps_lengths_and_centre(sample):
-    rotated = pf.rotate(sample, np.deg2rad(12.0))
+    rotated = TR.rotate(sample, np.deg2rad(12.0))
     bone = lambda s: np.linalg.norm(s.keypoints[..., 9, :2] - s.keypoints[..., 7, :2], axis=-1)  # noqa: E731
     np.testing.assert_allclose(bone(rotated), bone(sample), atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(rotated.vel, axis=-1), np.linalg.norm(sample.vel, axis=-1), atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(rotated.keypoints[..., :2] - 0.5, axis=-1),
                                np.linalg.norm(sample.keypoints[..., :2] - 0.5, axis=-1), atol=1e-5)
-    _equal(pf.rotate(rotated, np.deg2rad(-12.0)), sample, atol=1e-5)
+    _equal(TR.rotate(rotated, np.deg2rad(-12.0)), sample, atol=1e-5)
     np.testing.assert_array_equal(rotated.keypoints[..., 2], sample.keypoints[..., 2])
 
 
 def test_scale_multiplies_lengths(sample):
-    scaled = pf.scale(sample, 1.15)
+    scaled = TR.scale(sample, 1.15)
     np.testing.assert_allclose(scaled.keypoints[..., :2] - 0.5, (sample.keypoints[..., :2] - 0.5) * 1.15, atol=1e-6)
     np.testing.assert_allclose(scaled.acc, sample.acc * 1.15, atol=1e-6)
     np.testing.assert_array_equal(scaled.keypoints[..., 2], sample.keypoints[..., 2])
@@ -307,16 +309,16 @@ def test_scale_multiplies_lengths(sample):
 
 def test_noise_statistics_and_conf_untouched(sample):
     big = PoseKinematics(*(np.zeros((200,) + a.shape[1:], np.float32) for a in sample))
-    noisy = pf.add_noise(big, 0.01, np.random.default_rng(0))
+    noisy = TR.add_noise(big, 0.01, np.random.default_rng(0))
     assert noisy.keypoints[..., :2].std() == pytest.approx(0.01, rel=0.05)
     assert noisy.vel.std() == pytest.approx(0.02, rel=0.05) and noisy.acc.std() == pytest.approx(0.04, rel=0.05)
     assert not noisy.keypoints[..., 2].any()
-    assert np.isnan(pf.add_noise(sample, 0.01, np.random.default_rng(0)).keypoints[4, 1, 7, 0])
+    assert np.isnan(TR.add_noise(sample, 0.01, np.random.default_rng(0)).keypoints[4, 1, 7, 0])
 
 
 def test_time_warp(sample):
-    _equal(pf.time_warp(sample, 1.0), sample)                     # speed 1 is the identity
-    slow = pf.time_warp(sample, 0.8)
+    _equal(TR.time_warp(sample, 1.0), sample)                     # speed 1 is the identity
+    slow = TR.time_warp(sample, 0.8)
     assert slow.keypoints.shape[0] == 15
     _equal([slow.keypoints[[0, -1]]], [sample.keypoints[[0, -1]]])  # end points kept
     mid = np.linspace(0, 11, 15)[7]
@@ -324,24 +326,24 @@ def test_time_warp(sample):
     expected = sample.vel[lo] * (lo + 1 - mid) + sample.vel[lo + 1] * (mid - lo)
     np.testing.assert_allclose(slow.vel[7], expected, atol=1e-6)
     short = PoseKinematics(*(a[:3] for a in sample))
-    assert pf.time_warp(short, 1.2) is short
+    assert TR.time_warp(short, 1.2) is short
 
 
 def test_joint_drop(sample):
-    dropped = pf.drop_joints(sample, [3, 10])
+    dropped = TR.drop_joints(sample, [3, 10])
     assert not dropped.keypoints[:, :, [3, 10]].any() and not dropped.vel[:, :, [3, 10]].any()
     keep = [j for j in range(17) if j not in (3, 10)]
     _equal([dropped.keypoints[:, :, keep]], [sample.keypoints[:, :, keep]])
 
 
 def test_composed_augmentation_is_seeded_and_composable(sample):
-    chain = pf.seed_augmentation(aug_prob=0.5)
+    chain = TR.seed_augmentation(aug_prob=0.5)
     a = chain(sample, np.random.default_rng(7))
     _equal(a, chain(sample, np.random.default_rng(7)))
-    _equal(pf.seed_augmentation(aug_prob=0.0)(sample, np.random.default_rng(7)), sample)
-    always = pf.Compose((pf.RandomApply(pf.RandomFlip(), 1.0), pf.RandomApply(pf.RandomFlip(), 1.0)))
+    _equal(TR.seed_augmentation(aug_prob=0.0)(sample, np.random.default_rng(7)), sample)
+    always = TR.Compose((TR.RandomApply(TR.RandomFlip(), 1.0), TR.RandomApply(TR.RandomFlip(), 1.0)))
     _equal(always(sample, np.random.default_rng(1)), sample, atol=1e-6)
-    outputs = {pf.seed_augmentation(1.0)(sample, np.random.default_rng(s)).keypoints.shape[0] for s in range(6)}
+    outputs = {TR.seed_augmentation(1.0)(sample, np.random.default_rng(s)).keypoints.shape[0] for s in range(6)}
     assert len(outputs) > 1                                       # time warp changes T
     assert pose_feature_sequence(a, rng=np.random.default_rng(0)).shape == (64, 238)
 

@@ -23,14 +23,18 @@ import torch
 
 from pipelines import assemble as A
 from pipelines import export as E
-from pipelines.decode import clip_positions
+from pipelines import rows as R
+from pipelines import sampling as SP
 from pipelines.represent import embedding as EM
 from pipelines.represent import face_windows as FW
 from pipelines.represent import pose_features as PF
 from pipelines.represent import segments as SG
 from pipelines.represent import superimage as SI
 from pipelines.represent import timeline as TL
+from pipelines.sampling import clip_positions
 from pipelines.represent.skeleton import annotation, validate_annotation
+from schemas.shards import ShardShapes
+from zoo import transforms as TR
 
 CASES: list = []
 
@@ -45,7 +49,9 @@ def case(name: str, xfail: str | None = None):
 
 
 # Minimal stand-in for ExtractConfig: the assemble helpers tested here read only these fields.
-CFG = SimpleNamespace(min_keypoint_score=0.2, timeline_size=8, timeline_length=4, timeline_pad="faithful")
+CFG = SimpleNamespace(min_keypoint_score=0.2, timeline_size=8, timeline_length=4, timeline_pad="faithful",
+                      shapes=ShardShapes(frames=8, joints=18, clips=5, frames_per_clip=2, face_size=8,
+                                         timeline_size=8, timeline_length=4))
 
 
 # =============================================================================================
@@ -468,11 +474,11 @@ def _():
 
 @case("pose_features-a_assemble_pose_features_of_short")
 def _():
-    # assemble.pose_features_of: 0 frames or a track the gates reject -> all-zero features.
+    # pose_features.tracks_pose_features (assemble.pose_features_of): 0 frames or a track the gates reject -> all-zero features.
     for frames in (0, 1, 2):
         tracks = np.full((2, frames, 17, 3), np.nan, np.float32)
         tracks[0] = _person(frames)
-        out = A.pose_features_of(tracks, np.arange(frames))
+        out = PF.tracks_pose_features(tracks, np.arange(frames))
         np.testing.assert_array_equal(out, np.zeros((64, 238), np.float32))
 
 
@@ -508,7 +514,7 @@ def _():
     # the same through assemble: person_tracks' all-NaN second track
     tracks = np.full((2, 4, 17, 3), np.nan, np.float32)
     tracks[0] = _person(4)
-    np.testing.assert_allclose(A.pose_features_of(tracks, np.arange(4)), want, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(PF.tracks_pose_features(tracks, np.arange(4)), want, rtol=0, atol=1e-6)
 
 
 @case("pose_features-c_kin_with_one_slot_padded")
@@ -537,13 +543,13 @@ def _():
 
 @case("pose_features-d_all_nan_track_zero_features")
 def _():
-    # 5.2: NaN -> 0, so an all-NaN kin gives zeros; assemble.pose_features_of of all-NaN tracks
+    # 5.2: NaN -> 0, so an all-NaN kin gives zeros; tracks_pose_features of all-NaN tracks
     # (rejected in stage 1: low_valid_frac) gives zeros too.
     kin = {"keypoints": np.full((5, 2, 17, 3), np.nan), "vel": np.full((5, 2, 17, 2), np.nan),
            "acc": np.full((5, 2, 17, 2), np.nan)}
     np.testing.assert_array_equal(PF.pose_feature_sequence(kin), np.zeros((64, 238), np.float32))
     tracks = np.full((2, 5, 17, 3), np.nan, np.float32)
-    np.testing.assert_array_equal(A.pose_features_of(tracks, np.arange(5)), np.zeros((64, 238), np.float32))
+    np.testing.assert_array_equal(PF.tracks_pose_features(tracks, np.arange(5)), np.zeros((64, 238), np.float32))
 
 
 @case("pose_features-d_inf_in_kin_clipped_like_seed")
@@ -565,7 +571,7 @@ def _():
     # 5.2 time warp: the seed returns sequences shorter than 4 frames unchanged.
     sample = PF.PoseKinematics(np.arange(3 * 17 * 3, dtype=np.float32).reshape(3, 1, 17, 3),
                                np.ones((3, 1, 17, 2), np.float32), np.zeros((3, 1, 17, 2), np.float32))
-    out = PF.time_warp(sample, 0.8)
+    out = TR.time_warp(sample, 0.8)
     for got, want in zip(out, sample):
         np.testing.assert_array_equal(got, want)
 
@@ -578,15 +584,15 @@ def _():
     # 3.4: num_frames = frame_count - 1 (QUIRK, faithful). One-frame video -> num_frames 0:
     # val: 0 > S - 1 is false -> all offsets 1; test: tick 0 -> int(0) + 1 = 1; train: avg 0 and
     # 0 > S false -> zeros + 1. All map to decoder frame 0.
-    n = SG.record_num_frames(1)
+    n = SP.record_num_frames(1)
     assert n == 0
     for phase in ("train", "val", "test"):
-        off = SG.segment_offsets(n, 5, phase, rng=np.random.default_rng(0))
+        off = SP.segment_offsets(n, 5, phase, rng=np.random.default_rng(0))
         np.testing.assert_array_equal(off, np.ones(5, np.int64))
-        np.testing.assert_array_equal(SG.offsets_to_indices(off, 1), np.zeros(5, np.int64))
+        np.testing.assert_array_equal(SP.offsets_to_indices(off, 1), np.zeros(5, np.int64))
     # A video with no frame cannot be sampled at all.
     with pytest.raises(ValueError, match="the video has no frames"):
-        SG.offsets_to_indices(SG.val_offsets(SG.record_num_frames(0), 5), 0)
+        SP.offsets_to_indices(SP.val_offsets(SP.record_num_frames(0), 5), 0)
 
 
 @case("segments.offsets-a_fewer_frames_than_segments")
@@ -594,14 +600,14 @@ def _():
     # 3.4 with S = 5. num_frames 3: val -> 3 > 5 false -> [1]*5; test: tick 0.6 ->
     # int(0.3 + 0.6 s) = 0, 0, 1, 2, 2 -> +1 = [1, 1, 2, 3, 3]; train: avg 3 // 5 = 0 and 3 > 5 false
     # -> zeros + 1.
-    np.testing.assert_array_equal(SG.val_offsets(3, 5), [1, 1, 1, 1, 1])
-    np.testing.assert_array_equal(SG.test_offsets(3, 5), [1, 1, 2, 3, 3])
-    np.testing.assert_array_equal(SG.train_offsets(3, 5, np.random.default_rng(0)), [1, 1, 1, 1, 1])
+    np.testing.assert_array_equal(SP.val_offsets(3, 5), [1, 1, 1, 1, 1])
+    np.testing.assert_array_equal(SP.test_offsets(3, 5), [1, 1, 2, 3, 3])
+    np.testing.assert_array_equal(SP.train_offsets(3, 5, np.random.default_rng(0)), [1, 1, 1, 1, 1])
     # num_frames 5 = S: val guard 5 > 5 false -> ones; train avg = 1 -> s + U{0} + 1 = [1..5].
-    np.testing.assert_array_equal(SG.val_offsets(5, 5), [1, 1, 1, 1, 1])
-    np.testing.assert_array_equal(SG.train_offsets(5, 5, np.random.default_rng(0)), [1, 2, 3, 4, 5])
+    np.testing.assert_array_equal(SP.val_offsets(5, 5), [1, 1, 1, 1, 1])
+    np.testing.assert_array_equal(SP.train_offsets(5, 5, np.random.default_rng(0)), [1, 2, 3, 4, 5])
     # num_frames 6: tick 1.2 -> int(0.6 + 1.2 s) = 0, 1, 3, 4, 5 -> [1, 2, 4, 5, 6].
-    np.testing.assert_array_equal(SG.val_offsets(6, 5), [1, 2, 4, 5, 6])
+    np.testing.assert_array_equal(SP.val_offsets(6, 5), [1, 2, 4, 5, 6])
 
 
 def _frame():
@@ -668,12 +674,12 @@ def _():
 @case("face_windows-a_window_frames_short_video")
 def _():
     # 4.2 window p-2, p-1, p, p+1, clamped to the video (our rule; the seed has none).
-    np.testing.assert_array_equal(FW.window_frames(0, 1), [0, 0, 0, 0])
-    np.testing.assert_array_equal(FW.window_frames(2, 3), [0, 1, 2, 2])
+    np.testing.assert_array_equal(SP.window_frames(0, 1), [0, 0, 0, 0])
+    np.testing.assert_array_equal(SP.window_frames(2, 3), [0, 1, 2, 2])
     with pytest.raises(ValueError, match=r"annotated frame 0 is outside the video's 0 frames"):
-        FW.window_frames(0, 0)
+        SP.window_frames(0, 0)
     with pytest.raises(ValueError, match=r"window \[-2, -1, 0, 1\] leaves the video's 2 frames"):
-        FW.window_frames(0, 2, clamp=False)
+        SP.window_frames(0, 2, clamp=False)
 
 
 @case("face_windows-a_one_frame_video_crops")
@@ -838,39 +844,39 @@ def _():
     _swap_check(np.inf)
 
 
-@case("assemble.targets_vector-b_missing_label")
+@case("rows.targets_vector-b_missing_label")
 def _():
     # No targets and label -1 (no class) -> all zero; a label gives its one-hot.
-    np.testing.assert_array_equal(A.targets_vector({"label": -1}, 3), [0, 0, 0])
-    np.testing.assert_array_equal(A.targets_vector({"label": 2, "targets": []}, 3), [0, 0, 1])
+    np.testing.assert_array_equal(R.targets_vector({"label": -1}, 3), [0, 0, 0])
+    np.testing.assert_array_equal(R.targets_vector({"label": 2, "targets": []}, 3), [0, 0, 1])
 
 
-@case("assemble.targets_vector-d_nan_soft_target_rejected")
+@case("rows.targets_vector-d_nan_soft_target_rejected")
 def _():
     with pytest.raises(ValueError, match="targets"):
-        A.targets_vector({"label": 1, "targets": [0.5, float("nan"), 1.0]}, 3)
+        R.targets_vector({"label": 1, "targets": [0.5, float("nan"), 1.0]}, 3)
 
 
-@case("assemble.targets_vector-d_wrong_length_rejected")
+@case("rows.targets_vector-d_wrong_length_rejected")
 def _():
     with pytest.raises(ValueError, match="targets"):
-        A.targets_vector({"label": 1, "targets": [0.5, 1.0]}, 3)
+        R.targets_vector({"label": 1, "targets": [0.5, 1.0]}, 3)
 
 
-@case("assemble.targets_vector-d_nan_label_clear_error")
+@case("rows.targets_vector-d_nan_label_clear_error")
 def _():
     with pytest.raises(ValueError, match="label"):
-        A.targets_vector({"label": float("nan")}, 3)
+        R.targets_vector({"label": float("nan")}, 3)
 
 
-@case("assemble.fold_index-b_no_fold")
+@case("rows.fold_index-b_no_fold")
 def _():
-    assert A.fold_index({}) == -1 and A.fold_index({"fold": None}) == -1 and A.fold_index({"fold": 3}) == 3
+    assert R.fold_index({}) == -1 and R.fold_index({"fold": None}) == -1 and R.fold_index({"fold": 3}) == 3
 
 
-@case("assemble.fold_index-d_nan_fold_is_no_fold")
+@case("rows.fold_index-d_nan_fold_is_no_fold")
 def _():
-    assert A.fold_index({"fold": float("nan")}) == -1
+    assert R.fold_index({"fold": float("nan")}) == -1
 
 
 @case("assemble.given_face_square-d_nan_box_rejected")
@@ -880,12 +886,12 @@ def _():
             A.given_face_square([bad, 0, 10, 10], 0.3)
 
 
-@case("assemble.even_positions-a_fewer_frames_than_kept")
+@case("sampling.even_positions-a_fewer_frames_than_kept")
 def _():
     # skeleton records keep cfg.frames evenly spaced rows: all rows when there are fewer.
-    np.testing.assert_array_equal(A.even_positions(0, 4), np.zeros(0, np.int64))
-    np.testing.assert_array_equal(A.even_positions(3, 4), [0, 1, 2])
-    np.testing.assert_array_equal(A.even_positions(8, 4), [0, 2, 4, 6])
+    np.testing.assert_array_equal(SP.even_positions(0, 4), np.zeros(0, np.int64))
+    np.testing.assert_array_equal(SP.even_positions(3, 4), [0, 1, 2])
+    np.testing.assert_array_equal(SP.even_positions(8, 4), [0, 2, 4, 6])
 
 
 # =============================================================================================

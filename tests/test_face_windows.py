@@ -5,19 +5,21 @@ import cv2
 import numpy as np
 import pytest
 
+from pipelines import sampling as SP
+from pipelines.crops import crop_centred_padded
 from pipelines.represent import face_windows as F
 
 
 def test_window_frames():
-    assert F.window_frames(10).tolist() == [8, 9, 10, 11]
-    assert F.window_frames(10, 100).tolist() == [8, 9, 10, 11]
-    assert F.window_frames(0, 5).tolist() == [0, 0, 0, 1]        # clamped at the start
-    assert F.window_frames(4, 5).tolist() == [2, 3, 4, 4]        # clamped at the end
-    assert F.window_frames(0, 1).tolist() == [0, 0, 0, 0]
+    assert SP.window_frames(10).tolist() == [8, 9, 10, 11]
+    assert SP.window_frames(10, 100).tolist() == [8, 9, 10, 11]
+    assert SP.window_frames(0, 5).tolist() == [0, 0, 0, 1]        # clamped at the start
+    assert SP.window_frames(4, 5).tolist() == [2, 3, 4, 4]        # clamped at the end
+    assert SP.window_frames(0, 1).tolist() == [0, 0, 0, 0]
     with pytest.raises(ValueError, match="clamp=False"):
-        F.window_frames(1, 5, clamp=False)
+        SP.window_frames(1, 5, clamp=False)
     with pytest.raises(ValueError, match="outside"):
-        F.window_frames(5, 5)
+        SP.window_frames(5, 5)
 
 
 def test_timecode():
@@ -44,18 +46,18 @@ def test_crop_square_padding_zero_and_mean():
     img[0], img[1], img[2] = 0, 30, 60           # rows with constant colour
     img[3:] = 200
     # centre (1, 1), side 4 -> columns -1..2, rows -1..2: pad 1 left / top
-    z = F.crop_square(img, 1, 1, 4, "zero")
+    z = crop_centred_padded(img, 1, 1, 4, "zero")
     assert z.shape == (4, 4, 3)
     assert (z[0] == 0).all() and (z[:, 0] == 0).all()
     np.testing.assert_array_equal(z[1:, 1:], img[0:3, 0:3])
-    m = F.crop_square(img, 1, 1, 4, "mean")
+    m = crop_centred_padded(img, 1, 1, 4, "mean")
     # in-image rows 0, 1, 2 sampled at linspace(0, 3, 10) -> 4, 3, 3 times: 0.4*0 + 0.3*30 + 0.3*60 = 27
     assert (m[0] == 27).all() and (m[:, 0] == 27).all()
     np.testing.assert_array_equal(m[1:, 1:], img[0:3, 0:3])
     # side 3 is odd: columns cx-1 .. cx+1; inside the image no padding
-    np.testing.assert_array_equal(F.crop_square(img, 4, 3, 3), img[2:5, 3:6])
+    np.testing.assert_array_equal(crop_centred_padded(img, 4, 3, 3), img[2:5, 3:6])
     # entirely outside -> zeros
-    assert (F.crop_square(img, 100, 100, 5, "mean") == 0).all()
+    assert (crop_centred_padded(img, 100, 100, 5, "mean") == 0).all()
 
 
 def test_face_crop_and_window():

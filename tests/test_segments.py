@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from pipelines import sampling as SP
 from pipelines.represent import segments as S
 
 
@@ -15,44 +16,44 @@ def test_val_and_test_offsets_match_reference(shared):
     assert len(ref["cases"]) == 32
     for case in ref["cases"]:
         n, s = case["num_frames"], case["num_segments"]
-        assert S.val_offsets(n, s).tolist() == case["val"], case
-        assert S.test_offsets(n, s).tolist() == case["test"], case
-        assert S.segment_offsets(n, s, "val").tolist() == case["val"]
+        assert SP.val_offsets(n, s).tolist() == case["val"], case
+        assert SP.test_offsets(n, s).tolist() == case["test"], case
+        assert SP.segment_offsets(n, s, "val").tolist() == case["val"]
 
 
 def test_offsets_hand_computed():
     # 10 frames in the container -> num_frames 9 (QUIRK); tick 3 -> int(1.5 + 3x) + 1
-    assert S.record_num_frames(10) == 9 and S.record_num_frames(10, faithful=False) == 10
-    assert S.val_offsets(9, 3).tolist() == [2, 5, 8]
-    assert S.val_offsets(10, 3).tolist() == [2, 6, 9]   # fixed variant: tick 10/3
+    assert SP.record_num_frames(10) == 9 and SP.record_num_frames(10, faithful=False) == 10
+    assert SP.val_offsets(9, 3).tolist() == [2, 5, 8]
+    assert SP.val_offsets(10, 3).tolist() == [2, 6, 9]   # fixed variant: tick 10/3
     # fewer frames than segments: val repeats frame 1, test spreads over what exists
-    assert S.val_offsets(2, 3).tolist() == [1, 1, 1]
-    assert S.test_offsets(2, 3).tolist() == [1, 2, 2]
+    assert SP.val_offsets(2, 3).tolist() == [1, 1, 1]
+    assert SP.test_offsets(2, 3).tolist() == [1, 2, 2]
     # 0 frames (a 1-frame video after the QUIRK) and a negative count (an empty video)
-    assert S.val_offsets(0, 5).tolist() == [1] * 5 == S.test_offsets(0, 5).tolist()
-    assert S.test_offsets(-1, 3).tolist() == [1, 1, 1]  # int() truncates -0.17, -0.5, -0.83 to 0
-    assert S.offsets_to_indices(S.val_offsets(S.record_num_frames(1), 3), 1).tolist() == [0, 0, 0]
+    assert SP.val_offsets(0, 5).tolist() == [1] * 5 == SP.test_offsets(0, 5).tolist()
+    assert SP.test_offsets(-1, 3).tolist() == [1, 1, 1]  # int() truncates -0.17, -0.5, -0.83 to 0
+    assert SP.offsets_to_indices(SP.val_offsets(SP.record_num_frames(1), 3), 1).tolist() == [0, 0, 0]
     with pytest.raises(ValueError, match="no frames"):
-        S.offsets_to_indices(S.val_offsets(S.record_num_frames(0), 3), 0)
+        SP.offsets_to_indices(SP.val_offsets(SP.record_num_frames(0), 3), 0)
     with pytest.raises(ValueError, match="outside"):
-        S.offsets_to_indices(np.array([1, 11]), 10)
+        SP.offsets_to_indices(np.array([1, 11]), 10)
     with pytest.raises(ValueError, match="phase"):
-        S.segment_offsets(10, 3, "eval")
+        SP.segment_offsets(10, 3, "eval")
     with pytest.raises(ValueError, match="rng"):
-        S.segment_offsets(10, 3, "train")
+        SP.segment_offsets(10, 3, "train")
 
 
 def test_train_offsets_seeded_and_in_their_segments():
-    a = S.train_offsets(31, 5, np.random.default_rng(7))
-    b = S.segment_offsets(31, 5, "train", rng=np.random.default_rng(7))
+    a = SP.train_offsets(31, 5, np.random.default_rng(7))
+    b = SP.segment_offsets(31, 5, "train", rng=np.random.default_rng(7))
     assert a.tolist() == b.tolist()
     avg = 31 // 5
     for s, off in enumerate(a):
         assert s * avg + 1 <= off <= s * avg + avg  # 1-based, inside segment s
-    draws = np.stack([S.train_offsets(31, 5, np.random.default_rng(i)) for i in range(200)])
+    draws = np.stack([SP.train_offsets(31, 5, np.random.default_rng(i)) for i in range(200)])
     assert set(np.unique(draws[:, 0])) == set(range(1, avg + 1))  # uniform over the segment
-    assert S.train_offsets(3, 5, np.random.default_rng(0)).tolist() == [1] * 5  # n < S -> zeros + 1
-    assert S.train_offsets(5, 5, np.random.default_rng(0)).tolist() == [1, 2, 3, 4, 5]  # avg 1
+    assert SP.train_offsets(3, 5, np.random.default_rng(0)).tolist() == [1] * 5  # n < S -> zeros + 1
+    assert SP.train_offsets(5, 5, np.random.default_rng(0)).tolist() == [1, 2, 3, 4, 5]  # avg 1
 
 
 def test_expand_box_rounding_margin_clamping():

@@ -16,7 +16,7 @@ from PIL import Image
 from corpus_fixtures import rafdb
 from pipelines.corpora import check_corpus
 from pipelines.decoders import MAX_FRAME_PIXELS
-from pipelines.faces import MAX_CROP_PIXELS, CropTooLarge, crop_square
+from pipelines.crops import MAX_CROP_PIXELS, CropTooLarge, crop_box_resized
 from pipelines.readers.media import MediaError, load_image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,13 +72,13 @@ def test_whole_frame_crop_of_an_extreme_aspect_ratio_is_refused_before_allocatin
     frame = np.zeros((1, 100000, 3), np.uint8)  # 100000 pixels: within the frame cap
     side = float(max(frame.shape[:2]))
     with pytest.raises(CropTooLarge, match=r"100000x100000 crop of a 100000x1 frame is refused"):
-        crop_square(frame, np.array([0, 0, side, side], np.float32), int(side))  # assemble's whole-frame path
+        crop_box_resized(frame, np.array([0, 0, side, side], np.float32), int(side))  # assemble's whole-frame path
     with pytest.raises(CropTooLarge):
-        crop_square(frame, np.array([0, 0, 10, 10], np.float32), 100000)  # a resized crop as well
+        crop_box_resized(frame, np.array([0, 0, 10, 10], np.float32), 100000)  # a resized crop as well
     # the largest frame within the cap at 4:1 still gets its whole-frame square
     assert 7680 * 7680 <= MAX_CROP_PIXELS
     wide = np.full((2, 8, 3), 7, np.uint8)
-    out = crop_square(wide, np.array([0, 0, 8, 8], np.float32), 8)
+    out = crop_box_resized(wide, np.array([0, 0, 8, 8], np.float32), 8)
     assert out.shape == (8, 8, 3) and (out[:2] == 7).all() and (out[2:] == 0).all()
 
 

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import h5py
@@ -13,15 +14,15 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.assemble import face_at, landmarks_in_face_crop, masked_face
 from pipelines.cards import load_card
 from pipelines.config import config_from_card
-from pipelines.decode import clip_positions
 from pipelines.decoders import read_frames
 from pipelines.faces import face_crop
-from pipelines.samples import read_samples
 from pipelines.represent.face_windows import window_crops
 from pipelines.represent.segments import MASK_COLOR, mask_landmarks, mask_polygon
+from pipelines.rows import face_at, landmarks_in_face_crop, masked_face
+from pipelines.samples import read_samples
+from pipelines.sampling import clip_positions
 from schemas.shards import ShardShapes, check_h5
 
 from corpus_fixtures import BUILDERS, edited_card
@@ -133,7 +134,7 @@ def astronaut_face(shared):
     dets = detect_faces(load_blazeface("front", "cpu"), [image], "cpu")[0]
     assert len(dets) >= 1
     side = float(max(image.shape[:2]))
-    record = {"given_faces": {}, "head_boxes": {0: (np.array([0, 0, side, side], np.float32), "frame")}}
+    record = SimpleNamespace(given_faces={}, head_boxes={0: (np.array([0, 0, side, side], np.float32), "frame")})
     face, box, score, found, landmarks = face_at(record, {0: (image, dets)}, 0, 112)
     assert found and score > 0.75 and landmarks.shape == (6, 2)
     return face, landmarks
@@ -235,7 +236,8 @@ def test_switched_off_field_is_a_clear_training_error():
 
 def test_rows_without_switched_off_fields_still_write_valid_shards(tmp_path):
     """A skeleton corpus has no pixels: its pool is zero-length, rows may omit it, the shard checks."""
-    from pipelines.assemble import clip_rows, skeleton_record, video_row
+    from pipelines.record import skeleton_record
+    from pipelines.rows import clip_rows, video_row
     from pipelines.shards import write_shard
 
     cfg = config_from_card(load_card("ewalk"), tmp_path, tmp_path, face_pool=True)
@@ -254,4 +256,4 @@ def test_rows_without_switched_off_fields_still_write_valid_shards(tmp_path):
         check_h5(f, "ewalk")
         assert f["videos/face_pool"].shape == (1, 0, cfg.face_size, cfg.face_size, 3)
         assert f["clips/faces_masked"].shape[:2] == (len(clips), 0)
-        np.testing.assert_array_equal(f["videos/timestamps_s"][0, :len(record["timestamps_s"])], record["timestamps_s"])
+        np.testing.assert_array_equal(f["videos/timestamps_s"][0, :len(record.timestamps_s)], record.timestamps_s)

@@ -10,12 +10,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pipelines.decode import clip_positions
+from pipelines.sampling import clip_positions, random_clip_positions
 from pipelines.represent import pose_features as pf
 from zoo.caer_augment import CaerPoseView, caer_pose_features, frame_time_axis
 from zoo.data import ShardDataset
 from zoo.optim import KeyedSampler
-from zoo.superimage_sampling import FaceRedraw, random_clip_positions
+from zoo import transforms as TR
+from zoo.superimage_sampling import FaceRedraw
 from zoo.tasks import Task, resolve_class_weights
 from zoo.train import main
 
@@ -181,10 +182,10 @@ def test_evaluation_rows_equal_the_stored_features(extracted):
 
 
 def test_flip_only_item_equals_the_hand_flipped_features(extracted):
-    flip_only = pf.Compose((pf.RandomApply(pf.RandomFlip(), 1.0),))
+    flip_only = TR.Compose((TR.RandomApply(TR.RandomFlip(), 1.0),))
     ds = ShardDataset(extracted["out"], "pose_features", "train", train_view=CaerPoseView(1.0, augmentation=flip_only))
     swap = np.arange(17)
-    for left, right in pf.COCO17_FLIP_PAIRS:
+    for left, right in TR.COCO17_FLIP_PAIRS:
         swap[left], swap[right] = right, left
     flipped = 0
     for i in range(len(ds)):
@@ -237,9 +238,10 @@ def test_redraw_draws_from_the_face_pool(extracted):
     assert len(drawn) == 4 and changed >= 4
 
 
-
 def test_redraw_without_a_pool_fails_when_the_dataset_opens(extracted, tmp_path):
     import shutil
+
+    from shard_fixtures import restamp
 
     copy = tmp_path / "shards"
     shutil.copytree(extracted["out"], copy)
@@ -250,6 +252,7 @@ def test_redraw_without_a_pool_fails_when_the_dataset_opens(extracted, tmp_path)
                 del f[f"videos/{name}"]
                 f.create_dataset(f"videos/{name}", shape=shape, dtype=np.uint8 if name == "face_pool" else bool)
             f.attrs["shapes"] = json.dumps({**json.loads(f.attrs["shapes"]), "pool_frames": 0})
+        restamp(h5)  # an edit on purpose: past the integrity check, on to the pool check
     with pytest.raises(ValueError, match=r"shard-0000\d-of-00002.h5: videos/face_pool is empty; --redraw needs"):
         ShardDataset(copy, "faces", "train", "clips", stack_clips=True, train_view=FaceRedraw(3, 2))
     empty = {"face_pool": np.zeros((0, 112, 112, 3), np.uint8), "num_frames": 30, "source": "x.h5: videos row 0"}

@@ -9,9 +9,10 @@ starts at a random frame when training (the centre otherwise).
 The extraction stores the evaluation input (``videos/pose_features``, the centre crop without
 augmentation) and what is needed to recompute it: the COCO-17 person tracks ``videos/tracks``
 and the frame times ``videos/timestamps_s``. :class:`CaerPoseView` recomputes stage 1
-(:func:`pipelines.represent.pose_features.kinematics`) from them, augments and crops; without a
-random generator it returns exactly the stored row (the same functions on the same inputs as
-:func:`pipelines.assemble.pose_features_of`).
+(:func:`pipelines.represent.pose_features.tracks_kinematics`) from them, augments
+(:mod:`zoo.transforms`) and crops; without a random generator it returns exactly the stored row
+(the same functions on the same inputs as
+:func:`pipelines.represent.pose_features.tracks_pose_features`, which the extraction stores).
 
 Time axis: stage 1 measures velocity per source-frame step (the seed's ``frame_indices``), so the
 view turns ``timestamps_s`` (``frame_index / fps`` in float32) back into frame indices with the
@@ -24,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.represent.pose_features import (FEATURES_PER_JOINT, NUM_JOINTS, PoseKinematics, ProcCfg,
-                                               SampleRejected, kinematics, pose_feature_sequence,
-                                               seed_augmentation)
+from pipelines.represent.pose_features import (FEATURES_PER_JOINT, NUM_JOINTS, ProcCfg, pose_feature_sequence,
+                                               tracks_kinematics)
+from zoo.transforms import seed_augmentation
 
 
 def frame_time_axis(timestamps_s: np.ndarray, fps: float) -> np.ndarray:
@@ -48,7 +49,8 @@ def frame_time_axis(timestamps_s: np.ndarray, fps: float) -> np.ndarray:
 
 
 def caer_pose_features(tracks: np.ndarray, frame_times: np.ndarray, seq_len: int = 64,
-                       rng: np.random.Generator | None = None, augmentation: Any = None) -> np.ndarray:
+                       rng: np.random.Generator | None = None, augmentation: Any = None,
+                       min_score: float = ProcCfg.min_score) -> np.ndarray:
     """The CAER input of one sample: stage 1, optional augmentation, crop / pad, flatten.
 
     Args:
@@ -59,11 +61,13 @@ def caer_pose_features(tracks: np.ndarray, frame_times: np.ndarray, seq_len: int
         rng: None = evaluation (no augmentation, centre crop); a Generator = training (the
             ``augmentation`` drawn from it, then a random crop start when T' > seq_len).
         augmentation: ``(PoseKinematics, Generator) -> PoseKinematics`` (e.g.
-            :func:`pipelines.represent.pose_features.seed_augmentation`); None = none.
+            :func:`zoo.transforms.seed_augmentation`); None = none.
+        min_score: stage-1 joint threshold; the extraction's ``min_keypoint_score`` (0.2).
 
     Returns:
         float32 [seq_len, P * 17 * 7]. A sample whose tracks all fail the stage-1 gates is all
-        zeros (also in training: nothing to augment), as the stored features.
+        zeros (also in training: nothing to augment), as the stored features. With ``rng=None``
+        this is :func:`pipelines.represent.pose_features.tracks_pose_features`, the stored row.
 
     Raises:
         ValueError: ``tracks`` is not [P, T, 17, 3] or ``frame_times`` is not [T].
@@ -74,11 +78,9 @@ def caer_pose_features(tracks: np.ndarray, frame_times: np.ndarray, seq_len: int
     if np.shape(frame_times) != (tracks.shape[1],):
         raise ValueError(f"frame_times must be [{tracks.shape[1]}] (one per track frame), got {np.shape(frame_times)}")
     people = tracks.shape[0]
-    try:
-        kin = kinematics(np.transpose(tracks, (1, 0, 2, 3)), np.asarray(frame_times), ProcCfg(keep_people=people))
-    except SampleRejected:
+    sample = tracks_kinematics(tracks, frame_times, min_score)
+    if sample is None:
         return np.zeros((seq_len, people * NUM_JOINTS * FEATURES_PER_JOINT), np.float32)
-    sample = PoseKinematics.from_kin(kin)
     if rng is not None and augmentation is not None:
         sample = augmentation(sample, rng)
     return pose_feature_sequence(sample, seq_len=seq_len, num_people=people, rng=rng)
@@ -97,12 +99,14 @@ class CaerPoseView:
         aug_prob: the seed's ``aug_prob`` (0.5 in the architecture scripts, 0.7 in the
             ``train_bilstm`` CLI); 0 = random crop only.
         seq_len: output frames.
-        augmentation: the transform; None = :func:`seed_augmentation` ``(aug_prob)``.
+        augmentation: the transform; None = :func:`zoo.transforms.seed_augmentation` ``(aug_prob)``.
+        min_score: stage-1 joint threshold, the extraction's ``min_keypoint_score`` (0.2).
     """
 
     aug_prob: float = 0.5
     seq_len: int = 64
     augmentation: Any = None
+    min_score: float = ProcCfg.min_score
     needs: tuple = field(default=("tracks", "timestamps_s", "num_frames", "fps"), init=False)
 
     def __post_init__(self) -> None:
@@ -120,6 +124,6 @@ class CaerPoseView:
         n = int(video["num_frames"])
         try:
             return caer_pose_features(video["tracks"][:, :n], frame_time_axis(video["timestamps_s"][:n], video["fps"]),
-                                      self.seq_len, rng, self.augmentation)
+                                      self.seq_len, rng, self.augmentation, self.min_score)
         except ValueError as exc:
             raise ValueError(f"{video.get('source', 'videos row')}: {exc}") from exc

@@ -44,8 +44,9 @@ from typing import Any, Iterator, Optional, Sequence
 import numpy as np
 
 from pipelines import cli
-from pipelines.decode import DEFAULT_BACKEND, DecodedWindow, VideoPlan, iter_chunks, plan_window
+from pipelines.decode import DEFAULT_BACKEND, DecodedWindow, VideoPlan, iter_chunks
 from pipelines.decoders import BackendUnavailable, DecodeError, FrameDecoder, VideoInfo
+from pipelines.sampling import plan_window, window_starts
 
 FACE_MODELS = ("mini-xception-fer2013",)
 DETECTORS = ("blazeface-back", "blazeface-front")
@@ -123,7 +124,7 @@ class Sampling:
     """Which frames of a video to predict on.
 
     Exactly one of ``every`` (every N-th frame: 0, N, 2N, ...) or ``fps`` (frames shown at
-    ``i / fps`` seconds, :func:`pipelines.decode.plan_window`) is used; ``every`` wins when
+    ``i / fps`` seconds, :func:`pipelines.sampling.plan_window`) is used; ``every`` wins when
     both are set. ``max_frames`` keeps only the first K sampled frames.
     """
 
@@ -431,7 +432,7 @@ class CheckpointPredictor:
     The video is cut into consecutive windows of the extraction config's ``window_s`` (the last,
     shorter window is kept when it is at least half a window long, or when it is the only one);
     each window is decoded at ``sample_fps`` (:func:`pipelines.decode.decode_window`), poses are
-    estimated by the pipeline's PoseNet handler, and :func:`pipelines.assemble.build_record`
+    estimated by the pipeline's PoseNet handler, and :func:`pipelines.record.video_record`
     tracks them, picks the main person and builds the representations; the model's softmax per window
     is averaged into the video's probabilities.
 
@@ -481,19 +482,15 @@ class CheckpointPredictor:
 
     def windows(self, duration_s: float) -> list[float]:
         """Start times (s) of the windows of a video ``duration_s`` long."""
-        win = self.cfg.window_s
-        starts = list(np.arange(0.0, duration_s, win))
-        if len(starts) > 1 and duration_s - starts[-1] < win / 2:
-            starts.pop()
-        return [float(s) for s in starts]
+        return window_starts(duration_s, self.cfg.window_s)
 
     def window_record(self, path: str, start: float) -> tuple[dict, DecodedWindow]:
         """The pipeline's sample record of the window of ``path`` starting at ``start`` seconds.
 
         The window is planned and decoded as the pipeline's Decode stage does
-        (:func:`pipelines.decode.decode_window`: :func:`pipelines.decode.plan_window` over
+        (:func:`pipelines.decode.decode_window`: :func:`pipelines.sampling.plan_window` over
         ``cfg.window_s`` at ``cfg.sample_fps``), poses come from the pipeline's PoseNet handler
-        and :func:`pipelines.assemble.build_record` builds the representations, so the record's
+        and :func:`pipelines.record.video_record` builds the representations, so the record's
         ``timeline`` / ``pose_features`` equal the ones the extraction stored for that window.
 
         Returns:
@@ -502,7 +499,7 @@ class CheckpointPredictor:
         Raises:
             DecodeError: the window cannot be decoded.
         """
-        from pipelines.assemble import build_record
+        from pipelines.record import video_record
         from pipelines.decode import decode_window
 
         win = decode_window(path, start, self.cfg.window_s, self.cfg.sample_fps, backend=self.decoder)
@@ -515,7 +512,7 @@ class CheckpointPredictor:
         sample = {"sample_id": f"{path}@{start:g}", "video_id": Path(path).stem, "uri": path, "box": None}
         meta = {"sample": sample, "frame_indices": win.frame_indices, "timestamps_s": win.timestamps_s,
                 "fps": win.fps}
-        record, _ = build_record(meta, poses, {}, self.cfg)
+        record, _ = video_record(meta, poses, {}, self.cfg)
         return record, win
 
     def _window(self, path: str, start: float) -> tuple[np.ndarray, dict, Any]:
@@ -523,7 +520,7 @@ class CheckpointPredictor:
 
         with torch.no_grad():
             record, win = self.window_record(path, start)
-            x = self.prepare(torch.from_numpy(np.asarray(record[self.field]))[None])
+            x = self.prepare(torch.from_numpy(np.asarray(getattr(record, self.field)))[None])
             if tuple(x.shape[1:]) != self.in_shape:
                 raise PredictError(f"{self.path}: {self.field} shape {tuple(x.shape[1:])} differs from the "
                                    f"checkpoint's input {self.in_shape}")
@@ -558,8 +555,8 @@ class CheckpointPredictor:
                 "type": "window", "video": path, "window": i, "start_s": round(start, 4),
                 "end_s": round(start + self.cfg.window_s, 4), "first_frame": int(win.frame_indices[0]),
                 "last_frame": int(win.frame_indices[-1]), "class": cls, "scores": _scores(probs, self.classes),
-                "persons_max": int(record["persons"].max(initial=0))})
-            for f, kp in zip(win.frame_indices, record["keypoints"]):
+                "persons_max": int(record.persons.max(initial=0))})
+            for f, kp in zip(win.frame_indices, record.keypoints):
                 result.annotations[int(f)] = [{"box": None, "id": 0, "keypoints": kp,
                                                "label": f"window {i}: {cls} {probs.max():.2f}"}]
         mean = np.mean(all_probs, axis=0)

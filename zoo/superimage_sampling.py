@@ -3,7 +3,7 @@
 Source: FER_BGER ``Facial/Model/class_data_new1.py get_video(video, C, K)`` (seed_specs 1.1). The
 seed draws the C x K frames of a video once, when its dataset is built, and keeps them for every
 epoch (QUIRK); the extraction stores that kind of plan deterministically (``clips/faces``,
-:func:`pipelines.decode.clip_positions`, the seed's ``sample_video`` rule). With a face pool
+:func:`pipelines.sampling.clip_positions`, the seed's ``sample_video`` rule). With a face pool
 (card ``face_pool = true``: ``videos/face_pool`` holds the face crop of every sampled frame) the
 trainer's ``--redraw`` makes the random draw of ``get_video`` again for every training item, as
 the paper's per-epoch sampling intends; evaluation keeps the stored plan.
@@ -14,42 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipelines.decode import clip_positions
-
-
-def random_clip_positions(num_frames: int, clips: int, frames_per_clip: int,
-                          rng: np.random.Generator) -> np.ndarray:
-    """Random C x K frame positions of ``get_video`` (seed_specs 1.1).
-
-    - ``num_frames > C*K``: ``inter = num_frames // C``; clip j covers positions
-      ``[j*inter, (j+1)*inter)``, the last clip runs to ``num_frames``; K distinct positions are
-      drawn uniformly in that range without replacement and sorted.
-    - otherwise: all positions, padded to C*K by repeating the last one, split into C
-      consecutive groups of K (no randomness; the same as the deterministic plan).
-
-    Args:
-        num_frames: frames in the sequence (>= 1).
-        clips: C (>= 1). frames_per_clip: K (>= 1).
-        rng: the generator of the draw.
-
-    Returns:
-        int64 [C, K] positions (0-based), increasing within each clip.
-
-    Raises:
-        ValueError: a count < 1.
-    """
-    if num_frames < 1 or clips < 1 or frames_per_clip < 1:
-        raise ValueError(f"random_clip_positions needs num_frames, clips, frames_per_clip >= 1, got "
-                         f"{num_frames}, {clips}, {frames_per_clip}")
-    if num_frames <= clips * frames_per_clip:
-        return clip_positions(num_frames, clips, frames_per_clip)
-    inter = num_frames // clips
-    out = np.empty((clips, frames_per_clip), np.int64)
-    for j in range(clips):
-        lo = j * inter
-        hi = num_frames if j == clips - 1 else (j + 1) * inter
-        out[j] = np.sort(lo + rng.choice(hi - lo, size=frames_per_clip, replace=False))
-    return out
+from pipelines.sampling import clip_positions, random_clip_positions
 
 
 @dataclass(frozen=True)
@@ -58,8 +23,8 @@ class FaceRedraw:
 
     From a sample's ``videos/face_pool`` uint8 [T, S, S, 3] and ``num_frames`` (the dict
     :meth:`zoo.data.ShardDataset.video` returns) it gives the stacked clip faces uint8
-    [C, K, S, S, 3] at :func:`random_clip_positions`; with ``rng=None`` at the stored
-    deterministic plan (:func:`pipelines.decode.clip_positions`), which equals the stored
+    [C, K, S, S, 3] at :func:`pipelines.sampling.random_clip_positions`; with ``rng=None`` at the stored
+    deterministic plan (:func:`pipelines.sampling.clip_positions`), which equals the stored
     ``clips/faces`` stack. Pool frames whose face was not found (``face_pool_found`` False) are
     drawn like the others, as the stored clips keep such frames (the keypoint-predicted face
     region, or zeros).

@@ -9,11 +9,12 @@ so the seed's frame numbers are 0-based decoder indices).
 **Window.** For the annotated frame ``p``: frames ``p - 2, p - 1, p, p + 1`` (``p - size//2 + i``;
 the annotated frame is the third, so a causal model sees two frames before it and one after).
 The seed reads the files without any check (a window that leaves the video fails there);
-:func:`window_frames` clamps such indices to the first / last frame (``clamp=True``, our rule) or
-raises.
+:func:`pipelines.sampling.window_frames` clamps such indices to the first / last frame
+(``clamp=True``, our rule) or raises.
 
-**Square crop** (:func:`crop_side`, :func:`crop_center`, :func:`crop_square`), box ``[x1, y1, x2, y2]``
-with ``w = x2 - x1``, ``h = y2 - y1``, centre ``(int(x1 + w/2), int(y1 + h/2))`` (``int`` truncates):
+**Square crop** (:func:`crop_side`, :func:`crop_center`,
+:func:`pipelines.crops.crop_centred_padded`), box ``[x1, y1, x2, y2]`` with ``w = x2 - x1``,
+``h = y2 - y1``, centre ``(int(x1 + w/2), int(y1 + h/2))`` (``int`` truncates):
 
 - ``rule="static"`` (AffectNet / RAF static sampler, §4.3, no augmentation jitter): side
   ``int(w + (w + h) * 0.5)`` (the seed computes ``sqrt((w+m)(w+m))`` with ``m = 0.5 (w+h)``: its
@@ -34,20 +35,21 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from pipelines.crops import crop_centred_padded
+from pipelines.sampling import VTT_WINDOW_SIZE, window_frames
+
 __all__ = [
     "WINDOW_SIZE",
     "CROP_SIZE",
     "RULES",
     "timecode_to_frame",
-    "window_frames",
     "crop_side",
     "crop_center",
-    "crop_square",
     "face_crop",
     "window_crops",
 ]
 
-WINDOW_SIZE = 4
+WINDOW_SIZE = VTT_WINDOW_SIZE
 CROP_SIZE = 224
 RULES = ("static", "friends")
 
@@ -64,35 +66,6 @@ def timecode_to_frame(timecode: str, fps: int = 24) -> int:
         return (h * 3600 + m * 60 + s) * fps + int(frames)
     except ValueError:
         raise ValueError(f"timecode must be 'HH:MM:SS;FF', got {timecode!r}") from None
-
-
-def window_frames(frame: int, num_frames: int | None = None, size: int = WINDOW_SIZE,
-                  clamp: bool = True) -> np.ndarray:
-    """0-based frame indices of the window around annotated frame ``frame``.
-
-    Args:
-        frame: the annotated frame (0-based).
-        num_frames: frames in the video; None = no bounds check.
-        size: window length (4 in the seed).
-        clamp: indices outside ``0 .. num_frames-1`` are clamped to the nearest frame (our rule;
-            the seed has none); False raises instead.
-
-    Returns:
-        ``int64 [size]`` = ``frame - size//2 + i``, e.g. ``[p-2, p-1, p, p+1]``.
-
-    Raises:
-        ValueError: ``frame`` outside the video, or a window index outside it with ``clamp=False``.
-    """
-    idx = frame - size // 2 + np.arange(size, dtype=np.int64)
-    if num_frames is None:
-        return idx
-    if not 0 <= frame < num_frames:
-        raise ValueError(f"annotated frame {frame} is outside the video's {num_frames} frames")
-    if clamp:
-        return np.clip(idx, 0, num_frames - 1)
-    if idx.min() < 0 or idx.max() >= num_frames:
-        raise ValueError(f"window {idx.tolist()} leaves the video's {num_frames} frames (clamp=False)")
-    return idx
 
 
 def _wh(box) -> tuple[float, float, float, float]:
@@ -123,46 +96,6 @@ def crop_center(box) -> tuple[int, int]:
     return int(x1 + w / 2.0), int(y1 + h / 2.0)
 
 
-def crop_square(frame: np.ndarray, cx: int, cy: int, side: int, fill: str = "zero") -> np.ndarray:
-    """Square ``side x side`` crop centred on ``(cx, cy)``, padded where it leaves the frame.
-
-    Args:
-        frame: ``[H, W, C]`` (any dtype).
-        cx, cy: centre pixel; the crop covers columns ``cx - side//2 .. cx + side - side//2 - 1``.
-        side: crop side (>= 1).
-        fill: ``zero`` or ``mean`` = the mean colour of the in-image part sampled on a 10 x 10 grid
-            (rows / columns ``linspace(0, n, 10, endpoint=False).astype(int)``), rounded for
-            integer frames; zeros when the crop misses the frame entirely.
-
-    Returns:
-        ``[side, side, C]`` of the frame's dtype.
-
-    Raises:
-        ValueError: ``side < 1``, unknown fill, frame not ``[H, W, C]``.
-    """
-    if side < 1:
-        raise ValueError(f"side must be >= 1, got {side}")
-    if fill not in ("zero", "mean"):
-        raise ValueError(f"fill must be 'zero' or 'mean', got {fill!r}")
-    if frame.ndim != 3:
-        raise ValueError(f"frame must be [H, W, C], got shape {frame.shape}")
-    h, w = frame.shape[:2]
-    x0, y0 = cx - side // 2, cy - side // 2
-    xs, xe = max(x0, 0), min(x0 + side, w)
-    ys, ye = max(y0, 0), min(y0 + side, h)
-    out = np.zeros((side, side, frame.shape[2]), frame.dtype)
-    if xe <= xs or ye <= ys:
-        return out
-    inside = frame[ys:ye, xs:xe]
-    if fill == "mean":
-        rows = np.linspace(0, inside.shape[0], 10, endpoint=False).astype(int)
-        cols = np.linspace(0, inside.shape[1], 10, endpoint=False).astype(int)
-        colour = inside[rows][:, cols].reshape(-1, frame.shape[2]).astype(np.float64).mean(axis=0)
-        out[:] = np.rint(colour) if np.issubdtype(frame.dtype, np.integer) else colour
-    out[ys - y0:ye - y0, xs - x0:xe - x0] = inside
-    return out
-
-
 def face_crop(frame: np.ndarray, box, rule: str = "friends", size: int = CROP_SIZE) -> np.ndarray:
     """Square face crop of one frame under ``rule``, resized to ``size x size`` (bilinear).
 
@@ -175,7 +108,7 @@ def face_crop(frame: np.ndarray, box, rule: str = "friends", size: int = CROP_SI
     """
     side = crop_side(box, rule)
     cx, cy = crop_center(box)
-    crop = crop_square(frame, cx, cy, max(side, 1), "mean" if rule == "static" else "zero")
+    crop = crop_centred_padded(frame, cx, cy, max(side, 1), "mean" if rule == "static" else "zero")
     return cv2.resize(crop, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
@@ -186,7 +119,7 @@ def window_crops(frames: Sequence[np.ndarray] | np.ndarray, frame: int, box, rul
     Args:
         frames: the video's frames, indexable by 0-based frame number (``[N, H, W, 3]`` or a list).
         frame: the annotated frame; box: its face box ``[x1, y1, x2, y2]`` (used for all frames).
-        rule, size: see :func:`face_crop`; window, clamp: see :func:`window_frames`.
+        rule, size: see :func:`face_crop`; window, clamp: see :func:`pipelines.sampling.window_frames`.
 
     Returns:
         ``[window, size, size, 3]`` in window order (``p-2, p-1, p, p+1``).

@@ -1,18 +1,9 @@
-"""TSN segments and crops of the EmoReact models (seed 3, seed_specs §3.2-§3.4).
+"""TSN crops and face masks of the EmoReact models (seed 3, seed_specs §3.3-§3.4).
 
 Source: nkegke/deep-affective-bodily-expression-recognition@863cf98 ``EmoReact/dataset.py``
-(``TSNDataSet._sample_indices``, ``_get_val_indices``, ``_get_test_indices``, ``_load_image``,
-``get_bounding_box``). Parity: :func:`val_offsets` and :func:`test_offsets` reproduce
-``shared/reference/representations/tsn/segment_offsets.json`` exactly.
-
-**Frame numbering.** Offsets are **1-based frame numbers**, as the seed's ffmpeg frame files
-``%06d.jpg`` start at ``000001``; :func:`offsets_to_indices` turns them into 0-based decoder
-indices (``offset - 1``).
-
-**The frame-count quirk.** The seed sets ``num_frames = int(CAP_PROP_FRAME_COUNT) - 1`` (QUIRK):
-the last frame of a video is never sampled and short videos are treated as one frame shorter.
-:func:`record_num_frames` takes the container frame count and applies it when ``faithful=True``
-(default, so that offsets equal the seed's); ``faithful=False`` uses the full count.
+(``_load_image``, ``get_bounding_box``). The TSN segment offsets (``_sample_indices``,
+``_get_val_indices``, ``_get_test_indices``, the 1-based frame numbering and the frame-count
+quirk) are samplers: :func:`pipelines.sampling.segment_offsets` and its neighbours.
 
 **Crops** (:func:`tsn_crops`) are made from our own detections instead of the seed's OpenFace and
 MediaPipe landmarks: the face box ``[x1, y1, x2, y2]`` plays the role of the landmarks' bounding
@@ -45,12 +36,6 @@ import numpy as np
 
 __all__ = [
     "INPUTS",
-    "record_num_frames",
-    "train_offsets",
-    "val_offsets",
-    "test_offsets",
-    "segment_offsets",
-    "offsets_to_indices",
     "expand_box",
     "face_region",
     "body_region",
@@ -65,112 +50,6 @@ __all__ = [
 
 #: The seed's ``--input`` choices.
 INPUTS = ("face", "body", "fullbody", "fusion")
-
-
-def record_num_frames(frame_count: int, faithful: bool = True) -> int:
-    """``num_frames`` as the seed's ``VideoRecord`` holds it.
-
-    Args:
-        frame_count: frames in the container (``cv2.CAP_PROP_FRAME_COUNT`` or ``len(VideoReader)``).
-        faithful: True = ``frame_count - 1`` (the seed's QUIRK, needed for identical offsets);
-            False = ``frame_count`` (every frame may be sampled).
-    Raises:
-        ValueError: negative ``frame_count``.
-    """
-    if frame_count < 0:
-        raise ValueError(f"frame_count must be >= 0, got {frame_count}")
-    return int(frame_count) - 1 if faithful else int(frame_count)
-
-
-def _check(num_segments: int, new_length: int) -> None:
-    if num_segments < 1 or new_length < 1:
-        raise ValueError(f"num_segments and new_length must be >= 1, got {num_segments}, {new_length}")
-
-
-def train_offsets(num_frames: int, num_segments: int, rng: np.random.Generator,
-                  new_length: int = 1) -> np.ndarray:
-    """Random TSN offsets for training (``_sample_indices``), 1-based.
-
-    ``avg = (num_frames - new_length + 1) // S``; if ``avg > 0``: segment s gives
-    ``s * avg + U{0, avg-1}``; elif ``num_frames > S``: S sorted draws from ``U{0, num_frames -
-    new_length}`` (unreachable for ``new_length = 1``); else zeros. Then ``+ 1``.
-
-    Args:
-        num_frames: :func:`record_num_frames` of the video.
-        rng: the seeded generator that makes the draws (the seed uses numpy's global
-            ``randint``, so its exact draws cannot be reproduced; the distribution is the same).
-
-    Returns:
-        ``int64 [S]``.
-    """
-    _check(num_segments, new_length)
-    avg = (num_frames - new_length + 1) // num_segments
-    if avg > 0:
-        offsets = np.arange(num_segments) * avg + rng.integers(0, avg, size=num_segments)
-    elif num_frames > num_segments:
-        offsets = np.sort(rng.integers(0, num_frames - new_length + 1, size=num_segments))
-    else:
-        offsets = np.zeros(num_segments, np.int64)
-    return offsets.astype(np.int64) + 1
-
-
-def _ticks(num_frames: int, num_segments: int, new_length: int) -> np.ndarray:
-    tick = (num_frames - new_length + 1) / float(num_segments)
-    # int() truncates toward zero, also for the negative ticks of num_frames < 0 ... 0
-    return np.array([int(tick / 2.0 + tick * x) for x in range(num_segments)], np.int64)
-
-
-def val_offsets(num_frames: int, num_segments: int, new_length: int = 1) -> np.ndarray:
-    """Centre-of-segment offsets for validation (``_get_val_indices``), 1-based ``int64 [S]``.
-
-    ``tick = (num_frames - new_length + 1) / S``; offset s = ``int(tick/2 + tick*s) + 1`` when
-    ``num_frames > S + new_length - 1``, else all 1.
-    """
-    _check(num_segments, new_length)
-    if num_frames > num_segments + new_length - 1:
-        return _ticks(num_frames, num_segments, new_length) + 1
-    return np.ones(num_segments, np.int64)
-
-
-def test_offsets(num_frames: int, num_segments: int, new_length: int = 1) -> np.ndarray:
-    """Offsets for testing (``_get_test_indices``): the :func:`val_offsets` formula without its
-    guard, so short videos repeat frames (``num_frames = 2, S = 3`` -> ``[1, 2, 2]``); 1-based."""
-    _check(num_segments, new_length)
-    return _ticks(num_frames, num_segments, new_length) + 1
-
-
-
-def segment_offsets(num_frames: int, num_segments: int = 5, phase: str = "val",
-                    rng: np.random.Generator | None = None, new_length: int = 1) -> np.ndarray:
-    """Offsets of one phase: ``train`` (needs ``rng``), ``val`` or ``test``; 1-based ``int64 [S]``.
-
-    Raises:
-        ValueError: unknown phase, or ``train`` without ``rng``.
-    """
-    if phase == "train":
-        if rng is None:
-            raise ValueError("phase 'train' draws random offsets: pass rng=np.random.default_rng(seed)")
-        return train_offsets(num_frames, num_segments, rng, new_length)
-    if phase == "val":
-        return val_offsets(num_frames, num_segments, new_length)
-    if phase == "test":
-        return test_offsets(num_frames, num_segments, new_length)
-    raise ValueError(f"phase must be 'train', 'val' or 'test', got {phase!r}")
-
-
-def offsets_to_indices(offsets: np.ndarray, frame_count: int) -> np.ndarray:
-    """0-based decoder frame indices of 1-based offsets: ``offsets - 1``.
-
-    Raises:
-        ValueError: ``frame_count == 0`` (the seed would try to open the missing ``000001.jpg``) or
-            an offset outside ``1 .. frame_count``.
-    """
-    idx = np.asarray(offsets, np.int64) - 1
-    if frame_count <= 0:
-        raise ValueError("the video has no frames: no segment can be sampled")
-    if idx.size and (idx.min() < 0 or idx.max() >= frame_count):
-        raise ValueError(f"offsets {np.asarray(offsets).tolist()} outside frames 1..{frame_count}")
-    return idx
 
 
 # ----------------------------------------------------------------------------------------- crops

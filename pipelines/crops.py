@@ -1,0 +1,165 @@
+"""Crop geometry: cut a region out of a frame, map boxes between crop and source pixels.
+
+Two ways to cut a square, named by what they do (they give different pixels on purpose):
+
+* :func:`crop_box_resized`: a float box (x1, y1, x2, y2) resampled to ``size x size`` with one
+  affine warp (sub-pixel precise, black outside the frame); head crops, face crops, body crops
+  and annotated face boxes of the pipeline.
+* :func:`crop_centred_padded`: an integer ``side x side`` window centred on a pixel, copied
+  without resampling and padded with zeros or the mean colour; the VTT seed's ``crop_img``
+  (:mod:`pipelines.represent.face_windows` resizes it afterwards with ``cv2.resize``).
+
+Frames are ``[H, W, C]`` arrays (uint8 RGB in the pipeline); boxes are (x1, y1, x2, y2) pixels.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from pipelines.decoders import MAX_FRAME_PIXELS
+
+__all__ = ["MAX_CROP_PIXELS", "CropTooLarge", "crop_box_resized", "crop_centred_padded", "crop_to_source",
+           "square_around", "black_out_face"]
+
+#: Largest crop :func:`crop_box_resized` makes (size x size pixels): four times the frame cap, so
+#: the whole-frame square of any frame within :data:`MAX_FRAME_PIXELS` up to a 4:1 aspect ratio fits
+#: (7680 x 2160 -> 7680^2), while a 1 x 100000 frame (100000^2 x 3 bytes = 28 GiB) is refused.
+MAX_CROP_PIXELS = 4 * MAX_FRAME_PIXELS
+
+
+class CropTooLarge(ValueError):
+    """A requested crop would exceed :data:`MAX_CROP_PIXELS` (an extreme aspect ratio or size)."""
+
+
+def _check_crop_size(frame: np.ndarray, size: int) -> None:
+    if size < 1 or size * size > MAX_CROP_PIXELS:
+        h, w = frame.shape[:2]
+        raise CropTooLarge(f"a {size}x{size} crop of a {w}x{h} frame is refused: more than the crop limit of "
+                           f"{MAX_CROP_PIXELS} pixels (the frame's aspect ratio or size is extreme)"
+                           if size >= 1 else f"crop size must be >= 1, got {size}")
+
+
+def _shifted_copy(frame: np.ndarray, x0: int, y0: int, size: int) -> np.ndarray:
+    """``frame[y0:y0+size, x0:x0+size]`` with black outside the frame (a unit-scale crop).
+
+    Raises:
+        CropTooLarge: ``size * size`` exceeds :data:`MAX_CROP_PIXELS` (checked before allocating).
+    """
+    _check_crop_size(frame, size)
+    out = np.zeros((size, size) + frame.shape[2:], frame.dtype)
+    h, w = frame.shape[:2]
+    ys, xs = slice(max(y0, 0), min(y0 + size, h)), slice(max(x0, 0), min(x0 + size, w))
+    if ys.start < ys.stop and xs.start < xs.stop:
+        out[ys.start - y0: ys.stop - y0, xs.start - x0: xs.stop - x0] = frame[ys, xs]
+    return out
+
+
+def crop_box_resized(frame: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
+    """Crop ``box`` from ``frame`` and resize it to ``size`` x ``size``; outside pixels are black.
+
+    One ``cv2.warpAffine`` (``INTER_AREA`` when shrinking, else ``INTER_LINEAR``); a unit-scale
+    box on whole pixels is copied instead (the same pixels, without resampling).
+
+    Args:
+        frame: uint8 [H, W, 3].
+        box: (x1, y1, x2, y2) in pixels, square or not (resized without keeping aspect).
+
+    Returns:
+        uint8 [size, size, 3].
+
+    Raises:
+        CropTooLarge: ``size * size`` exceeds :data:`MAX_CROP_PIXELS` (nothing is allocated;
+            e.g. the whole-frame square of a 1 x 100000 frame).
+    """
+    _check_crop_size(frame, int(size))
+    x1, y1, x2, y2 = box
+    sx, sy = size / max(x2 - x1, 1e-6), size / max(y2 - y1, 1e-6)
+    if sx == 1 and sy == 1 and float(x1).is_integer() and float(y1).is_integer():
+        return _shifted_copy(frame, int(x1), int(y1), size)  # what warpAffine gives, without resampling
+    affine = np.array([[sx, 0, -x1 * sx], [0, sy, -y1 * sy]], dtype=np.float64)
+    interp = cv2.INTER_AREA if sx < 1 else cv2.INTER_LINEAR
+    return cv2.warpAffine(frame, affine, (size, size), flags=interp,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def _mean_colour(inside: np.ndarray) -> np.ndarray:
+    """float64 [C]: mean colour of ``inside`` [h, w, C] sampled on a 10 x 10 grid (rows / columns
+    ``linspace(0, n, 10, endpoint=False).astype(int)``)."""
+    rows = np.linspace(0, inside.shape[0], 10, endpoint=False).astype(int)
+    cols = np.linspace(0, inside.shape[1], 10, endpoint=False).astype(int)
+    return inside[rows][:, cols].reshape(-1, inside.shape[2]).astype(np.float64).mean(axis=0)
+
+
+def crop_centred_padded(frame: np.ndarray, cx: int, cy: int, side: int, fill: str = "zero") -> np.ndarray:
+    """Square ``side x side`` crop centred on pixel ``(cx, cy)``, padded where it leaves the frame
+    (no resampling: the VTT seed's ``utils.py crop_img``).
+
+    Args:
+        frame: ``[H, W, C]`` (any dtype).
+        cx, cy: centre pixel; the crop covers columns ``cx - side//2 .. cx + side - side//2 - 1``.
+        side: crop side (>= 1).
+        fill: ``zero`` or ``mean`` = the mean colour of the in-image part sampled on a 10 x 10 grid
+            (rows / columns ``linspace(0, n, 10, endpoint=False).astype(int)``), rounded for
+            integer frames; zeros when the crop misses the frame entirely.
+
+    Returns:
+        ``[side, side, C]`` of the frame's dtype.
+
+    Raises:
+        ValueError: ``side < 1``, unknown fill, frame not ``[H, W, C]``.
+    """
+    if side < 1:
+        raise ValueError(f"side must be >= 1, got {side}")
+    if fill not in ("zero", "mean"):
+        raise ValueError(f"fill must be 'zero' or 'mean', got {fill!r}")
+    if frame.ndim != 3:
+        raise ValueError(f"frame must be [H, W, C], got shape {frame.shape}")
+    h, w = frame.shape[:2]
+    x0, y0 = cx - side // 2, cy - side // 2
+    xs, xe = max(x0, 0), min(x0 + side, w)
+    ys, ye = max(y0, 0), min(y0 + side, h)
+    out = np.zeros((side, side, frame.shape[2]), frame.dtype)
+    if xe <= xs or ye <= ys:
+        return out
+    inside = frame[ys:ye, xs:xe]
+    if fill == "mean":
+        colour = _mean_colour(inside)
+        out[:] = np.rint(colour) if np.issubdtype(frame.dtype, np.integer) else colour
+    out[ys - y0:ye - y0, xs - x0:xe - x0] = inside
+    return out
+
+
+def crop_to_source(box_in_crop: np.ndarray, crop_box: np.ndarray, crop_size: int) -> np.ndarray:
+    """Map (x1, y1, x2, y2) from the pixels of a ``crop_size`` crop of ``crop_box``
+    (:func:`crop_box_resized`) back to source pixels: float32 [4]."""
+    x1, y1, x2, y2 = crop_box
+    scale = np.array([(x2 - x1), (y2 - y1)] * 2, np.float32) / crop_size
+    return box_in_crop[:4] * scale + np.array([x1, y1, x1, y1], np.float32)
+
+
+def square_around(region: tuple[int, int, int, int]) -> np.ndarray:
+    """float32 [4] square box (x1, y1, x2, y2) with the region's centre and its longer side."""
+    left, top, right, bottom = region
+    side = max(right - left, bottom - top, 1)
+    cx, cy = (left + right) / 2, (top + bottom) / 2
+    return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float32)
+
+
+def black_out_face(crop: np.ndarray, crop_box: np.ndarray, face_box: np.ndarray) -> np.ndarray:
+    """The TSN ``body`` input (seed_specs 3.3): a body crop with the face region, the face box
+    grown 10 % of its width / height per side, set to 0. Returns a copy.
+
+    Args:
+        crop: uint8 [S, S, 3] taken from ``crop_box`` (x1, y1, x2, y2 source pixels).
+        face_box: (x1, y1, x2, y2) source pixels; NaN = no face (nothing is blacked out).
+    """
+    out = crop.copy()
+    if not np.isfinite(face_box).all() or not np.isfinite(crop_box).all():
+        return out
+    side = crop.shape[0]
+    scale = side / max(float(crop_box[2] - crop_box[0]), 1e-6)
+    w, h = face_box[2] - face_box[0], face_box[3] - face_box[1]
+    grown = np.array([face_box[0] - 0.1 * w, face_box[1] - 0.1 * h, face_box[2] + 0.1 * w, face_box[3] + 0.1 * h])
+    x1, y1, x2, y2 = np.clip(np.round((grown - np.tile(crop_box[:2], 2)) * scale), 0, side).astype(int)
+    out[y1:y2, x1:x2] = 0
+    return out

@@ -1,0 +1,175 @@
+"""The sample record: everything one sample holds between inference and its shard rows.
+
+One builder per modality fills a :class:`SampleRecord`:
+
+* :func:`video_record`: a decoded video window after pose estimation (also the image path's
+  core, and what :mod:`zoo.predict` rebuilds for a checkpoint's window);
+* :func:`image_record`: an image or an image sequence (CK+), no pose model;
+* :func:`skeleton_record`: a skeleton sequence (EWalk / ELMD gait, Emilya sheet), no decoding
+  and no detection.
+
+Array sizes come from :class:`schemas.shards.ShardShapes` (``cfg.shapes``): P = ``persons``,
+F = ``feature_frames``, D = ``feature_dim``; T' is the number of sampled frames (<= T, the
+rows pad it to T). The rows for the shards are made from a record by :mod:`pipelines.rows`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from pipelines.assemble import (body_crops, given_faces_at, head_requests, kept_positions, person_tracks,
+                                pose_features_of, timeline_of)
+from pipelines.config import ExtractConfig
+from pipelines.represent.timeline import skeleton_timeline
+from pipelines.sampling import clip_positions, even_positions
+from schemas.keypoints import COCO17, coco17_to_openpose18
+
+__all__ = ["NO_POSE", "SampleRecord", "image_record", "skeleton_record", "video_record"]
+
+#: ``(pose_scores float32 [P], keypoints float32 [P, 17, 3])``: no person (image corpora).
+NO_POSE = (np.zeros(0, np.float32), np.zeros((0, len(COCO17), 3), np.float32))
+
+
+@dataclass
+class SampleRecord:
+    """One sample, ready for :func:`pipelines.rows.video_row` / :func:`pipelines.rows.clip_rows`.
+
+    Attributes:
+        sample: the :class:`pipelines.samples.Sample` as a dict (ids, labels, window, box).
+        frame_indices: int32 [T'] 0-based frame (or row) indices of the sampled frames.
+        timestamps_s: float32 [T'] seconds of the sampled frames (NaN when unknown).
+        fps: frames per second of the source (NaN when unknown).
+        keypoints: float32 [T', V, 3] the main person's OpenPose-18 keypoints (x, y, score in
+            source pixels); skeleton corpora: their own V joints (x, y, z).
+        persons: int16 [T'] poses found per frame.
+        tracks: float32 [P, T', 17, 3] the P most prominent COCO-17 tracks (NaN absent).
+        pose_features: float32 [F, D] the CAER input (zeros when no track passes its gates).
+        timeline: float32 [2V, size, length] the ACCM skeleton timeline.
+        frame_shape: int32 [2] (H, W) of the source frames (0 for skeleton corpora).
+        clip_plan: int64 [C, K] sampled-frame positions of the clips
+            (:func:`pipelines.sampling.clip_positions`).
+        head_boxes: ``{position: (float32 [4] source box, kind)}`` of the head crops handed to
+            the face detector (:func:`pipelines.assemble.head_requests`).
+        given_faces: ``{position: (uint8 [S, S, 3], float32 [4] box)}`` crops of an annotated
+            face box (:func:`pipelines.assemble.given_faces_at`).
+        body_crops: ``{(c, k): (uint8 [S, S, 3], float32 [4] box)}`` full-body crops
+            (:func:`pipelines.assemble.body_crops`).
+    """
+
+    sample: dict[str, Any]
+    frame_indices: np.ndarray
+    timestamps_s: np.ndarray
+    fps: float
+    keypoints: np.ndarray
+    persons: np.ndarray
+    tracks: np.ndarray
+    pose_features: np.ndarray
+    timeline: np.ndarray
+    frame_shape: np.ndarray
+    clip_plan: np.ndarray
+    head_boxes: dict = field(default_factory=dict)
+    given_faces: dict = field(default_factory=dict)
+    body_crops: dict = field(default_factory=dict)
+
+
+def video_record(meta: dict[str, Any], poses: dict[int, tuple], frames: dict[int, np.ndarray],
+                 cfg: ExtractConfig) -> tuple[SampleRecord, dict]:
+    """Assemble one video (or image) sample after pose estimation.
+
+    Requires ``sample``, ``frame_indices``, ``timestamps_s``, ``fps`` (``meta``), the poses of
+    every sampled frame and the pixels of the kept frames; adds every other field
+    (tracking, main person, timeline, pose features, clip plan, head / given / body crops).
+
+    Args:
+        meta: ``{"sample": Sample dict, "frame_indices": int32 [T'], "timestamps_s": float32
+            [T'], "fps": float}`` from the decode stage (optionally ``frame_shape``).
+        poses: ``{position: (pose_scores [P], keypoints [P, 17, 3])}`` for every sampled frame.
+        frames: ``{position: uint8 [H, W, 3]}`` for the kept frames
+            (:func:`pipelines.assemble.kept_positions`).
+
+    Returns:
+        ``(record, head_crops)``: the :class:`SampleRecord` and the head crops
+        ``{position: uint8 [S, S, 3]}`` to run the face detector on.
+
+    Raises:
+        ValueError: when a sampled frame has no pose result (a lost element).
+    """
+    n = len(meta["frame_indices"])
+    missing = sorted(set(range(n)) - set(poses))
+    if missing:
+        raise ValueError(f"pose results missing for positions {missing[:5]}")
+    tracks, persons = person_tracks([poses[i] for i in range(n)], cfg)
+    op18 = coco17_to_openpose18(tracks[0])
+    given = meta["sample"].get("box")
+    if given is not None:  # annotated face box (AffectNet, RAF-DB, Friends): no detector needed
+        crops, boxes, given_faces = {}, {}, given_faces_at(given, frames, n, cfg)
+    else:
+        (crops, boxes), given_faces = head_requests(tracks[0], frames, cfg), {}
+    shape = next(iter(frames.values())).shape[:2] if frames else (0, 0)
+    record = SampleRecord(
+        sample=meta["sample"], frame_indices=meta["frame_indices"], timestamps_s=meta["timestamps_s"],
+        fps=meta["fps"], keypoints=op18, persons=persons, tracks=tracks,
+        pose_features=pose_features_of(tracks, meta["frame_indices"], cfg), timeline=timeline_of(op18, cfg),
+        frame_shape=np.array(meta.get("frame_shape", shape), np.int32),
+        clip_plan=clip_positions(n, cfg.clips, cfg.frames_per_clip), head_boxes=boxes, given_faces=given_faces,
+        body_crops=body_crops(tracks[0], frames, cfg))
+    return record, crops
+
+
+def image_record(sample: dict[str, Any], positions: np.ndarray, images: list[np.ndarray],
+                 cfg: ExtractConfig) -> tuple[SampleRecord, dict]:
+    """Record of an image sample (one image, or the frames of a sequence such as CK+).
+
+    Requires the images at ``positions`` of the sample's frame list; no pose model runs (every
+    frame gets :data:`NO_POSE`), so the record is :func:`video_record`'s with empty tracks.
+
+    Args:
+        sample: the Sample dict.
+        positions: int [T'] the frames of the sample that were loaded
+            (:func:`pipelines.sampling.even_positions` of its frame list).
+        images: T' images uint8 [H, W, 3], in ``positions`` order.
+
+    Returns:
+        ``(record, head_crops)`` as :func:`video_record`; ``timestamps_s`` are
+        ``positions / cfg.sample_fps`` and ``fps`` is ``cfg.sample_fps``.
+    """
+    n = len(images)
+    meta = {"sample": sample, "frame_indices": positions.astype(np.int32),
+            "timestamps_s": (positions / cfg.sample_fps).astype(np.float32), "fps": cfg.sample_fps}
+    kept = {i: images[i] for i in kept_positions(n, cfg)}
+    return video_record(meta, {i: NO_POSE for i in range(n)}, kept, cfg)
+
+
+def skeleton_record(sample: dict[str, Any], joints: np.ndarray, cfg: ExtractConfig) -> SampleRecord:
+    """Record of a skeleton sample (EWalk / ELMD gait, Emilya sheet): no decoding, no detection.
+
+    Requires the joints; adds ``keypoints`` (raw x, y, z at ``cfg.frames`` evenly spaced rows
+    when T is longer, :func:`pipelines.sampling.even_positions`), ``frame_indices`` (rows of the
+    sequence), ``timestamps_s`` (rows / ``cfg.frame_rate``, NaN when unknown), ``persons`` (1 per
+    frame), ``timeline`` float32 [2V, size, length] from the (x, y) of **all** T rows times
+    ``cfg.coordinate_scale`` (seed spec 1.7), ``clip_plan``; empty ``tracks`` (NaN) and
+    ``pose_features`` (zeros), no face or body crops.
+
+    Args:
+        sample: the Sample dict.
+        joints: float64 [T, V, 3] (x, y, z) in the corpus's units, V = ``cfg.joints``.
+
+    Raises:
+        ValueError: ``joints`` is not [T >= 1, cfg.joints, 3].
+    """
+    joints = np.asarray(joints, np.float64)
+    if joints.ndim != 3 or joints.shape[0] < 1 or joints.shape[1:] != (cfg.joints, 3):
+        raise ValueError(f"{sample.get('uri')}: joints of shape {joints.shape}, expected [T, {cfg.joints}, 3]")
+    keep = even_positions(len(joints), cfg.frames)
+    fps = cfg.frame_rate if cfg.frame_rate > 0 else float("nan")
+    shapes = cfg.shapes
+    timeline = skeleton_timeline(joints[..., :2] * cfg.coordinate_scale, size=cfg.timeline_size,
+                                 length=cfg.timeline_length, pad=cfg.timeline_pad)
+    return SampleRecord(
+        sample=sample, frame_indices=keep.astype(np.int32), timestamps_s=(keep / fps).astype(np.float32), fps=fps,
+        keypoints=joints[keep].astype(np.float32), persons=np.ones(len(keep), np.int16),
+        tracks=np.full((shapes.persons, len(keep), len(COCO17), 3), np.nan, np.float32),
+        pose_features=np.zeros((shapes.feature_frames, shapes.feature_dim), np.float32), timeline=timeline,
+        frame_shape=np.zeros(2, np.int32), clip_plan=clip_positions(len(keep), cfg.clips, cfg.frames_per_clip))
