@@ -14,6 +14,7 @@ samples:
   TSN segment offsets (EmoReact seed), with :func:`record_num_frames` and
   :func:`offsets_to_indices` for the seed's 1-based frame numbering.
 * :func:`window_frames`: the VTT window of 4 frames around an annotated frame.
+* :func:`timeline_frame_indices`: the frame of each column of the ACCM skeleton timeline.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import numpy as np
 __all__ = [
     "plan_window", "window_starts", "even_positions", "clip_positions", "random_clip_positions",
     "record_num_frames", "train_offsets", "val_offsets", "test_offsets", "segment_offsets",
-    "offsets_to_indices", "VTT_WINDOW_SIZE", "window_frames",
+    "offsets_to_indices", "VTT_WINDOW_SIZE", "window_frames", "TIMELINE_PAD_MODES", "timeline_frame_indices",
 ]
 
 
@@ -284,3 +285,51 @@ def window_frames(frame: int, num_frames: int | None = None, size: int = VTT_WIN
     if idx.min() < 0 or idx.max() >= num_frames:
         raise ValueError(f"window {idx.tolist()} leaves the video's {num_frames} frames (clamp=False)")
     return idx
+
+
+# ---------------------------------------------------------------------------- timeline columns
+
+#: How :func:`timeline_frame_indices` fills the columns past a short sequence.
+TIMELINE_PAD_MODES = ("faithful", "repeat", "zero")
+
+
+def timeline_frame_indices(num_frames: int, length: int, pad: str = "faithful") -> np.ndarray:
+    """Frame index per column of the ACCM skeleton timeline, as the FER_BGER sheet readers choose it.
+
+    Source: ``Janie1996/FER_BGER@b6d53bd:Gesture/pre/x_y_root_size_length.py x_y1`` (same
+    loop in ``Gesture/pre/x_y_one_potion.py x_y``).
+
+    Args:
+        num_frames: T, the number of data frames (the sheet has ``nrows = T + 1``, header row).
+        length: number of output columns.
+        pad: only used when ``nrows < length`` (all frames copied, then padding):
+            ``"faithful"`` (QUIRK of the reference: only column T gets the last frame),
+            ``"repeat"`` (columns T..length-1 all get the last frame), ``"zero"`` (none).
+
+    Returns:
+        int64 [length]: frame index per column, -1 where the column stays empty. When
+        ``nrows >= length`` data row ``i`` fills the next column if
+        ``i in np.linspace(0, nrows, length, endpoint=False).astype(int)``; an index ``>= T``
+        (possible when ``nrows == length``) has no data row, so its column stays empty (QUIRK).
+
+    Raises:
+        ValueError: num_frames < 1, length < 1 or an unknown pad.
+    """
+    if num_frames < 1 or length < 1:
+        raise ValueError(f"num_frames and length must be >= 1, got {num_frames}, {length}")
+    if pad not in TIMELINE_PAD_MODES:
+        raise ValueError(f"pad must be one of {TIMELINE_PAD_MODES}, got {pad!r}")
+    nrows = num_frames + 1
+    out = np.full(length, -1, dtype=np.int64)
+    if nrows >= length:
+        picks = np.linspace(0, nrows, length, endpoint=False).astype(int)
+        # nrows >= length makes the step >= 1, so the picks are distinct and increasing.
+        picks = picks[picks < num_frames]
+        out[: len(picks)] = picks
+        return out
+    out[:num_frames] = np.arange(num_frames)
+    if pad == "faithful":
+        out[num_frames] = num_frames - 1
+    elif pad == "repeat":
+        out[num_frames:] = num_frames - 1
+    return out

@@ -58,7 +58,8 @@ def test_no_zoo_module_imports_a_beam_stage():
 
 @pytest.mark.parametrize("name", ["clip_positions", "random_clip_positions", "even_positions", "plan_window",
                                   "window_frames", "val_offsets", "train_offsets", "test_offsets", "crop_square",
-                                  "crop_box_resized", "crop_centred_padded"])
+                                  "crop_box_resized", "crop_centred_padded", "timeline_frame_indices",
+                                  "sample_frame_indices"])
 def test_each_sampler_and_crop_is_defined_once(name):
     files = [p for d in ("pipelines", "zoo", "schemas", "extractors") for p in (REPO / d).rglob("*.py")]
     defined = [p.relative_to(REPO) for p in files if f"\ndef {name}(" in p.read_text()]

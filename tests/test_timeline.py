@@ -6,11 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from pipelines.represent.timeline import (
-    potion_one_channel,
-    sample_frame_indices,
-    skeleton_timeline,
-)
+from pipelines.represent.timeline import potion_one_channel, skeleton_timeline
+from pipelines.sampling import timeline_frame_indices
 
 FER = "reference/representations/fer_bger"
 TIMELINES = [
@@ -84,14 +81,14 @@ def test_timeline_pad_modes():
     np.testing.assert_array_equal(faithful[..., 2], faithful[..., 1])
 
 
-def test_sample_frame_indices_paths():
+def test_timeline_frame_indices_paths():
     # nrows = 10 >= 5: linspace(0, 10, 5, endpoint=False) = 0, 2, 4, 6, 8.
-    np.testing.assert_array_equal(sample_frame_indices(9, 5), [0, 2, 4, 6, 8])
+    np.testing.assert_array_equal(timeline_frame_indices(9, 5), [0, 2, 4, 6, 8])
     # nrows == length: the last pick (4) is the header-shifted row that does not exist -> empty.
-    np.testing.assert_array_equal(sample_frame_indices(4, 5), [0, 1, 2, 3, -1])
-    np.testing.assert_array_equal(sample_frame_indices(2, 5, "faithful"), [0, 1, 1, -1, -1])
-    np.testing.assert_array_equal(sample_frame_indices(2, 5, "repeat"), [0, 1, 1, 1, 1])
-    np.testing.assert_array_equal(sample_frame_indices(2, 5, "zero"), [0, 1, -1, -1, -1])
+    np.testing.assert_array_equal(timeline_frame_indices(4, 5), [0, 1, 2, 3, -1])
+    np.testing.assert_array_equal(timeline_frame_indices(2, 5, "faithful"), [0, 1, 1, -1, -1])
+    np.testing.assert_array_equal(timeline_frame_indices(2, 5, "repeat"), [0, 1, 1, 1, 1])
+    np.testing.assert_array_equal(timeline_frame_indices(2, 5, "zero"), [0, 1, -1, -1, -1])
 
 
 def test_timeline_nan_handling():

@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
-PAD_MODES = ("faithful", "repeat", "zero")
+from pipelines.sampling import TIMELINE_PAD_MODES as PAD_MODES
+from pipelines.sampling import timeline_frame_indices
 
 
 def _check_joints(joints: np.ndarray) -> np.ndarray:
@@ -51,48 +52,6 @@ def _check_params(size: int, length: int, margin: int, pad: str) -> None:
         raise ValueError(f"margin must be >= 0, got {margin}")
     if pad not in PAD_MODES:
         raise ValueError(f"pad must be one of {PAD_MODES}, got {pad!r}")
-
-
-def sample_frame_indices(num_frames: int, length: int, pad: str = "faithful") -> np.ndarray:
-    """Frame index per output column as the FER_BGER sheet readers choose it.
-
-    Source: ``Janie1996/FER_BGER@b6d53bd:Gesture/pre/x_y_root_size_length.py x_y1`` (same
-    loop in ``Gesture/pre/x_y_one_potion.py x_y``).
-
-    Args:
-        num_frames: T, the number of data frames (the sheet has ``nrows = T + 1``, header row).
-        length: number of output columns.
-        pad: only used when ``nrows < length`` (all frames copied, then padding):
-            ``"faithful"`` (QUIRK of the reference: only column T gets the last frame),
-            ``"repeat"`` (columns T..length-1 all get the last frame), ``"zero"`` (none).
-
-    Returns:
-        int64 [length]: frame index per column, -1 where the column stays empty. When
-        ``nrows >= length`` data row ``i`` fills the next column if
-        ``i in np.linspace(0, nrows, length, endpoint=False).astype(int)``; an index ``>= T``
-        (possible when ``nrows == length``) has no data row, so its column stays empty (QUIRK).
-
-    Raises:
-        ValueError: num_frames < 1, length < 1 or an unknown pad.
-    """
-    if num_frames < 1 or length < 1:
-        raise ValueError(f"num_frames and length must be >= 1, got {num_frames}, {length}")
-    if pad not in PAD_MODES:
-        raise ValueError(f"pad must be one of {PAD_MODES}, got {pad!r}")
-    nrows = num_frames + 1
-    out = np.full(length, -1, dtype=np.int64)
-    if nrows >= length:
-        picks = np.linspace(0, nrows, length, endpoint=False).astype(int)
-        # nrows >= length makes the step >= 1, so the picks are distinct and increasing.
-        picks = picks[picks < num_frames]
-        out[: len(picks)] = picks
-        return out
-    out[:num_frames] = np.arange(num_frames)
-    if pad == "faithful":
-        out[num_frames] = num_frames - 1
-    elif pad == "repeat":
-        out[num_frames:] = num_frames - 1
-    return out
 
 
 def normalise_frame(px: np.ndarray, py: np.ndarray, size: int, margin: int) -> tuple:
@@ -152,7 +111,7 @@ def skeleton_timeline(
     truncation toward zero), then the shared normalisation (module docstring) to ``size`` bins.
     Joint j writes the value ``j + 1`` (not 1) at row ``nx_j`` of channel ``2j`` (x track) and at
     row ``ny_j`` of channel ``2j + 1`` (y track), in the frame's column. Columns come from
-    :func:`sample_frame_indices` (``nrows = T + 1`` QUIRK; ``pad="faithful"`` reproduces the
+    :func:`pipelines.sampling.timeline_frame_indices` (``nrows = T + 1`` QUIRK; ``pad="faithful"`` reproduces the
     reference's one-column padding QUIRK, ``"repeat"`` / ``"zero"`` are our alternatives).
 
     Args:
@@ -161,7 +120,7 @@ def skeleton_timeline(
         size: bins per track (rows). length: output columns (time).
         offset: (ox, oy) added before truncation (reference: 1000, 50).
         margin: integer units added around each frame's min/max box (reference: 5).
-        pad: "faithful" | "repeat" | "zero", see :func:`sample_frame_indices`.
+        pad: "faithful" | "repeat" | "zero", see :func:`pipelines.sampling.timeline_frame_indices`.
 
     Returns:
         float32 [2V, size, length] (channel, bin, column); 0 where no joint is.
@@ -174,7 +133,7 @@ def skeleton_timeline(
     px = np.trunc(arr[..., 0] + offset[0])
     py = np.trunc(arr[..., 1] + offset[1])
     bins = _frame_bins(px, py, size, margin)
-    cols = sample_frame_indices(arr.shape[0], length, pad)
+    cols = timeline_frame_indices(arr.shape[0], length, pad)
     num_joints = arr.shape[1]
     out = np.zeros((2 * num_joints, size, length), dtype=np.float32)
     value = np.arange(1, num_joints + 1, dtype=np.float32)
@@ -202,7 +161,7 @@ def potion_one_channel(
     Per frame: ``px = 1000 - (int(x) + 80) * 2``, ``py = 1000 - (int(y) + 10) * 2`` (truncation
     toward zero of the raw coordinate; this flips both axes), then the shared normalisation with
     margin 5 (module docstring), and a one-hot ``H[t, j, nx, ny] = 1`` (first spatial index from
-    x). Frames are sampled to ``length`` slots as in :func:`sample_frame_indices` (same
+    x). Frames are sampled to ``length`` slots as in :func:`pipelines.sampling.timeline_frame_indices` (same
     ``nrows = T + 1`` and padding QUIRKs). Output ``P_j = sum_t H[t, j] * t / (length - 1)``
     (linear weight 0..1 over the slots, not normalised; a joint visiting one pixel in several
     slots accumulates).
@@ -226,7 +185,7 @@ def potion_one_channel(
     px = 1000.0 - (np.trunc(arr[..., 0]) + 80.0) * 2.0
     py = 1000.0 - (np.trunc(arr[..., 1]) + 10.0) * 2.0
     bins = _frame_bins(px, py, size, 5)
-    slots = sample_frame_indices(arr.shape[0], length, pad)
+    slots = timeline_frame_indices(arr.shape[0], length, pad)
     acc = np.zeros((arr.shape[1], size, size), dtype=np.float64)
     denom = max(length - 1, 1)  # length == 1: the reference divides by zero; weight 0 here
     for t, frame in enumerate(slots):
