@@ -67,12 +67,27 @@ def compare_h5(a: Path, b: Path, atol: float = 0.0, image_atol: float = 0.0) -> 
     return out
 
 
+def _same(x, y) -> bool:
+    """Python values equal, NaN equal to NaN (Arrow's ``equals`` holds NaN unequal to itself)."""
+    if isinstance(x, float) and isinstance(y, float):
+        return x == y or (x != x and y != y)
+    if isinstance(x, (list, tuple)) and isinstance(y, (list, tuple)):
+        return len(x) == len(y) and all(_same(u, v) for u, v in zip(x, y))
+    if isinstance(x, dict) and isinstance(y, dict):
+        return x.keys() == y.keys() and all(_same(x[k], y[k]) for k in x)
+    return x == y
+
+
 def compare_parquet(a: Path, b: Path) -> list[str]:
     ta, tb = pq.read_table(a), pq.read_table(b)
     if ta.schema != tb.schema:
         return [f"{a.name}: schemas differ"]
-    return [f"{a.name}: column {c} differs" for c in ta.column_names
-            if not ta.column(c).combine_chunks().equals(tb.column(c).combine_chunks())]
+    out = []
+    for c in ta.column_names:
+        ca, cb = ta.column(c).combine_chunks(), tb.column(c).combine_chunks()
+        if not ca.equals(cb) and not _same(ca.to_pylist(), cb.to_pylist()):
+            out.append(f"{a.name}: column {c} differs")
+    return out
 
 
 def diff_stats(a: Path, b: Path) -> list[str]:
