@@ -56,7 +56,7 @@ SPEED_BACKENDS = [("decord", "decord", {}), ("pyav", "pyav", {}), ("opencv", "op
 def sample_windows(limit: int | None) -> list[tuple[str, float]]:
     """``(uri, start_s)`` of the sample card's windows, round-robin over its videos (at most ``limit``)."""
     from pipelines.cards import corpus_root, load_card
-    from pipelines.samples import read_samples
+    from pipelines.readers import read_samples
 
     card = load_card("sample")
     by_video: dict[str, list] = {}

@@ -34,7 +34,7 @@ DATE = "2026-11-21"
 def _windows(n: int):
     """The first ``n`` windows of the sample card, taken round-robin over its three clips."""
     from pipelines.cards import corpus_root, load_card
-    from pipelines.samples import read_samples
+    from pipelines.readers import read_samples
 
     card = load_card("sample")
     samples = read_samples(card, corpus_root(card, None))

@@ -21,7 +21,8 @@ from pipelines.cards import CardError, available_cards, corpus_root, load_card
 from pipelines.isolated_decoder import IsolatedDecoder
 from pipelines.readers.base import KINDS, Problem
 from pipelines.readers.media import MediaError, verify_sample_media
-from pipelines.samples import Sample, read_samples
+from pipelines.readers import read_samples
+from pipelines.samples import Sample
 
 
 @dataclass

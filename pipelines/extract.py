@@ -46,7 +46,7 @@ from pathlib import Path
 from pipelines.cli import HelpFormatter, add_verbose
 from pipelines.cards import CardError, available_cards, corpus_root, load_card
 from pipelines.config import ExtractConfig, config_from_card
-from pipelines.samples import read_samples
+from pipelines.readers import read_samples
 
 #: Default frames per pose-model call: on CPU, PoseNet at 640x480 ran fastest per frame one frame
 #: at a time (activations of larger batches leave the caches); a GPU wants large batches.

@@ -1,18 +1,12 @@
-"""The ``Sample`` record every corpus reader yields, the reader for ``segments`` cards and
-:func:`read_samples`, which runs the reader of a card's layout kind.
+"""The ``Sample`` record every corpus reader yields (:mod:`pipelines.readers`).
 
-The table of readers by layout kind is :data:`pipelines.readers.READERS` (``segments``
-included). This module does not import :mod:`pipelines.readers` at import time (the readers
-import :class:`Sample` from here): :func:`read_samples` looks the table up when called, and
-``pipelines.samples.READERS`` still names it for older callers.
+This module imports no reader: the readers import :class:`Sample` from here, and
+:func:`pipelines.readers.read_samples` runs the reader of a card's layout kind.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any, Iterator
-
-from .cards import CardError
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -74,98 +68,3 @@ class Sample:
     def to_dict(self) -> dict[str, Any]:
         """The sample as a plain dict (JSON-able; tuples become lists only when serialised)."""
         return asdict(self)
-
-
-def _window_starts(start: float, end: float, length: float, stride: float) -> list[float]:
-    starts, t = [], start
-    while t + length <= end + 1e-6:
-        starts.append(round(t, 3))
-        t += stride
-    return starts
-
-
-def read_segments(card: dict[str, Any], root: Path, problems: list | None = None, *,
-                  allow_outside_root: bool = False) -> Iterator[Sample]:
-    """Yield window samples from a ``layout = "segments"`` card.
-
-    Each ``[[segments]]`` entry names a video (relative to ``root``), a label and a time range;
-    it is cut into windows of ``windows.length_s`` every ``stride_s`` seconds. Window ``n`` of a
-    segment goes to ``test`` when ``n % test_every == test_every - 1``, else to ``train``.
-
-    A segment whose video path leaves ``root`` (``..``, absolute, a link out unless
-    ``allow_outside_root``, a broken or looping link) is reported through
-    :func:`pipelines.readers.base.confine` (raises ``CorpusError`` when ``problems`` is None).
-
-    Raises:
-        CardError: a segment names an unknown label or lacks a field.
-    """
-    from pipelines.readers.base import confine
-
-    names = card["labels"]["names"]
-    win = card["windows"]
-    corpus = card["corpus"]["name"]
-    every = int(win.get("test_every", 0))
-    for seg in card.get("segments", []):
-        try:
-            video, label_name = seg["video"], seg["label"]
-            starts = _window_starts(float(seg["start_s"]), float(seg["end_s"]),
-                                    float(win["length_s"]), float(seg["stride_s"]))
-        except KeyError as exc:
-            raise CardError(f"{card['card_path']}: segment {seg} lacks {exc}") from exc
-        if label_name not in names:
-            raise CardError(f"{card['card_path']}: segment label {label_name!r} not in {names}")
-        if confine(root, Path(root) / str(video), problems, allow_outside_root=allow_outside_root,
-                   source=f"{card['card_path']} [[segments]]") is None:
-            continue
-        for n, start in enumerate(starts):
-            end = round(start + float(win["length_s"]), 3)
-            split = "test" if every and n % every == every - 1 else "train"
-            yield Sample(
-                corpus=corpus,
-                sample_id=f"{corpus}/{video}#{int(start * 1000):06d}-{int(end * 1000):06d}",
-                video_id=f"{corpus}/{video}",
-                uri=str((root / video).resolve()),
-                split=split,
-                label=names.index(label_name),
-                label_name=label_name,
-                start_s=start,
-                end_s=end,
-            )
-
-
-def __getattr__(name: str):
-    if name == "READERS":  # the table lives in pipelines.readers; looked up lazily (no import circle)
-        from pipelines.readers import READERS
-
-        return READERS
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def read_samples(card: dict[str, Any], root: Path, problems: list | None = None, *,
-                 allow_outside_root: bool = False) -> list[Sample]:
-    """All samples of a corpus, read by the reader of its card's ``corpus.layout``
-    (:data:`pipelines.readers.READERS`).
-
-    Args:
-        problems: when a list, bad entries (missing media, unknown labels, unreadable
-            annotations, duplicate ids, paths outside the root, broken or looping links) are
-            appended to it as :class:`pipelines.readers.base.Problem` and left out; when None the
-            first one raises.
-        allow_outside_root: read media through symbolic links that lead outside ``root``
-            (refused by default). Paths that name a place outside the root (``../``, absolute)
-            are refused whatever this says.
-
-    Raises:
-        CardError: unknown layout kind, or the reader's own card errors.
-        pipelines.readers.base.CorpusError: a bad entry while ``problems`` is None.
-    """
-    from pipelines.readers import READERS
-    from pipelines.readers.base import dedupe
-
-    layout = card["corpus"].get("layout")
-    if layout not in READERS:
-        raise CardError(f"{card['card_path']}: layout {layout!r} has no reader (known: {sorted(READERS)})")
-    samples = READERS[layout](card, Path(root), problems, allow_outside_root=allow_outside_root)
-    if layout == "segments":
-        return list(samples)  # pipelines.extract screens segments and drops their repeats itself
-    return dedupe(samples, problems)

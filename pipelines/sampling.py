@@ -59,6 +59,17 @@ def window_starts(duration_s: float, window_s: float) -> list[float]:
     return [float(s) for s in starts]
 
 
+def segment_window_starts(start: float, end: float, length: float, stride: float) -> list[float]:
+    """Start times (seconds, rounded to ms) of ``length`` windows every ``stride`` seconds that
+    fit whole inside ``[start, end]`` (a card's ``[[segments]]``; unlike :func:`window_starts`,
+    no shorter last window)."""
+    starts, t = [], start
+    while t + length <= end + 1e-6:
+        starts.append(round(t, 3))
+        t += stride
+    return starts
+
+
 def even_positions(num_frames: int, keep: int) -> np.ndarray:
     """``keep`` evenly spaced positions of a sequence (all of them when it is not longer).
 

@@ -21,7 +21,7 @@ from corpus_fixtures import BUILDERS, edited_card, step_pair, truncate
 from pipelines.cards import CardError, available_cards, load_card
 from pipelines.corpora import check_corpus, compare_counts, count_samples
 from pipelines.readers.base import CorpusError
-from pipelines.samples import READERS, read_samples
+from pipelines.readers import READERS, read_samples
 
 CORPORA = sorted(BUILDERS)
 

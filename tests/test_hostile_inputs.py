@@ -34,7 +34,7 @@ import corpus_fixtures as cf
 import shard_fixtures as sf
 from pipelines.cards import load_card
 from pipelines.readers.base import CorpusError
-from pipelines.samples import read_samples
+from pipelines.readers import read_samples
 
 LANDED, REPORTED, REFUSED = "landed", "reported", "refused"
 REPO = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.cards import load_card
-from pipelines.samples import read_samples
+from pipelines.readers import read_samples
 
 from conftest import small_card as _small_card
 

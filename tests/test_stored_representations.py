@@ -21,7 +21,7 @@ from pipelines.faces import face_crop
 from pipelines.represent.face_windows import window_crops
 from pipelines.represent.segments import MASK_COLOR, mask_landmarks, mask_polygon
 from pipelines.rows import face_at, landmarks_in_face_crop, masked_face
-from pipelines.samples import read_samples
+from pipelines.readers import read_samples
 from pipelines.sampling import clip_positions
 from schemas.shards import ShardShapes, check_h5
 
