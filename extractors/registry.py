@@ -41,6 +41,7 @@ matches; weights errors from :mod:`extractors.weights` when loading.
 from __future__ import annotations
 
 import difflib
+import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -170,32 +171,24 @@ def _infer_openpose(model, frames, device, dtype, scale_search=(0.5,), mode="fas
     return [(p.scores, p.keypoints) for p in poses]
 
 
-def _blazeface(variant: str):
+def _face_detector(module: str, loader: str, variant: str):
+    """``(load, infer)`` of a face detector module (``detect_faces``), imported when first used."""
     def load(device):
-        from extractors.blazeface import load_blazeface
-
-        return load_blazeface(variant=variant, device=device)
+        return getattr(importlib.import_module(f"extractors.{module}"), loader)(variant=variant, device=device)
 
     def infer(model, frames, device, dtype, **options):
-        from extractors.blazeface import detect_faces
-
-        return detect_faces(model, frames, device=device, dtype=dtype, **options)
+        detect = importlib.import_module(f"extractors.{module}").detect_faces
+        return detect(model, frames, device=device, dtype=dtype, **options)
 
     return load, infer
+
+
+def _blazeface(variant: str):
+    return _face_detector("blazeface", "load_blazeface", variant)
 
 
 def _dbface(variant: str):
-    def load(device):
-        from extractors.dbface import load_dbface
-
-        return load_dbface(variant=variant, device=device)
-
-    def infer(model, frames, device, dtype, **options):
-        from extractors.dbface import detect_faces
-
-        return detect_faces(model, frames, device=device, dtype=dtype, **options)
-
-    return load, infer
+    return _face_detector("dbface", "load_dbface", variant)
 
 
 def _entries() -> list[Entry]:

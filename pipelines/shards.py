@@ -41,11 +41,9 @@ def shard_files(out: Path, index: int, num_shards: int) -> dict[str, Path]:
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
+    """Hex sha256 of a file's bytes (read in blocks by :func:`hashlib.file_digest`)."""
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _atomic(path: Path, write) -> None:

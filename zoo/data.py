@@ -9,7 +9,6 @@ file version (cached by path, size, mtime, ctime and inode in
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import uuid
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from pipelines.shards import sha256_file
 from schemas.shards import SCHEMA_VERSION, ShardSchemaError, check_h5
 
 
@@ -57,14 +57,6 @@ _HASHES: dict[str, str] = {}
 _CACHE_LIMIT = 4096
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def cached_sha256(path: Path) -> str:
     """sha256 of a file, computed once per file version: cached (in memory and in the user's
     cache folder, never in the run folder a shard set came with) under the resolved path, size,
@@ -82,7 +74,7 @@ def cached_sha256(path: Path) -> str:
         cache = {}
     digest = cache.get(key)
     if not (isinstance(digest, str) and len(digest) == 64):
-        digest = _sha256(path)
+        digest = sha256_file(path)
         cache = {k: v for k, v in cache.items() if not k.startswith(f"{path}|")}
         cache[key] = digest
         cache = dict(list(cache.items())[-_CACHE_LIMIT:])
