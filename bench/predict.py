@@ -3,8 +3,8 @@
 On the same sampled frames of a shipped clip (default: every 2nd frame of
 ``hikers_walking.mp4``, 640x480, 0-10 faces per frame), times
 
-* ``decode``: decord, in ``zoo.predict``'s chunks (the baseline);
-* ``decode + detect``: plus BlazeFace back on the whole frames;
+* ``decode``: the default decoder back-end, in ``zoo.predict``'s chunks (the baseline);
+* ``decode + detect``: plus the face detector (``--detector``, BlazeFace back) on the whole frames;
 * ``predict``: the whole per-video function (decode, detect, track, fer crops, mini-Xception,
   records), ``FacePredictor.predict_video``;
 
@@ -21,9 +21,6 @@ import time
 from pathlib import Path
 
 from bench.common import REPO, best_seconds, record
-
-
-
 
 LOAD = os.getloadavg()[0]
 CLIPS = ("group_event_smiling.mp4", "hikers_walking.mp4", "tears_of_steel_excerpt.mp4")
@@ -65,13 +62,13 @@ def main(argv=None) -> int:
 
     import torch
 
-    from extractors.blazeface import detect_faces
-    from zoo.predict import FacePredictor, Sampling, frame_chunks, open_video
+    from zoo.predict_face import FacePredictor
+    from zoo.prediction import Sampling, frame_chunks, open_video
 
     sampling = Sampling(every=args.every, max_frames=args.frames)
     predictor = FacePredictor(args.device, args.detector)
-    reader, fps, n, _ = open_video(args.video)
-    plan = sampling.plan(fps, n)
+    reader, info = open_video(args.video)
+    plan = sampling.plan(info.fps, info.num_frames)
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
 
     def decode():
@@ -80,7 +77,7 @@ def main(argv=None) -> int:
 
     def detect():
         for _, frames in frame_chunks(reader, args.video, plan):
-            detect_faces(predictor.detector, list(frames), device=args.device)
+            predictor.detector.detect(frames)
         sync()
 
     faces = {}
@@ -94,6 +91,7 @@ def main(argv=None) -> int:
     times = {"decode (baseline)": best_seconds(decode, args.repeats),
              "decode + detect": best_seconds(detect, args.repeats),
              "predict (decode, detect, track, classify)": best_seconds(predict, args.repeats)}
+    reader.close()
     base = len(plan) / times["decode (baseline)"]
     device = args.device if not args.device.startswith("cuda") else f"{args.device} ({torch.cuda.get_device_name()})"
     lines = [f"\n## {time.strftime('%Y-%m-%d %H:%M')}: {platform.processor() or platform.machine()}, "

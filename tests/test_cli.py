@@ -304,7 +304,7 @@ def test_evaluate_face_model_on_shards_and_unknown_model(shards, trained, tmp_pa
 def test_predict_timeline_of_a_window_equals_the_stored_one(shards, trained):
     import pyarrow.parquet as pq
 
-    from zoo.predict import CheckpointPredictor
+    from zoo.predict_checkpoint import CheckpointPredictor
 
     ckpt = trained[0] / "runs" / "accm" / "latest" / "checkpoint.pt"
     predictor = CheckpointPredictor(ckpt, shards=str(shards))
@@ -315,9 +315,9 @@ def test_predict_timeline_of_a_window_equals_the_stored_one(shards, trained):
         record, win = predictor.window_record(row["uri"], row["start_s"])
         assert np.array_equal(win.frame_indices, np.asarray(row["frame_indices"]))
         stored = np.asarray(row["timeline"], np.float32)  # fixed_shape_tensor rows come back flat
-        assert record["timeline"].size == stored.size > 0
-        stored = stored.reshape(record["timeline"].shape)
-        np.testing.assert_allclose(record["timeline"], stored, atol=1e-4)
+        assert record.timeline.size == stored.size > 0
+        stored = stored.reshape(record.timeline.shape)
+        np.testing.assert_allclose(record.timeline, stored, atol=1e-4)
 
 
 def test_predict_checkpoint_through_cli(trained, tmp_path):

@@ -61,8 +61,9 @@ SYNONYMS: dict[str, Optional[str]] = {
 }
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
-FACE_MODELS = ("mini-xception-fer2013",)
-DETECTORS = ("blazeface-back", "blazeface-front")
+#: The BlazeFace variant to try when the other found no face, and what it suits.
+OTHER_BLAZEFACE = {"blazeface-back": ("blazeface-front", "close-up crops"),
+                   "blazeface-front": ("blazeface-back", "small faces in whole scenes")}
 #: Warn when more than this share of the images is left out (no face found, unreadable).
 LEFT_OUT_WARNING = 0.5
 
@@ -167,16 +168,15 @@ def face_inputs(items: Sequence[tuple[Path, str]], detector=None, device: str = 
 
     Args:
         items: ``(path, folder)`` pairs.
-        detector: a loaded BlazeFace model to classify the largest face of each image
-            (``--detect-faces``), or None when the images are face crops.
+        detector: a loaded :class:`zoo.predict_face.FaceDetector` to classify the largest face
+            of each image (``--detect-faces``), or None when the images are face crops.
+        device: unused (the detector runs on its own device); kept for callers.
 
     Returns:
         :class:`Inputs`; unreadable images and images without a face are left out, with the
         reason.
     """
-    from extractors.blazeface import detect_faces
-    from zoo.face_preprocess import fer_face_input
-    from zoo.predict import fer_box
+    from zoo.face_preprocess import fer_box, fer_face_input
 
     from tqdm import tqdm
 
@@ -194,7 +194,7 @@ def face_inputs(items: Sequence[tuple[Path, str]], detector=None, device: str = 
             else:
                 bgr = image if image.ndim == 3 and image.shape[2] == 3 else cv2.cvtColor(
                     image, cv2.COLOR_GRAY2BGR if image.ndim == 2 else cv2.COLOR_BGRA2BGR)
-                det = largest_face(detect_faces(detector, [cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)], device)[0])
+                det = largest_face(detector.detect([cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)])[0])
                 if det is None:
                     out.left_out[str(path)] = "no face found"
                     continue
@@ -233,50 +233,95 @@ def left_out_summary(left_out: dict, total: int, detector: Optional[str] = None)
     reasons = "; ".join(f"{n} {r}" for r, n in sorted(counts.items(), key=lambda kv: -kv[1]))
     msg = f"{len(left_out)} of {total} images left out ({reasons})"
     if detector and counts.get("no face found"):
-        other = next(d for d in DETECTORS if d != detector)
-        msg += (f"; {detector} found no face in {counts['no face found']} of them: try --detector {other}"
-                + (" (close-up crops)" if other == "blazeface-front" else " (small faces in whole scenes)")
-                + ", or leave --detect-faces out if the images are face crops already")
+        other, suits = OTHER_BLAZEFACE.get(detector, ("blazeface-back", "small faces in whole scenes"))
+        msg += (f"; {detector} found no face in {counts['no face found']} of them: try --detector {other} ({suits})"
+                ", or leave --detect-faces out if the images are face crops already")
     return msg
+
+
+def face_model(name: str):
+    """The :class:`zoo.registry.PretrainedModel` a model name resolves to (:func:`zoo.registry.resolve`),
+    or None when ``name`` is an existing file.
+
+    Raises:
+        EvaluateError: a missing file, an unknown name (with the did-you-mean hint) or a
+            trainable zoo model (it takes video representations, not face images).
+    """
+    from zoo import registry
+
+    path = Path(name)
+    if name in registry.PRETRAINED:
+        return registry.PRETRAINED[name]
+    if path.exists():
+        return None
+    if "/" in name or path.suffix:
+        raise EvaluateError(f"{name}: no such model file")
+    listing = f"face models: {', '.join(registry.PRETRAINED)}, or a Keras .hdf5 file"
+    try:
+        registry.resolve(name, listing=listing)
+    except registry.UnknownModelError as exc:
+        raise EvaluateError(str(exc)) from exc
+    raise EvaluateError(f"{name!r} is a zoo.train model: it takes video representations, not face images; train it "
+                        f"(python -m zoo.train {name}) and score its checkpoint on shards "
+                        "(python -m zoo.evaluate CHECKPOINT --shards DIR)")
 
 
 def load_model(name: str, device: str = "cpu"):
     """``(model, class names, display name)`` for ``name``.
 
-    Accepts ``mini-xception-fer2013`` or a Keras ``.hdf5`` mini-Xception file. A ``zoo.train``
-    checkpoint is recognised but refused with a reason: the zoo's trained models take
-    video representations (timelines, pose features, clip stacks), not single face images.
+    Accepts a pretrained face model of :data:`zoo.registry.PRETRAINED` (``mini-xception-fer2013``)
+    or a Keras ``.hdf5`` mini-Xception file. A ``zoo.train`` checkpoint is recognised but refused
+    with a reason: the zoo's trained models take video representations (timelines, pose
+    features, clip stacks), not single face images.
 
     Raises:
         EvaluateError: unknown name, missing file, or a checkpoint that takes no face images.
     """
+    from zoo import registry
+
     problem = cli.check_device(device)
     if problem:
         raise EvaluateError(problem)
+    spec = face_model(name)
+    if spec is not None:
+        return spec.load(device), spec.classes(), name
     path = Path(name)
-    if name not in FACE_MODELS and not path.exists():
-        raise EvaluateError(f"{name}: no such model file" if ("/" in name or path.suffix) else cli.unknown(
-            "model", name, FACE_MODELS, listing=f"face models: {', '.join(FACE_MODELS)}, or a Keras .hdf5 file"))
-    from zoo.models.mini_xception import FER2013_CLASSES, MiniXception, load_keras_hdf5, load_mini_xception
-
-    if name in FACE_MODELS:
-        return load_mini_xception(device), FER2013_CLASSES, name
     if path.suffix.lower() in (".hdf5", ".h5") and path.is_file():
-        model = load_keras_hdf5(MiniXception(len(FER2013_CLASSES)), path).to(device).eval()
-        return model, FER2013_CLASSES, str(path)
-    if path.exists():
-        from zoo.predict import PredictError, load_checkpoint
+        spec = registry.PRETRAINED[registry.DEFAULT_FACE_MODEL]
+        return spec.load(device, str(path)), spec.classes(), str(path)
+    raise EvaluateError(refuse_checkpoint(path))
 
-        try:
-            ckpt = load_checkpoint(path)
-        except PredictError as exc:
-            raise EvaluateError(str(exc)) from exc
-        raise EvaluateError(
-            f"{path}: a zoo.train checkpoint of {ckpt['model']!r} takes {ckpt['config']['input']!r} "
+
+def refuse_checkpoint(path: Path) -> str:
+    """Why the file at ``path`` cannot be evaluated on face images (a zoo.train checkpoint takes a
+    video representation; anything else is no face model)."""
+    from zoo import registry
+    from zoo.predict_checkpoint import load_checkpoint
+    from zoo.prediction import PredictError
+
+    try:
+        ckpt = load_checkpoint(path)
+    except PredictError as exc:
+        return str(exc)
+    return (f"{path}: a zoo.train checkpoint of {ckpt['model']!r} takes {ckpt['config']['input']!r} "
             "(a video representation), not single face images; evaluate it on its shards "
             "(python -m zoo.train) or predict on videos (python -m zoo.predict). Image folders "
-            f"need a face-image model: {', '.join(FACE_MODELS)}")
-    raise EvaluateError(f"{name!r} is neither a known face model ({', '.join(FACE_MODELS)}) nor an existing file")
+            f"need a face-image model: {', '.join(registry.PRETRAINED)}")
+
+
+def load_detector(name: str, device: str = "cpu"):
+    """A :class:`zoo.predict_face.FaceDetector` (a face extractor of :mod:`extractors.registry`).
+
+    Raises:
+        EvaluateError: unknown detector name, or its weights missing / damaged.
+    """
+    from zoo.predict_face import FaceDetector
+    from zoo.prediction import PredictError
+
+    try:
+        return FaceDetector(name, device)
+    except PredictError as exc:
+        raise EvaluateError(str(exc)) from exc
 
 
 def evaluate(model_name: str, images: Path, out: Path, detect: bool = False,
@@ -298,13 +343,9 @@ def evaluate(model_name: str, images: Path, out: Path, detect: bool = False,
     items, folders = list_images(images)
     mapping, skipped = map_folders(folders, classes)
     kept = [(p, f) for p, f in items if f in mapping]
-    det_model = None
-    if detect:
-        from extractors.blazeface import load_blazeface
-
-        det_model = load_blazeface(detector.split("-")[-1], device)
+    det_model = load_detector(detector, device) if detect else None
     inputs = face_inputs(kept, det_model, device, progress)
-    warning = left_out_summary(inputs.left_out, len(kept), detector if detect else None)
+    warning = left_out_summary(inputs.left_out, len(kept), det_model.name if detect else None)
     if not inputs.x:
         raise EvaluateError(f"{images}: no image to evaluate (mapped folders: {mapping or 'none'}; "
                             f"skipped: {skipped or 'none'})" + (f"; {warning}" if warning else ""))
@@ -319,7 +360,7 @@ def evaluate(model_name: str, images: Path, out: Path, detect: bool = False,
     # mean recall over the classes the folder has (balanced accuracy); macro_f1 spans all classes
     metrics["mean_recall"] = float(np.mean([metrics["per_class"][c]["recall"] for c in present]))
     metrics.update(model=display, images=str(images), mode="detect-faces" if detect else "face-crops",
-                   detector=detector if detect else None, folders=mapping, skipped_folders=skipped,
+                   detector=det_model.name if detect else None, folders=mapping, skipped_folders=skipped,
                    left_out=inputs.left_out, num_images=len(items), warning=warning)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
@@ -337,7 +378,7 @@ def evaluate(model_name: str, images: Path, out: Path, detect: bool = False,
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m zoo.evaluate", description=__doc__.split("\n")[0],
                                  formatter_class=cli.HelpFormatter)
-    ap.add_argument("model", help=f"face model ({', '.join(FACE_MODELS)}) or a Keras .hdf5 mini-Xception file "
+    ap.add_argument("model", help="pretrained face model (python -m zoo.train --list) or a Keras .hdf5 mini-Xception file "
                                   "(with --images), or a zoo.train checkpoint.pt (with --shards)")
     source = ap.add_mutually_exclusive_group(required=True)
     source.add_argument("--images", type=Path, help="image folder, one sub-folder per class (face models)")
@@ -348,8 +389,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                          "evaluate-<split> beside the checkpoint)")
     ap.add_argument("--detect-faces", action="store_true",
                     help="images are whole pictures: classify the largest face BlazeFace finds in each")
-    ap.add_argument("--detector", default="blazeface-back", choices=DETECTORS,
-                    help="face detector of --detect-faces: back = small faces in scenes, front = close-ups")
+    ap.add_argument("--detector", default="blazeface-back", metavar="NAME",
+                    help="face detector of --detect-faces, a face extractor of extractors.registry: "
+                         "blazeface-back = small faces in scenes, blazeface-front = close-ups, dbface-*")
     ap.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:N)")
     ap.add_argument("--torch-threads", type=int, default=None, metavar="N",
                     help="torch CPU threads (default: torch's choice)")
@@ -361,18 +403,34 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def shards_model_problem(name: str) -> Optional[str]:
+    """Why ``--shards`` cannot score model ``name`` (None for an existing checkpoint file): a
+    face-image model, a missing file, a zoo model name not trained yet, or an unknown name."""
+    from zoo import registry
+
+    path = Path(name)
+    if name in registry.PRETRAINED or path.suffix.lower() in (".hdf5", ".h5"):
+        return (f"{name} is a face-image model: evaluate it on an image folder "
+                f"(python -m zoo.evaluate {name} --images DIR); --shards scores zoo.train checkpoints")
+    if path.exists():
+        return None
+    if "/" in name or path.suffix:
+        return f"{name}: no such checkpoint (--shards scores a checkpoint.pt written by zoo.train)"
+    try:
+        registry.resolve(name, listing="--shards needs a zoo.train checkpoint.pt")
+    except registry.UnknownModelError as exc:
+        return str(exc)
+    return (f"{name!r} is a zoo.train model: train it first (python -m zoo.train {name}), then score its "
+            f"checkpoint (python -m zoo.evaluate runs/{name}/latest/checkpoint.pt --shards DIR)")
+
+
 def _main_shards(args) -> int:
     from zoo.checkpoints import evaluate_on_shards
 
     path = Path(args.model)
-    if args.model in FACE_MODELS or path.suffix.lower() in (".hdf5", ".h5"):
-        return cli.fail(f"{args.model} is a face-image model: evaluate it on an image folder "
-                        f"(python -m zoo.evaluate {args.model} --images DIR); --shards scores zoo.train checkpoints")
-    if not path.exists():
-        return cli.fail(f"{args.model}: no such checkpoint (--shards scores a checkpoint.pt written by zoo.train)"
-                        if ("/" in args.model or path.suffix) else
-                        cli.unknown("model", args.model, FACE_MODELS,
-                                    listing="--shards needs a zoo.train checkpoint.pt"))
+    problem = shards_model_problem(args.model)
+    if problem:
+        return cli.fail(problem)
     out = args.out or path.resolve().parent / f"evaluate-{args.split}"
     problem = cli.check_writable_dir(out)
     if problem:
@@ -392,7 +450,9 @@ def _main_shards(args) -> int:
 def main(argv=None) -> int:
     args = parse_args(argv)
     cli.quiet_library_logs(args.verbose)
-    problem = cli.check_device(args.device)
+    from zoo.predict_face import check_detector
+
+    problem = cli.check_device(args.device) or check_detector(args.detector)
     if problem:
         return cli.fail(problem)
     if args.torch_threads:

@@ -130,3 +130,11 @@ def fer_face_input(
     model_input = crop_u8.astype(np.float32) / 255.0
     model_input = (model_input - 0.5) * 2.0
     return model_input.astype(np.float32, copy=False), crop_u8
+
+
+def fer_box(det: np.ndarray) -> Tuple[int, int, int, int]:
+    """Integer (x, y, w, h) of a detection row (x1, y1, x2, y2, ...), the way ``fer.FER.find_faces``
+    converts MTCNN boxes: ``[int(x1), int(y1), int(x2) - int(x1), int(y2) - int(y1)]`` (truncation
+    toward zero)."""
+    x1, y1, x2, y2 = (int(v) for v in det[:4])
+    return x1, y1, x2 - x1, y2 - y1

