@@ -14,8 +14,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import sys
 import threading
+import time
 from typing import Iterator, TextIO
 
 #: Lines dropped from stderr unless ``--verbose``.
@@ -38,13 +40,29 @@ class Console:
         self.silent = True
 
 
+#: Seconds a line waits before it is copied: on Ctrl-C the whole process group gets SIGINT at
+#: once, and the workers' tracebacks must not slip out before :meth:`Console.silence`.
+HOLD_S = 0.3
+
+
 def _pump(read_fd: int, out_fd: int, console: Console, verbose: bool) -> None:
     with os.fdopen(read_fd, "rb", closefd=True) as pipe:
         for raw in pipe:
+            arrived = time.monotonic()
             line = raw.decode("utf-8", "replace")
-            if console.silent or (not verbose and NOISE.search(line)):
+            if not verbose and NOISE.search(line):
                 continue
-            os.write(out_fd, raw)
+            time.sleep(max(0.0, arrived + HOLD_S - time.monotonic()))
+            if not console.silent:
+                os.write(out_fd, raw)
+
+
+def _silence_on_sigint(console: Console):
+    """A SIGINT handler that silences the console at once, then raises KeyboardInterrupt."""
+    def handler(signum, frame):
+        console.silence()
+        raise KeyboardInterrupt
+    return handler
 
 
 @contextlib.contextmanager
@@ -58,9 +76,11 @@ def filtered_stderr(verbose: bool = False) -> Iterator[Console]:
     console = Console(os.fdopen(os.dup(real), "w", buffering=1))
     pump = threading.Thread(target=_pump, args=(read_fd, real, console, verbose), daemon=True)
     pump.start()
+    previous = signal.signal(signal.SIGINT, _silence_on_sigint(console))
     try:
         yield console
     finally:
+        signal.signal(signal.SIGINT, previous)
         sys.stderr.flush()
         if console.silent:
             devnull = os.open(os.devnull, os.O_WRONLY)

@@ -126,10 +126,13 @@ def test_a_failed_shard_write_reports_its_samples_and_leaves_nothing_to_trust(ga
 
 
 def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines.extract", "--out", str(tmp_path / "o"), "--limit", "4",
-                             "--no-progress"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    time.sleep(12)  # inside the Beam run: workers and decoder children started
+    out = tmp_path / "o"
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.extract", "--out", str(out), "--no-progress"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not (out / ".progress").is_dir() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)  # until the Beam workers have finished their first sample
+    assert proc.poll() is None, "the run ended before it could be interrupted"
     os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C: the whole process group
     stdout, stderr = proc.communicate(timeout=60)
     lines = [line for line in stderr.splitlines() if line.strip()]
