@@ -10,12 +10,12 @@ Layouts (:data:`LAYOUTS`, by name):
 ===============  ===  ==========================================================================
 name             V    source
 ===============  ===  ==========================================================================
-``coco17``       17   COCO keypoints (PoseNet, MMPose, CAER zoo; seed_specs §5.2)
-``openpose18``   18   OpenPose body COCO-18 (pytorch-openpose; seed_specs §7)
-``mpii16``       16   MPII human pose (3-D PoseNet of pose_emotion; seed_specs §2.1)
-``proxemo16``    16   EWalk / ELMD / STEP gaits as ProxEmo reads them (seed_specs §2.2)
-``kinect25``     25   Microsoft Kinect v2 body joints (ESVG ``.pose`` files; seed_specs §1.6)
-``emilya28``     28   Emilya mocap ``.xls`` sheets (seed_specs §1.6); joint names NOT known
+``coco17``       17   COCO keypoints (PoseNet, MMPose, CAER zoo)
+``openpose18``   18   OpenPose body COCO-18 (pytorch-openpose)
+``mpii16``       16   MPII human pose (3-D PoseNet of pose_emotion)
+``proxemo16``    16   EWalk / ELMD / STEP gaits as ProxEmo reads them
+``kinect25``     25   Microsoft Kinect v2 body joints (ESVG ``.pose`` files)
+``emilya28``     28   Emilya mocap ``.xls`` sheets; joint names NOT known
 ===============  ===  ==========================================================================
 
 A :class:`Mapping` gives, for every joint of the target layout, the source joints it is made
@@ -44,7 +44,7 @@ COCO17 = (
     "left_knee", "right_knee", "left_ankle", "right_ankle",
 )
 
-#: OpenPose body COCO-18 order (pytorch-openpose ``body.py``; seed_specs §7).
+#: OpenPose body COCO-18 order (pytorch-openpose ``body.py``).
 OPENPOSE18 = (
     "nose", "neck", "right_shoulder", "right_elbow", "right_wrist",
     "left_shoulder", "left_elbow", "left_wrist", "right_hip", "right_knee",
@@ -52,7 +52,7 @@ OPENPOSE18 = (
     "right_eye", "left_eye", "right_ear", "left_ear",
 )
 
-#: MPII-16 order, the output channels of the 3-D PoseNet (``fusion_3d_var.pth``; seed_specs §2.1).
+#: MPII-16 order, the output channels of the 3-D PoseNet (``fusion_3d_var.pth``).
 #: Left / right are the person's own sides.
 MPII16 = (
     "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
@@ -60,7 +60,7 @@ MPII16 = (
     "right_wrist", "right_elbow", "right_shoulder", "left_shoulder", "left_elbow", "left_wrist",
 )
 
-#: ProxEmo / EWalk / ELMD gait order (``sample_data/README.md`` of vijay4313/proxemo; seed_specs §2.2).
+#: ProxEmo / EWalk / ELMD gait order (``sample_data/README.md`` of vijay4313/proxemo).
 PROXEMO16 = (
     "root", "spine", "neck", "head",
     "left_shoulder", "left_elbow", "left_hand",
@@ -70,7 +70,7 @@ PROXEMO16 = (
 )
 
 #: Kinect v2 ``JointType`` order (0 SpineBase ... 24 ThumbRight); the same names and indices as
-#: the ``BODY_PARTS`` dict of FER_BGER ``Gesture/pre/x_y_oneroot.py`` (seed_specs §1.6).
+#: the ``BODY_PARTS`` dict of FER_BGER ``Gesture/pre/x_y_oneroot.py``.
 KINECT25 = (
     "spine_base", "spine_mid", "neck", "head",
     "shoulder_left", "elbow_left", "wrist_left", "hand_left",
@@ -164,22 +164,22 @@ _KINECT25_EDGES = (
 
 #: Every layout by name.
 LAYOUTS: dict[str, Layout] = {lay.name: lay for lay in (
-    Layout("coco17", COCO17, _COCO17_EDGES, "COCO keypoints; seed_specs §5.2 (CAER)",
+    Layout("coco17", COCO17, _COCO17_EDGES, "COCO keypoints (CAER)",
            "edges: the COCO annotation 'skeleton' (19 bones)"),
     Layout("openpose18", OPENPOSE18, _OPENPOSE18_EDGES,
-           "Hzzone/pytorch-openpose@5ee71dc src/body.py; seed_specs §7",
+           "Hzzone/pytorch-openpose@5ee71dc src/body.py",
            "edges: the first 17 limbSeq pairs; heatmap channel 18 (background) is not a joint"),
     Layout("mpii16", MPII16, _MPII16_EDGES,
-           "MPII Human Pose; xingyizhou/pytorch-pose-hg-3d fusion_3d_var heads; seed_specs §2.1",
+           "MPII Human Pose; xingyizhou/pytorch-pose-hg-3d fusion_3d_var heads",
            "names are the standard MPII order; the seed repo does not name them"),
     Layout("proxemo16", PROXEMO16, _PROXEMO16_EDGES,
-           "vijay4313/proxemo@98c4e21 sample_data/README.md; seed_specs §2.2",
+           "vijay4313/proxemo@98c4e21 sample_data/README.md",
            "rows of EWalk/ELMD features*.h5 are T x 48 = 16 joints x (x, y, z)"),
     Layout("kinect25", KINECT25, _KINECT25_EDGES,
-           "Kinect v2 JointType; Janie1996/FER_BGER@b6d53bd Gesture/pre/x_y_oneroot.py; seed_specs §1.6",
+           "Kinect v2 JointType; Janie1996/FER_BGER@b6d53bd Gesture/pre/x_y_oneroot.py",
            "edges: the seed's POSE_PAIRS; ESVG text lines hold joint j at fields 2+6j (x), 3+6j (y)"),
     Layout("emilya28", EMILYA28, (),
-           "Emilya .xls, Janie1996/FER_BGER@b6d53bd Gesture/pre; seed_specs §1.6",
+           "Emilya .xls, Janie1996/FER_BGER@b6d53bd Gesture/pre",
            "joint names and bones are NOT FOUND in the seeds: 28 joints x (x, y, z) per row of "
            "sheet 2 (row 0 header); the first 14 joints are the 'upper body' (EMILYA28_UPPER_BODY)"),
 )}
@@ -357,7 +357,7 @@ def mpii16_to_proxemo16(keypoints: np.ndarray, faithful: bool = True) -> np.ndar
     Args:
         keypoints: ``[..., 16, 3]`` (x, y, z), e.g. :func:`extractors.posenet3d.decode_3d` output.
         faithful: True (default) = the order of zykev/pose_emotion@4ef3385 ``show_emo.load_pose_data``,
-            MPII index ``[6,7,8,9,12,11,10,13,14,15,3,4,5,2,1,0]`` (seed_specs §2.1), which puts
+            MPII index ``[6,7,8,9,12,11,10,13,14,15,3,4,5,2,1,0]``, which puts
             MPII's *right* arm on ProxEmo's *left* arm joints (and vice versa) but keeps the legs on
             their own sides (QUIRK, kept so that features match what the seed's VS-GCNN saw).
             False = every joint on its own side (pelvis, thorax, upper_neck, head_top as root,

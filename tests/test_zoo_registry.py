@@ -42,6 +42,29 @@ def test_every_model_has_a_reference_count():
     assert set(REFERENCE_KEYS) == set(MODELS)
 
 
+def test_recipes_name_the_caer_architectures_in_reference_order():
+    """The torch-free table (zoo.recipes) and the builders (zoo.models.caer) list the same models."""
+    from zoo.models.caer import CAER_ARCHITECTURES
+    from zoo.recipes import CAER_ARCHITECTURE_NAMES
+
+    assert tuple(CAER_ARCHITECTURES) == CAER_ARCHITECTURE_NAMES
+
+
+def test_model_list_runs_without_torch():
+    """``python -m zoo.train --list`` reads the table without importing torch (start-up: bench.cli_startup),
+    and prints every trainable and pretrained model with its exact parameter count."""
+    import subprocess
+    import sys
+
+    code = ("import runpy, sys; sys.argv = ['zoo.train', '--list']\n"
+            "try:\n    runpy.run_module('zoo.train', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "print('TORCH', 'torch' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip().endswith("TORCH False")
+    assert "sistcm" in proc.stdout and "22,044,885" in proc.stdout and "mini-xception-fer2013" in proc.stdout
+    assert "seed_spec" not in proc.stdout
+
+
 @pytest.mark.parametrize("name", sorted(REFERENCE_KEYS))
 def test_parameter_count_equals_reference(name, shared):
     ref = json.loads((shared / "reference" / "param_counts.json").read_text())["models"][REFERENCE_KEYS[name]]

@@ -6,7 +6,10 @@ pretrained weights expect. Adapters run on the batch's device, after the DataLoa
 """
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # adapters take tensors; the model table imports this module without torch
+    import torch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -20,6 +23,8 @@ def as_float(x: torch.Tensor) -> torch.Tensor:
 def images_to_normalized_chw(x: torch.Tensor) -> torch.Tensor:
     """uint8 RGB ``[..., H, W, 3]`` (0..255) -> float32 ``[..., 3, H, W]``, ``(x/255 - mean)/std``
     with the ImageNet RGB mean and std."""
+    import torch
+
     x = x.float().div_(255.0).movedim(-1, -3)
     mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=x.device).view(3, 1, 1)

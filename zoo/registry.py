@@ -2,18 +2,21 @@
 
 Each entry names the architecture (a builder), the shard field it trains on, its task (loss and
 metrics, :mod:`zoo.tasks`) and the reference's training hyper-parameters, which are the
-defaults of ``python -m zoo.train NAME``.
+defaults of ``python -m zoo.train NAME``. Importing the table does not import torch: builders,
+losses and adapters import their modules when called.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import numpy as np
-import torch
-import torch.nn as nn
 
 from zoo.inputs import as_float, clips_to_segments, images_to_unit_chw
+
+if TYPE_CHECKING:  # torch is imported by the builders, not by the table (``zoo.train --list`` stays fast)
+    import torch
+    import torch.nn as nn
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,7 @@ class ZooModel:
             stored item's shape without the batch axis, ``outputs`` the number of logits.
         group: HDF5 group of its input rows (``videos`` or ``clips``).
         field: HDF5 dataset of its input (e.g. ``timeline``).
-        source: paper / repo of the architecture and the seed_specs section.
+        source: paper / repo of the architecture (printed by ``--list``).
         task: ``multiclass``, ``multilabel`` or ``view_groups`` (:mod:`zoo.tasks`).
         stack_clips: items are all clips of a sample stacked ([C, ...]; SISTCM/TLSTM).
         prepare: maps a stored batch to the model's input on the device.
@@ -83,10 +86,10 @@ _FER_BGER_BODY = {"optimizer": "adam", "lr": 1e-3, "schedule": "step", "step_siz
 
 _ENTRIES = [
     ZooModel("accm", _accm, "videos", "timeline",
-             "FER_BGER ACCM (Janie1996/FER_BGER@b6d53bd Gesture/src/x_y_cnn.py proposed), seed_specs 1.9",
+             "FER_BGER ACCM (Janie1996/FER_BGER@b6d53bd Gesture/src/x_y_cnn.py proposed)",
              example_shape=(56, 64, 300), defaults=_FER_BGER_BODY),
     ZooModel("accm-cnn", _timeline_cnn, "videos", "timeline",
-             "FER_BGER CNN baseline (same file, class CNN), seed_specs 1.9",
+             "FER_BGER CNN baseline (same file, class CNN)",
              example_shape=(56, 64, 300), defaults=_FER_BGER_BODY),
 ]
 
@@ -109,16 +112,16 @@ def _caer_view(cfg: dict, extract_config: dict):
 
 
 def _caer_entries() -> list[ZooModel]:
-    from zoo.models.caer import CAER_ARCHITECTURES, CAER_BEST_TRAINING, CAER_TRAINING
+    from zoo.recipes import CAER_ARCHITECTURE_NAMES, CAER_BEST_TRAINING, CAER_TRAINING
 
     entries = []
-    for arch in CAER_ARCHITECTURES:
+    for arch in CAER_ARCHITECTURE_NAMES:
         recipe = CAER_BEST_TRAINING if arch == "DeepResidualPreact" else CAER_TRAINING
         defaults = {**recipe, "schedule": "cosine", "augment": True}
         name = "caer-" + arch.lower().replace("_", "-")
         entries.append(ZooModel(
             name, _caer(arch), "videos", "pose_features",
-            f"CAER pose zoo {arch} (JohnOh3809/EmotionRecognizer-@11e5753), seed_specs 5.3",
+            f"CAER pose zoo {arch} (JohnOh3809/EmotionRecognizer-@11e5753)",
             example_shape=(64, 238), defaults=defaults, train_view=_caer_view))
     return entries
 
@@ -137,7 +140,7 @@ def _vsgcnn(in_shape, outputs, pretrained=False) -> nn.Module:
 def gait_view(gait, num_frames: int, view: int):
     """VS-GCNN input of one stored gait: ``(float32 [244, 244, 3], view group)`` for training
     view ``view`` of ProxEmo's four (augment3D at 30/110/200/300 degrees, translation 150,
-    seed_specs 2.3-2.4), computed in float64 from the first ``num_frames`` rows.
+   ), computed in float64 from the first ``num_frames`` rows.
 
     Raises:
         ValueError: the stored keypoints are not 16-joint ProxEmo gaits (x, y, z).
@@ -155,7 +158,7 @@ def gait_view(gait, num_frames: int, view: int):
 
 _ENTRIES += _caer_entries() + [
     ZooModel("vsgcnn", _vsgcnn, "videos", "keypoints",
-             "ProxEmo VS-GCNN (vijay4313/proxemo@98c4e21 modeling/vs_gcnn.py), seed_specs 2.5; "
+             "ProxEmo VS-GCNN (vijay4313/proxemo@98c4e21 modeling/vs_gcnn.py); "
              "pretrained: weights proxemo-vsgcnn", task="view_groups", example_shape=(244, 244, 3),
              example_classes=4, derive=gait_view, views=4,
              defaults={"optimizer": "adam", "lr": 0.009, "weight_decay": 1e-5, "schedule": "none",
@@ -202,38 +205,25 @@ def _tsn(base: str, shift: bool):
     return build
 
 
-class LateFusion(nn.Module):
-    """EmoReact ``--input fusion`` (seed_specs 3.6): the same network (shared weights) on the body
-    crops and on the face crops; output ``[N, 2, outputs]`` (body, face logits). Train with
-    :func:`fusion_loss` (BCE(body) + BCE(face)); predict with the mean of the two (late fusion).
-
-    Input: ``[N, 2, S, 3, H, W]`` (body segments, face segments).
-    """
-
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.stack([self.net(x[:, 0]), self.net(x[:, 1])], dim=1)
-
-
-def fusion_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """BCE(body logits) + BCE(face logits) on multi-label targets [N, L]."""
-    bce = torch.nn.functional.binary_cross_entropy_with_logits
-    return bce(output[:, 0], target.float()) + bce(output[:, 1], target.float())
-
-
 def _tsn_fusion(base: str):
     def build(in_shape, outputs, pretrained=False) -> nn.Module:
+        from zoo.models.fusion import LateFusion
+
         return LateFusion(_tsn(base, False)(in_shape[1:], outputs, pretrained))
 
     return build
 
 
-def _fusion_segments(x: torch.Tensor) -> torch.Tensor:
-    """``[N, 2, C, K, H, W, 3]`` uint8 (body, faces) -> ``[N, 2, C*K, 3, H, W]`` ImageNet-normalised."""
-    return torch.stack([clips_to_segments(x[:, 0]), clips_to_segments(x[:, 1])], dim=1)
+def _fusion_loss(output, target):
+    from zoo.models.fusion import fusion_loss
+
+    return fusion_loss(output, target)
+
+
+def _fusion_segments(x):
+    from zoo.models.fusion import fusion_segments
+
+    return fusion_segments(x)
 
 
 def _vtt(in_shape, outputs, pretrained=False) -> nn.Module:
@@ -245,6 +235,8 @@ def _vtt(in_shape, outputs, pretrained=False) -> nn.Module:
 def _vtt_loss(output, target):
     """VTT's loss on the 7 FER classes (neutral last); with another label set the
     neutral-vs-rest term has no meaning, so only its per-class BCE term is used."""
+    import torch
+
     from zoo.models.vtt import vtt_emo_loss
 
     onehot = torch.nn.functional.one_hot(target, output.shape[-1]).float()
@@ -254,9 +246,7 @@ def _vtt_loss(output, target):
 
 
 def _face_entries() -> list[ZooModel]:
-    from zoo.models.sistcm import RESNET18_TLSTM_DEFAULTS, SISTCM_DEFAULTS
-    from zoo.models.tsn import TSN_DEFAULTS
-    from zoo.models.vtt import VTT_DEFAULTS
+    from zoo.recipes import RESNET18_TLSTM_DEFAULTS, SISTCM_DEFAULTS, TSN_DEFAULTS, VTT_DEFAULTS
 
     fer_bger = "Janie1996/FER_BGER@b6d53bd Facial/Model"
     tsn = {**TSN_DEFAULTS, "schedule": "multistep"}
@@ -267,28 +257,28 @@ def _face_entries() -> list[ZooModel]:
                      example_shape=(5, 1, 224, 224, 3), example_classes=8, defaults=tsn)
     return [
         ZooModel("sistcm", _sistcm(True), source=f"FER_BGER SISTCM + TLSTM ({fer_bger}/attention_2D_2dim.py), "
-                 "seed_specs 1.3-1.5", prepare=images_to_unit_chw,
+                 "", prepare=images_to_unit_chw,
                  defaults={**SISTCM_DEFAULTS, "schedule": "none", "redraw": False}, loss=_sistcm_loss,
                  logits=lambda o: o.fused, train_view=_redraw_view, **face_clips),
-        ZooModel("resnet18-tlstm", _sistcm(False), source=f"FER_BGER ResNet-18 + TLSTM ({fer_bger}/resnet18.py), "
-                 "seed_specs 1.4", prepare=images_to_unit_chw,
+        ZooModel("resnet18-tlstm", _sistcm(False), source=f"FER_BGER ResNet-18 + TLSTM ({fer_bger}/resnet18.py)",
+                 prepare=images_to_unit_chw,
                  defaults={**RESNET18_TLSTM_DEFAULTS, "schedule": "none", "redraw": False}, loss=_sistcm_loss,
                  logits=lambda o: o.fused, train_view=_redraw_view, **face_clips),
-        ZooModel("tsn-resnet50", _tsn("resnet50", False), source=f"EmoReact TSN ResNet-50 ({emoreact}), seed_specs 3.6",
+        ZooModel("tsn-resnet50", _tsn("resnet50", False), source=f"EmoReact TSN ResNet-50 ({emoreact})",
                  **tsn_clips),
         ZooModel("tsm-resnet50", _tsn("resnet50", True),
-                 source=f"EmoReact TSM ResNet-50, shift_div 8 ({emoreact}, temporal_shift.py), seed_specs 3.6",
+                 source=f"EmoReact TSM ResNet-50, shift_div 8 ({emoreact}, temporal_shift.py)",
                  **tsn_clips),
         ZooModel("tsn-mobilenetv2", _tsn("mobilenet_v2", False),
-                 source=f"EmoReact TSN MobileNetV2 ({emoreact}), seed_specs 3.6", **tsn_clips),
+                 source=f"EmoReact TSN MobileNetV2 ({emoreact})", **tsn_clips),
         ZooModel("tsn-resnet50-fusion", _tsn_fusion("resnet50"),
                  source=f"EmoReact TSN ResNet-50, --input fusion: body (face blacked) + face crops, late fusion "
-                        f"({emoreact}), seed_specs 3.3, 3.6",
+                        f"({emoreact})",
                  **{**tsn_clips, "field": "body+faces", "prepare": _fusion_segments,
-                    "example_shape": (2, 5, 1, 224, 224, 3)}, loss=fusion_loss, logits=lambda o: o.mean(1)),
+                    "example_shape": (2, 5, 1, 224, 224, 3)}, loss=_fusion_loss, logits=lambda o: o.mean(1)),
         ZooModel("vtt-resnet18-tsm", _vtt, "clips", "faces",
-                 "VTT ResNet-18 with causal temporal shift (JanghoonChoi/VTT_vid_emotion@e142d7d src/resnet_tsm.py), "
-                 "seed_specs 4.4-4.5", prepare=images_to_unit_chw, example_shape=(4, 224, 224, 3), example_classes=7,
+                 "VTT ResNet-18 with causal temporal shift (JanghoonChoi/VTT_vid_emotion@e142d7d src/resnet_tsm.py)",
+                 prepare=images_to_unit_chw, example_shape=(4, 224, 224, 3), example_classes=7,
                  defaults={**VTT_DEFAULTS, "schedule": "none"}, loss=_vtt_loss, logits=lambda o: o.mean(1)),
     ]
 
@@ -377,9 +367,9 @@ class PretrainedModel:
 
 
 def _fer2013_classes() -> tuple[str, ...]:
-    from zoo.models.mini_xception import FER2013_CLASSES
+    from zoo.recipes import FER2013_CLASSES
 
-    return tuple(FER2013_CLASSES)
+    return FER2013_CLASSES
 
 
 def _load_mini_xception(device: str = "cpu", path: Optional[str] = None) -> nn.Module:

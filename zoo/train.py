@@ -79,13 +79,14 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 
 def list_models() -> str:
     """One line per model: name, input field, task, parameter count in the reference setup, source."""
-    _import_heavy()
-    from zoo.registry import EXAMPLE_PARAMETERS, list_pretrained
+    from zoo.registry import EXAMPLE_PARAMETERS, MODELS, count_parameters, list_pretrained
 
     lines = [f"{'model':24} {'input':22} {'task':12} {'params':>11}  source"]
     for m in MODELS.values():
         n = EXAMPLE_PARAMETERS.get(m.name)
-        if n is None:  # a model registered at run time: build it to count
+        if n is None:  # a model registered at run time: build it to count (imports torch)
+            from zoo.tasks import Task
+
             n = count_parameters(m.build(m.example_shape, Task(m.task).outputs(m.example_classes)))
         lines.append(f"{m.name:24} {m.group + '/' + m.field:22} {m.task:12} {n:>11,}  {m.source}")
     return "\n".join(lines) + "\n\n" + list_pretrained()

@@ -25,10 +25,12 @@ from typing import Callable, NamedTuple, Sequence
 import torch
 from torch import nn
 
+from zoo.recipes import CAER_ARCHITECTURE_NAMES, CAER_BEST_TRAINING, CAER_SEQ_LEN, CAER_TRAINING  # noqa: F401
+
 #: Output order of every CAER model (``train_bilstm.CLASSES``); ``other`` is never a label.
 CAER_CLASSES = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise", "other")
 IN_DIM = 238
-SEQ_LEN = 64
+SEQ_LEN = CAER_SEQ_LEN
 
 _ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
 
@@ -495,25 +497,6 @@ def build_caer(name: str, in_dim: int = IN_DIM, num_classes: int = len(CAER_CLAS
         raise KeyError(f"unknown CAER architecture {name!r}; known: {', '.join(table)}")
     builder, kwargs = table[name]
     return builder(in_dim=in_dim, num_classes=num_classes, **{**kwargs, **overrides})
-
-
-#: Training recipe of the architecture / variation scripts (seed spec 5.3). ``sampler``:
-#: ``WeightedRandomSampler(max_count / count[label], num_samples=len(train), replacement=True)``
-#: (:func:`zoo.optim.balanced_sampler`); the loss is CrossEntropy with uniform class weights.
-CAER_TRAINING = {
-    "optimizer": "adamw", "lr": 5e-4, "weight_decay": 1e-4,
-    "scheduler": "cosine", "t_max": "epochs",  # CosineAnnealingLR(T_max=epochs), stepped per epoch
-    "epochs": 60, "batch_size": 32, "eval_batch_size": 32,
-    "loss": "cross_entropy", "label_smoothing": 0.1, "class_weights": "uniform",
-    "sampler": "balanced", "clip_grad_norm": 1.0,
-    "seq_len": SEQ_LEN, "num_people": 2, "aug_prob": 0.5,
-    "split": (0.8, 0.1, 0.1), "split_seed": 42, "select": "best_val_accuracy",
-}
-
-#: ``train_best_model.py``: same, but no gradient clipping, the "other" class weighted 0,
-#: evaluation batch 64, 90/10 split when the data has no test folder.
-CAER_BEST_TRAINING = {**CAER_TRAINING, "clip_grad_norm": 0.0, "class_weights": "uniform_other_zero",
-                      "eval_batch_size": 64, "split": (0.9, 0.0, 0.1)}
 
 
 def class_weights(kind: str, num_classes: int = len(CAER_CLASSES)) -> torch.Tensor:

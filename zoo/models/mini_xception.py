@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.recipes import FER2013_CLASSES
+
 __all__ = [
     "FER2013_CLASSES",
     "KERAS_LAYER_TABLE",
@@ -38,9 +40,6 @@ __all__ = [
     "load_mini_xception",
 ]
 
-#: Output index -> class name (fer ``FER._get_labels()``; face_classification
-#: ``get_labels('fer2013')``).
-FER2013_CLASSES: Tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 #: Registry name of the checkpoint in ``extractors.weights``.
 WEIGHTS_NAME = "mini-xception-fer2013"

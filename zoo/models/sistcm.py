@@ -37,12 +37,8 @@ from torchvision.models.resnet import BasicBlock
 from pipelines.represent.superimage import (clips_from_frame_major, clips_to_frame_major, sistcm_unviews,
                                             sistcm_views)
 from zoo.models.tsn import torchvision_backbone
+from zoo.recipes import RESNET18_TLSTM_DEFAULTS, SISTCM_DEFAULTS  # noqa: F401
 
-SISTCM_DEFAULTS = {"optimizer": "sgd", "lr": 0.005, "momentum": 0.9, "weight_decay": 1e-4, "epochs": 400,
-                   "batch_size": 8, "eval_batch_size": 16, "clips": 5, "frames": 2, "folds": 10}
-"""``train_CK+.py`` (seed spec 1.5): no LR schedule; loss :func:`joint_loss`."""
-RESNET18_TLSTM_DEFAULTS = {**SISTCM_DEFAULTS, "epochs": 200, "frames": 3}
-"""``train_resnet_CK+.py`` (seed spec 1.5)."""
 
 
 class UnusedAttentionBlock(nn.Module):

@@ -30,6 +30,7 @@ import torchvision
 from torch import nn
 
 from zoo.models.temporal_shift import make_temporal_shift
+from zoo.recipes import TSN_DEFAULTS  # noqa: F401
 
 EMOREACT_LABELS = ("Curiosity", "Uncertainty", "Excitement", "Happiness", "Surprise", "Disgust", "Fear",
                    "Frustration")
@@ -41,10 +42,6 @@ _TORCHVISION_WEIGHTS = {
     "mobilenet_v2": "MobileNet_V2_Weights",
 }
 _FEATURES = {"resnet50": 2048, "mobilenet_v2": 1280}
-TSN_DEFAULTS = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 8,
-                "epochs": 12, "milestones": [20, 40], "gamma": 0.1, "seed": 42, "num_segments": 5,
-                "monitor": "max val roc_auc_micro"}
-"""Training hyper-parameters of ``train_EmoReact.py`` / ``EmoReact/config.json`` (seed spec 3.7)."""
 
 
 def torchvision_backbone(name: str, pretrained: bool = False) -> nn.Module:

@@ -24,15 +24,12 @@ from torchvision.models.resnet import BasicBlock, ResNet
 
 from zoo.models.temporal_shift import causal_shift
 from zoo.models.tsn import torchvision_backbone
+from zoo.recipes import VTT_DEFAULTS  # noqa: F401
 
 VTT_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 """Class order of the 7 logits (seed spec 4.1); index 6 = neutral."""
 NEUTRAL = 6
 
-VTT_DEFAULTS = {"optimizer": "adam", "lr": 1e-4, "weight_decay": 5e-5, "amsgrad": True, "batch_size": 4,
-                "window": 4, "loss_lambda": 0.5, "iterations_per_epoch": 1_000_000, "epochs": 10,
-                "log_every": 50, "checkpoint_every": 10_000, "init": "resnet18_init_weights.tar (static model)"}
-"""``model_tsm_train.py`` / ``ops.py`` (seed spec 4.5); the init checkpoint is not public."""
 
 
 class ResNet18TSM(ResNet):
