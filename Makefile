@@ -12,6 +12,7 @@ DEVICE  ?= cpu
 EPOCHS  ?= 2
 MODEL   ?= accm
 EXTRA   ?=
+SIZES   ?= 200,2000
 
 .PHONY: help venv extract train test bench bench-scale clean
 
@@ -48,7 +49,7 @@ bench: $(STAMP)  ## run the benchmarks (results in bench/RESULTS.md and bench/re
 	$(PY) -m bench.zoo_bench
 
 bench-scale: $(STAMP)  ## corpus-scale benchmark: throughput, start-up and peak RSS at two sizes (DEVICE; SIZES)
-	$(PY) -m bench.scale --device $(DEVICE) --sizes $(or $(SIZES),200,2000) --record
+	$(PY) -m bench.scale --device $(DEVICE) --sizes $(SIZES) --record
 
 clean:  ## remove shards and run outputs (keeps .venv)
 	rm -rf shards runs

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from caer_fixtures import build_caer_tree
+
 REPO = Path(__file__).resolve().parents[1]
 VIDEOS = Path(os.environ.get("AFFECTZOO_SHARED", REPO.parent / "shared")) / "data" / "videos"
-CLASSES = ["Anger", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise"]
-SPLITS = ["train", "validation", "test"]
 
 pytestmark = pytest.mark.skipif(not VIDEOS.is_dir(), reason=f"shared data videos not found at {VIDEOS}")
 
@@ -23,18 +23,7 @@ pytestmark = pytest.mark.skipif(not VIDEOS.is_dir(), reason=f"shared data videos
 def _caer_tree(root: Path) -> tuple[list[Path], list[Path]]:
     sources = sorted(VIDEOS.iterdir())
     assert len(sources) == 6
-    good = []
-    for i in range(28):
-        dest = root / SPLITS[i % 3] / CLASSES[i % 7] / f"{i:04d}.avi"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(sources[i % 6].read_bytes())
-        good.append(dest)
-    bad = [root / "train" / "Happy" / "0900.avi", root / "test" / "Sad" / "0901.avi", root / "validation" / "Fear" / "0902.avi"]
-    data = sources[3].read_bytes()
-    bad[0].write_bytes(data[: len(data) // 10])                    # truncated
-    bad[1].write_bytes(os.urandom(200_000))                        # noise named .avi
-    bad[2].write_bytes(data[:4096] + bytes(len(data) - 4096))      # header, then zeros
-    return good, bad
+    return build_caer_tree(root, sources, 28, n_corrupt=3, corrupt_source=sources[3])
 
 
 @pytest.fixture(scope="module")
