@@ -25,7 +25,7 @@ from typing import Callable, NamedTuple, Sequence
 import torch
 from torch import nn
 
-from zoo.recipes import CAER_ARCHITECTURE_NAMES, CAER_BEST_TRAINING, CAER_SEQ_LEN, CAER_TRAINING  # noqa: F401
+from zoo.recipes import CAER_BEST_TRAINING, CAER_SEQ_LEN, CAER_TRAINING  # noqa: F401 (re-exported)
 
 #: Output order of every CAER model (``train_bilstm.CLASSES``); ``other`` is never a label.
 CAER_CLASSES = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise", "other")
