@@ -4,8 +4,9 @@ Used by the pipeline's entry stages (images and skeleton corpora skip video deco
 ``python -m pipelines.corpora check`` to prove that every file opens and decodes to the end.
 Videos go through the pipeline's decoding path (:func:`pipelines.decode.open_video` with
 :data:`pipelines.decoders.DEFAULT_BACKEND`, in the isolated child process when one is given), so
-``check`` and ``extract`` agree on what is decodable. Images obey the video frame cap
-(:data:`pipelines.decoders.MAX_FRAME_PIXELS`), read from the header before any pixel is decoded.
+``check`` and ``extract`` agree on what is decodable. Images go through the one image loader,
+:mod:`pipelines.images` (orientation, modes, the video frame cap
+:data:`pipelines.decoders.MAX_FRAME_PIXELS` read from the header before any pixel is decoded).
 """
 from __future__ import annotations
 
@@ -23,42 +24,28 @@ class MediaError(RuntimeError):
 
 
 def load_image(path: str | Path, max_pixels: int | None = MAX_FRAME_PIXELS) -> np.ndarray:
-    """Decode one image fully (PIL, so a truncated file fails instead of decoding half).
+    """Decode one image with the one image loader, :func:`pipelines.images.load_image` (EXIF
+    orientation honoured; alpha, grey, palette, 16-bit and CMYK converted; size limit and
+    decompression-bomb guard; decoded fully, so a truncated file fails instead of decoding half).
 
     Args:
         max_pixels: refuse images larger than this (width x height, from the header, before any
             pixel is decoded; the video frame cap by default); ``None`` for no limit of ours.
 
     Returns:
-        uint8 [H, W, 3] RGB.
+        uint8 [H, W, 3] RGB, as displayed.
 
     Raises:
-        MediaError: missing file, unknown format, truncated data, an image larger than
-            ``max_pixels``, or a decompression bomb (PIL's ``DecompressionBombError``, a
-            compressed text chunk that inflates past PIL's limit).
+        MediaError: the :class:`pipelines.images.ImageError` message (missing file, not an image,
+            truncated data, an unusable mode, an image larger than ``max_pixels``, or a
+            decompression bomb).
     """
-    import warnings
-
-    from PIL import Image, UnidentifiedImageError
+    from pipelines.images import ImageError, load_image as decode_image
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                width, height = im.size
-                if max_pixels is not None and width * height > max_pixels:
-                    raise MediaError(f"{path}: image size {width}x{height} exceeds the limit of {max_pixels} "
-                                     f"pixels (the same cap as video frames)")
-                im.load()
-                return np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except MediaError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise MediaError(f"{path}: refused as a decompression bomb: {exc}") from exc
-    except MemoryError as exc:
-        raise MediaError(f"{path}: cannot decode image: out of memory") from exc
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
-        raise MediaError(f"{path}: cannot decode image: {exc}") from exc
+        return decode_image(path, max_pixels)
+    except ImageError as exc:
+        raise MediaError(str(exc)) from exc
 
 
 def load_images(paths: list[str] | tuple[str, ...]) -> np.ndarray:
@@ -75,7 +62,8 @@ def load_images(paths: list[str] | tuple[str, ...]) -> np.ndarray:
     frames = [load_image(p) for p in paths]
     shapes = {f.shape for f in frames}
     if len(shapes) != 1:
-        raise MediaError(f"{Path(paths[0]).parent}: images of different sizes {sorted(shapes)}")
+        raise MediaError(f"{Path(paths[0]).parent}: images of different sizes {sorted(shapes)} in one sequence "
+                         f"(first {paths[0]}); crop or resize them to one size")
     return np.stack(frames)
 
 
