@@ -24,9 +24,11 @@ contempt, calm                                (skipped)  no counterpart among FE
 number their classes differently). Folders with no counterpart and unknown folders are skipped
 and listed. A folder whose name is one of the model's own class names always maps to it.
 
-Images are either face crops already (default: the whole image, grey, resized to 64x64 like
-``fer`` does) or whole pictures in which the largest BlazeFace face is classified
-(``--detect-faces``; ``fer``'s crop rule, :func:`zoo.face_preprocess.fer_face_input`).
+Images are read by the one image loader, :func:`pipelines.images.load_image` (EXIF orientation
+honoured; alpha, grey, palette, 16-bit and CMYK converted to RGB; size cap), and are either face
+crops already (default: the whole image, grey, resized to 64x64 like ``fer`` does) or whole
+pictures in which the largest BlazeFace face is classified (``--detect-faces``; ``fer``'s crop
+rule, :func:`zoo.face_preprocess.fer_face_input`).
 
 Writes to ``--out`` (default ``runs/evaluate-<model>-<folder>``): ``metrics.json`` (accuracy,
 macro-F1, per-class precision / recall / F1 / support, confusion matrix, folder mapping, skipped
@@ -46,6 +48,7 @@ import cv2
 import numpy as np
 
 from pipelines import cli
+from pipelines.images import IMAGE_SUFFIXES, ImageError, load_image
 
 #: Normalised folder name -> FER2013 class name, or None for a known class that has no
 #: counterpart in the model (skipped). See the module docstring for the table.
@@ -60,7 +63,6 @@ SYNONYMS: dict[str, Optional[str]] = {
     **dict.fromkeys(("contempt", "calm"), None),
 }
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 #: The BlazeFace variant to try when the other found no face, and what it suits.
 OTHER_BLAZEFACE = {"blazeface-back": ("blazeface-front", "close-up crops"),
                    "blazeface-front": ("blazeface-back", "small faces in whole scenes")}
@@ -131,7 +133,8 @@ def crop_input(image: np.ndarray) -> np.ndarray:
     this is exactly ``(crop / 255 - 0.5) * 2``.
 
     Args:
-        image: uint8 BGR [H, W, 3], BGRA or grey (as ``cv2.imread(..., IMREAD_UNCHANGED)``).
+        image: uint8 grey [H, W] or BGR [H, W, 3] (grey of the RGB of
+            :func:`pipelines.images.load_image`: ``cv2.COLOR_RGB2GRAY``).
 
     Returns:
         float32 [64, 64] in [-1, 1].
@@ -183,23 +186,23 @@ def face_inputs(items: Sequence[tuple[Path, str]], detector=None, device: str = 
     out = Inputs()
     for path, folder in tqdm(items, desc="images", unit="image", disable=not progress, file=sys.stderr,
                              leave=False):
-        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if image is None or image.dtype != np.uint8:
-            out.left_out[str(path)] = "unreadable image (not an 8-bit image OpenCV can read)"
+        try:
+            rgb = load_image(path)
+        except ImageError as exc:
+            out.left_out[str(path)] = str(exc).removeprefix(f"{path}: ")
             continue
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)  # = BGR2GRAY of the BGR image fer reads
         box = None
         try:
             if detector is None:
-                x = crop_input(image)
+                x = crop_input(grey)
             else:
-                bgr = image if image.ndim == 3 and image.shape[2] == 3 else cv2.cvtColor(
-                    image, cv2.COLOR_GRAY2BGR if image.ndim == 2 else cv2.COLOR_BGRA2BGR)
-                det = largest_face(detector.detect([cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)])[0])
+                det = largest_face(detector.detect([rgb])[0])
                 if det is None:
                     out.left_out[str(path)] = "no face found"
                     continue
                 box = [round(float(v), 1) for v in det[:4]]
-                x = fer_face_input(bgr, fer_box(det))[0]
+                x = fer_face_input(grey, fer_box(det))[0]
         except ValueError as exc:
             out.left_out[str(path)] = f"unusable image: {exc}"
             continue
