@@ -11,7 +11,9 @@ An *annotation* is a plain dict (what :mod:`zoo.predict` produces per sampled fr
      "keypoints": float32 [V, 3] | None}      # (x, y, score) source pixels, NaN absent; V = 18
                                               # OpenPose-18, 17 COCO-17 (bones by joint count)
 
-Annotations are keyed by the 0-based frame index of the video they belong to.
+Annotations are keyed by the 0-based frame index of the video they belong to. Photos
+(:mod:`zoo.predict_photos`) get a PNG each (:func:`write_image_overlay`) and a contact sheet of
+fitted tiles (:func:`image_tile`, :func:`write_tile_sheet`).
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ import numpy as np
 from schemas.keypoints import LAYOUTS
 
 __all__ = ["OPENPOSE18_LIMBS", "draw_annotations", "write_overlay", "write_contact_sheet", "sheet_frames",
-           "VIDEO_CODECS"]
+           "VIDEO_CODECS", "write_image_overlay", "image_tile", "write_tile_sheet"]
 
 #: Limbs of the OpenPose-18 skeleton drawn by :func:`draw_annotations` (pairs of joint indices):
 #: the layout's edges from :mod:`schemas.keypoints`.
@@ -266,6 +268,78 @@ def write_contact_sheet(video: str | Path, annotations: Mapping[int, list], out:
     if left_out:
         text = f"{len(pick)} of {len(pick) + len(left_out)} sampled frames shown ({len(left_out)} left out)"
         cv2.putText(sheet, text, (6, sheet.shape[0] - 9), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1,
+                    cv2.LINE_AA)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(out), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
+        raise RuntimeError(f"{out}: cannot write the contact sheet PNG")
+    return out
+
+
+def write_image_overlay(image_rgb: np.ndarray, annotations: Iterable[Mapping], out: str | Path,
+                        min_score: float = 0.2) -> Path:
+    """Save one photo with its annotations drawn as a PNG, at the photo's own (displayed) size.
+
+    Args:
+        image_rgb: uint8 [H, W, 3] RGB (as :func:`pipelines.images.load_image` gives it).
+        annotations: dicts as described in the module docstring, in the photo's pixels.
+        out: PNG path (parent folders are created).
+
+    Returns:
+        ``Path(out)``.
+
+    Raises:
+        RuntimeError: the PNG cannot be written.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    img = draw_annotations(image_rgb, annotations, min_score)
+    if not cv2.imwrite(str(out), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 3]):
+        raise RuntimeError(f"{out}: cannot write the overlay PNG")
+    return out
+
+
+def image_tile(image_rgb: np.ndarray, annotations: Iterable[Mapping], title: str, size: tuple[int, int] = (320, 240),
+               min_score: float = 0.2) -> np.ndarray:
+    """One contact-sheet tile of a photo of any size: fitted into ``size`` (width, height) pixels
+    with its aspect ratio kept (black bars), annotations drawn at tile scale, ``title`` at the foot.
+
+    Returns:
+        uint8 [height, width, 3] RGB.
+    """
+    tw, th = size
+    h, w = image_rgb.shape[:2]
+    scale = min(tw / w, th / h)
+    sw, sh = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
+    img = cv2.resize(image_rgb, (sw, sh), interpolation=cv2.INTER_AREA)
+    img = draw_annotations(img, [_scaled(a, scale) for a in annotations], min_score)
+    tile = np.zeros((th, tw, 3), np.uint8)
+    y0, x0 = (th - sh) // 2, (tw - sw) // 2
+    tile[y0:y0 + sh, x0:x0 + sw] = img
+    _label(tile, title, 2, th - 2, (255, 255, 255))
+    return tile
+
+
+def write_tile_sheet(tiles: Sequence[np.ndarray], out: str | Path, columns: Optional[int] = None,
+                     footer: Optional[str] = None) -> Path:
+    """Save equal-size tiles (:func:`image_tile`) as a PNG grid, ``columns`` per row (default up to 4),
+    with an optional ``footer`` line (e.g. how many were left out).
+
+    Raises:
+        ValueError: no tile. RuntimeError: the PNG cannot be written.
+    """
+    if not tiles:
+        raise ValueError(f"{out}: no image to put on a contact sheet")
+    th, tw = tiles[0].shape[:2]
+    cols = int(columns or min(4, len(tiles)))
+    rows = -(-len(tiles) // cols)
+    extra = 28 if footer else 0
+    sheet = np.zeros((rows * th + extra, cols * tw, 3), np.uint8)
+    for i, t in enumerate(tiles):
+        r, c = divmod(i, cols)
+        sheet[r * th:(r + 1) * th, c * tw:(c + 1) * tw] = t
+    if footer:
+        cv2.putText(sheet, footer, (6, sheet.shape[0] - 9), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1,
                     cv2.LINE_AA)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
