@@ -26,7 +26,7 @@ import numpy as np
 from schemas.keypoints import LAYOUTS
 
 __all__ = ["OPENPOSE18_LIMBS", "draw_annotations", "write_overlay", "write_contact_sheet", "sheet_frames",
-           "VIDEO_CODECS", "write_image_overlay", "image_tile", "write_tile_sheet"]
+           "VIDEO_CODECS", "encode_overlay", "write_image_overlay", "image_tile", "write_tile_sheet"]
 
 #: Limbs of the OpenPose-18 skeleton drawn by :func:`draw_annotations` (pairs of joint indices):
 #: the layout's edges from :mod:`schemas.keypoints`.
@@ -162,35 +162,51 @@ def write_overlay(video: str | Path, annotations: Mapping[int, list], out: str |
         pipelines.decoders.DecodeError: the video cannot be opened or decoded.
         RuntimeError: no encoder, or the output cannot be written.
     """
-    import av
-
     from pipelines.decode import VideoPlan, iter_chunks
+
+    dec, info = _open(video, decoder)
+    n, h, w = info.num_frames, info.height, info.width
+    with dec:
+        plan = VideoPlan(str(video), info.fps, n, np.arange(n, dtype=np.int64), w, h)
+        return encode_overlay(iter_chunks(dec, plan, chunk_frames), info.fps, (h, w), annotations, out, min_score)
+
+
+def encode_overlay(chunks: Iterable[tuple[int, np.ndarray]], fps: float, size: tuple[int, int],
+                   annotations: Mapping[int, list], out: str | Path, min_score: float = 0.2) -> Path:
+    """Encode frames with their (held) annotations into an mp4, as :func:`write_overlay` describes.
+
+    Args:
+        chunks: ``(index of the first frame, uint8 [c, H, W, 3] RGB frames)`` in order, every frame
+            once (a decoder's :func:`pipelines.decode.iter_chunks`, or a folder of frame images).
+        fps: frame rate of the output. size: ``(H, W)`` of the frames.
+
+    Raises:
+        RuntimeError: no encoder, or the output cannot be written.
+    """
+    import av
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    dec, info = _open(video, decoder)
-    n, h, w = info.num_frames, info.height, info.width
+    h, w = size
     eh, ew = h + h % 2, w + w % 2
-    with dec:
-        try:
-            container, stream = _encoder(out, info.fps, ew, eh)
-        except (OSError, av.FFmpegError) as exc:
-            raise RuntimeError(f"{out}: cannot write the overlay video: {exc}") from exc
-        try:
-            plan = VideoPlan(str(video), info.fps, n, np.arange(n, dtype=np.int64), w, h)
-            for lo, frames in iter_chunks(dec, plan, chunk_frames):
-                idx = list(range(lo, lo + len(frames)))
-                held = _held(annotations, idx) if annotations else {i: [] for i in idx}
-                for i, frame in zip(idx, frames):
-                    img = draw_annotations(frame, held[i], min_score)
-                    if (eh, ew) != (h, w):
-                        img = np.pad(img, ((0, eh - h), (0, ew - w), (0, 0)))
-                    for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                        container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
-        finally:
-            container.close()
+    try:
+        container, stream = _encoder(out, fps, ew, eh)
+    except (OSError, av.FFmpegError) as exc:
+        raise RuntimeError(f"{out}: cannot write the overlay video: {exc}") from exc
+    try:
+        for lo, frames in chunks:
+            idx = list(range(lo, lo + len(frames)))
+            held = _held(annotations, idx) if annotations else {i: [] for i in idx}
+            for i, frame in zip(idx, frames):
+                img = draw_annotations(frame, held[i], min_score)
+                if (eh, ew) != (h, w):
+                    img = np.pad(img, ((0, eh - h), (0, ew - w), (0, 0)))
+                for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                    container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    finally:
+        container.close()
     return out
 
 
