@@ -206,14 +206,15 @@ class PersonTracker:
         return track_ids, person_ids
 
     def _check(self, boxes, scores, embeddings):
-        boxes = np.asarray(boxes, np.float32).reshape(-1, 4) if np.size(boxes) == 0 else np.asarray(boxes, np.float32)
+        boxes = np.asarray(boxes, np.float32)
+        boxes = boxes.reshape(0, 4) if boxes.size == 0 else boxes
         scores = np.asarray(scores, np.float32).reshape(-1)
         if boxes.ndim != 2 or boxes.shape[1] != 4 or len(scores) != len(boxes):
             raise ValueError(f"boxes must be [N, 4] and scores [N], got {boxes.shape} and {scores.shape}")
         if embeddings is None:
             return boxes, scores, None
         emb = np.asarray(embeddings, np.float32)
-        emb = emb.reshape(len(boxes), -1) if emb.size == 0 else emb
+        emb = emb.reshape(0, emb.shape[-1] if emb.ndim == 2 else 0) if emb.size == 0 else emb
         if emb.ndim != 2 or len(emb) != len(boxes):
             raise ValueError(f"embeddings must be [N, D] with N = {len(boxes)}, got {emb.shape}")
         return boxes, scores, emb
