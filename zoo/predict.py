@@ -1,4 +1,8 @@
-"""``python -m zoo.predict MODEL_OR_CHECKPOINT VIDEO...``: predict emotions on videos.
+"""``python -m zoo.predict MODEL_OR_CHECKPOINT VIDEO_OR_PHOTO...``: predict emotions on videos and photos.
+
+Photos (image files, folders of images, globs; every face of each, one ``image`` line and one
+``emotion`` line per face) and folders of frames read as a video (``--frames-as-video``, at
+``--fps``) are :mod:`zoo.predict_photos`; the rest of this docstring is about videos.
 
 Two kinds of model:
 
@@ -42,6 +46,7 @@ Modules, one job each (no module imports one that imports it back):
 * :mod:`zoo.predict_checkpoint`: a ``zoo.train`` checkpoint on the pipeline's windows;
 * :mod:`zoo.predict_load`: a model name (:func:`zoo.registry.resolve`) or file -> a predictor;
 * :mod:`zoo.predict_beam`: the Beam path;
+* :mod:`zoo.predict_photos`: photos and folders of frames;
 * this module: the command line.
 """
 from __future__ import annotations
@@ -57,6 +62,7 @@ from pipelines.decode import DEFAULT_BACKEND
 from pipelines.decoders import DECODER_BACKENDS
 from zoo.predict_face import DEFAULT_DETECTOR, check_detector
 from zoo.predict_load import load_predictor
+from zoo.predict_photos import Input, PhotoPrediction, expand_inputs, predict_stills
 from zoo.prediction import DEFAULT_FPS, Options, PredictError, Sampling, VideoPrediction, predict_one
 
 #: More videos than this go through the Beam pipeline without ``--beam``.
@@ -65,9 +71,11 @@ BEAM_MIN_VIDEOS = 4
 DECODERS = tuple(DECODER_BACKENDS)
 
 
-def predict_videos(args, options: Options, beam: bool) -> tuple[list[VideoPrediction], Optional[str]]:
-    """``(results in input order, warning note or None)`` of the videos of ``args``: in-process
-    (:func:`zoo.prediction.predict_one`) or through Beam (:func:`zoo.predict_beam.predict_many`).
+def predict_videos(args, options: Options, beam: bool, videos: list[str],
+                   predictor=None) -> tuple[list[VideoPrediction], Optional[str]]:
+    """``(results in input order, warning note or None)`` of ``videos``: in-process
+    (:func:`zoo.prediction.predict_one`, with ``predictor`` or one loaded from ``args``) or
+    through Beam (:func:`zoo.predict_beam.predict_many`).
 
     Raises:
         PredictError: the model cannot be loaded.
@@ -75,10 +83,28 @@ def predict_videos(args, options: Options, beam: bool) -> tuple[list[VideoPredic
     if beam:
         from zoo.predict_beam import predict_many
 
-        return predict_many(args.model, args.videos, options, args.device, args.detector, args.shards,
+        return predict_many(args.model, videos, options, args.device, args.detector, args.shards,
                             args.decoder), None
-    predictor = load_predictor(args.model, args.device, args.detector, args.shards, args.decoder)
-    return [predict_one(predictor, v, options) for v in args.videos], getattr(predictor, "note", None)
+    predictor = predictor or load_predictor(args.model, args.device, args.detector, args.shards, args.decoder)
+    return [predict_one(predictor, v, options) for v in videos], getattr(predictor, "note", None)
+
+
+def predict_inputs(args, options: Options, inputs: list[Input], beam: bool) -> tuple[list, Optional[str]]:
+    """``(results in input order, note)`` of videos (:func:`predict_videos`) and photos, folders of
+    frames and unreadable names (:func:`zoo.predict_photos.predict_stills`), one model load.
+
+    Raises:
+        PredictError: the model cannot be loaded.
+    """
+    videos = [i.path for i in inputs if i.kind == "video"]
+    stills = [i for i in inputs if i.kind != "video"]
+    needs_model = any(i.kind != "error" for i in stills) or (videos and not beam)
+    predictor = load_predictor(args.model, args.device, args.detector, args.shards, args.decoder) \
+        if needs_model else None
+    results, note = predict_videos(args, options, beam, videos, predictor) if videos else ([], None)
+    rest = iter(predict_stills(predictor, stills, options, args.fps, with_videos=bool(videos)))
+    done = iter(results)
+    return [next(done) if i.kind == "video" else next(rest) for i in inputs], note
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -87,16 +113,22 @@ def parse_args(argv=None) -> argparse.Namespace:
                                  formatter_class=cli.HelpFormatter)
     ap.add_argument("model", help="pretrained face model (python -m zoo.train --list), a Keras .hdf5 "
                                   "mini-Xception file, or a zoo.train checkpoint.pt / run folder")
-    ap.add_argument("videos", nargs="+", help="video files")
+    ap.add_argument("videos", nargs="+", metavar="INPUT",
+                    help="video files, photos (.jpg, .png, ...), folders of photos or quoted globs ('shots/*.jpg')")
     ap.add_argument("--out", default=None, help="JSON-lines output file (default: stdout)")
     ap.add_argument("--overlay", default=None, metavar="MP4",
-                    help="write an annotated video (H.264 when FFmpeg has an encoder; several videos: MP4.<video>.mp4)")
+                    help="write an annotated video (H.264 when FFmpeg has an encoder; several videos: MP4.<video>.mp4); "
+                         "photos: a PNG each (OUT.png; several inputs: OUT.<photo>.png)")
     ap.add_argument("--sheet", default=None, metavar="PNG",
-                    help="write a contact sheet of the annotated sampled frames (several videos: PNG.<video>.png)")
-    samp = ap.add_mutually_exclusive_group()
-    samp.add_argument("--every", type=int, default=None, metavar="N", help="predict on every N-th frame")
-    samp.add_argument("--fps", type=float, default=None,
-                      help=f"predict on F frames per second (default {DEFAULT_FPS:g})")
+                    help="write a contact sheet of the annotated sampled frames (several videos: PNG.<video>.png); "
+                         "photos: one sheet of all (PNG, or PNG.photos.png next to videos)")
+    ap.add_argument("--every", type=int, default=None, metavar="N", help="predict on every N-th frame")
+    ap.add_argument("--fps", type=float, default=None,
+                    help=f"predict on F frames per second (default {DEFAULT_FPS:g}); with --frames-as-video, "
+                         "the rate of the folders' frames")
+    ap.add_argument("--frames-as-video", action="store_true",
+                    help="read each folder as one video: its image files in numbered order are its frames, at "
+                         "--fps F (every frame predicted, or every N-th with --every)")
     ap.add_argument("--max-frames", type=int, default=None, metavar="N",
                     help="at most N sampled frames per video (default: all)")
     ap.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:N)")
@@ -114,6 +146,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     cli.add_verbose(ap)
     args = ap.parse_args(argv)
+    if args.every is not None and args.fps is not None and not args.frames_as_video:
+        ap.error("argument --fps: not allowed with argument --every")
+    if args.frames_as_video and args.fps is None:
+        ap.error("--frames-as-video needs --fps F: the rate the frames were taken at (e.g. --fps 25)")
     if args.every is not None and args.every < 1:
         ap.error("--every must be >= 1")
     if args.fps is not None and args.fps <= 0:
@@ -185,10 +221,12 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.torch_threads)
     sampling = Sampling(every=args.every, fps=None if args.every else (args.fps or DEFAULT_FPS),
                         max_frames=args.max_frames)
-    options = Options(sampling, args.overlay, args.sheet, not args.no_progress, len(args.videos) > 1)
-    use_beam = args.beam or len(args.videos) > BEAM_MIN_VIDEOS
+    inputs = expand_inputs(args.videos, args.frames_as_video)
+    options = Options(sampling, args.overlay, args.sheet, not args.no_progress, len(inputs) > 1)
+    videos = sum(i.kind == "video" for i in inputs)
+    use_beam = videos > 0 and (args.beam or videos > BEAM_MIN_VIDEOS)
     try:
-        results, note = predict_videos(args, options, use_beam)
+        results, note = predict_inputs(args, options, inputs, use_beam)
     except PredictError as exc:
         return cli.fail(str(exc))
     except KeyboardInterrupt:
@@ -200,20 +238,23 @@ def main(argv=None) -> int:
     else:
         sys.stdout.write("".join(line + "\n" for line in lines))
     report = sys.stdout if args.out else sys.stderr
-    head = next((r.header for r in results if "detector" in r.header), {})
-    detector = f" (detector {head['detector']}, {head['sampling']})" if head else ""
+    head = next((r.header for r in results if {"sampling", "detector"} <= set(r.header)), None) or next(
+        (r.header for r in results if "detector" in r.header), {})
+    detector = f" (detector {head['detector']}" + (f", {head['sampling']})" if "sampling" in head else ")") \
+        if head else ""
     print(f"zoo.predict {args.model}" + detector
           + f", device {args.device}, decoder {args.decoder}" + (", Beam DirectRunner" if use_beam else ""),
           file=report)
     if note:
         print(f"  warning: {note}", file=report)
     for r in results:
-        print("\n".join(_describe(r)), file=report)
+        print("\n".join(r.describe() if isinstance(r, PhotoPrediction) else _describe(r)), file=report)
     failed = [r for r in results if r.error]
     if args.out:
         print(f"wrote {_count(len(lines), 'line')} to {args.out}", file=report)
     if failed:
-        print(f"{len(failed)} of {_count(len(results), 'video')} failed", file=report)
+        noun = "video" if videos == len(results) else "input"
+        print(f"{len(failed)} of {_count(len(results), noun)} failed", file=report)
     if failed and (len(failed) == len(results) or args.fail_on_error):
         return 1
     return 0
