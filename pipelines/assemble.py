@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from extractors.tracking import track_poses, track_prominence
+from extractors.tracking import track_prominence
 from pipelines.config import ExtractConfig
 from pipelines.crops import crop_box_resized, square_around
 from pipelines.faces import HEAD_CROP_SIZE, head_box
+from pipelines.persons import Identity, identify
 from pipelines.represent import face_windows
 from pipelines.represent.pose_features import tracks_pose_features
 from pipelines.represent.segments import body_region
@@ -31,29 +32,51 @@ def kept_positions(num_frames: int, cfg: ExtractConfig) -> set[int]:
 
 
 def person_tracks(poses: list[tuple[np.ndarray, np.ndarray]], cfg: ExtractConfig,
-                  keep: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Track the poses of one window and keep its ``keep`` most prominent people.
+                  keep: int | None = None, identity: Identity | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(tracks, persons)`` of :func:`identified_tracks` (without the person ids)."""
+    tracks, persons, _ = identified_tracks(poses, cfg, keep, identity)
+    return tracks, persons
 
-    Adds the record's ``tracks`` and ``persons``.
+
+def identified_tracks(poses: list[tuple[np.ndarray, np.ndarray]], cfg: ExtractConfig, keep: int | None = None,
+                      identity: Identity | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One track per person of a window, the ``keep`` people with the most screen time first.
+
+    Adds the record's ``tracks``, ``persons`` and ``person_ids``. A person's track holds its
+    poses in every shot it is seen in (person ids from :func:`pipelines.persons.identify`) and
+    NaN where it is not seen, never another person's pose.
 
     Args:
         poses: per sampled frame ``(pose_scores [P], keypoints [P, 17, 3])`` in source pixels.
         keep: people kept; None = ``cfg.shapes.persons`` (:class:`schemas.shards.ShardShapes`).
+        identity: the window's :class:`pipelines.persons.Identity`; None = computed here
+            without pixels (one shot, tracking by motion only).
 
     Returns:
-        ``(tracks float32 [keep, T', 17, 3], persons int16 [T'])``: COCO-17 tracks ordered by
-        :func:`extractors.tracking.track_prominence` (NaN where unseen; all-NaN rows when fewer
+        ``(tracks float32 [keep, T', 17, 3], persons int16 [T'], person_ids int32 [keep])``:
+        COCO-17 tracks ordered by screen time (frames seen), then by
+        :func:`extractors.tracking.track_prominence` (all-NaN rows, person id -1, when fewer
         people were found) and the number of poses per frame.
     """
     keep = cfg.shapes.persons if keep is None else keep
     frames = [kp.astype(np.float32) for _, kp in poses]
     persons = np.array([len(kp) for kp in frames], np.int16)
-    found = track_poses(frames, min_score=cfg.min_keypoint_score)
+    if identity is None:
+        identity = identify(poses, None, cfg.min_keypoint_score)
+    ids = sorted({int(i) for f in identity.pose_person for i in f if i >= 0})
+    found = np.full((len(ids), len(frames), len(COCO17), 3), np.nan, np.float32)
+    row = {pid: r for r, pid in enumerate(ids)}
+    for t, (kp, who) in enumerate(zip(frames, identity.pose_person)):
+        for j in np.flatnonzero(who >= 0):
+            found[row[int(who[j])], t] = kp[j]
     out = np.full((keep, len(frames), len(COCO17), 3), np.nan, np.float32)
-    if found.shape[0]:
-        order = np.argsort(-track_prominence(found, cfg.min_keypoint_score), kind="stable")[:keep]
+    person_ids = np.full(keep, -1, np.int32)
+    if ids:
+        screen = np.isfinite(found[..., 0]).any(axis=2).sum(axis=1)
+        order = np.lexsort((-track_prominence(found, cfg.min_keypoint_score), -screen))[:keep]
         out[: len(order)] = found[order]
-    return out, persons
+        person_ids[: len(order)] = np.asarray(ids)[order]
+    return out, persons, person_ids
 
 
 def main_person(poses: list[tuple[np.ndarray, np.ndarray]], cfg: ExtractConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -88,6 +111,11 @@ def timeline_of(openpose18: np.ndarray, cfg: ExtractConfig) -> np.ndarray:
     return skeleton_timeline(xy, size=cfg.timeline_size, length=cfg.timeline_length, pad=cfg.timeline_pad)
 
 
+def _seen(track: np.ndarray) -> np.ndarray:
+    """bool [T']: frames where a track ``[T', V, 3]`` has a pose (any finite joint)."""
+    return np.isfinite(track[..., 0]).any(axis=-1)
+
+
 def head_requests(coco: np.ndarray, frames: dict[int, np.ndarray], cfg: ExtractConfig
                   ) -> tuple[dict, dict]:
     """Head crops of the main person at the kept frames (:func:`kept_positions`: the clip frames,
@@ -103,10 +131,15 @@ def head_requests(coco: np.ndarray, frames: dict[int, np.ndarray], cfg: ExtractC
         ``{position: (float32 [4] box in source pixels, kind)}``. ``kind`` is ``head`` when the
         crop (S = HEAD_CROP_SIZE) is placed from the person's head keypoints, ``frame`` when no
         head keypoint was found and the whole frame, letterboxed at its own size, is searched.
+        Positions where the main person is not seen get no crop (their face stays empty, never
+        someone else's), unless the window has no pose at all (a close-up): then every kept
+        frame is searched whole and :func:`pipelines.persons.attribute_faces` keeps one face
+        identity.
     """
     crops, boxes = {}, {}
+    someone = _seen(coco)
     for pos in sorted(kept_positions(len(coco), cfg)):
-        if pos not in frames:
+        if pos not in frames or (someone.any() and not someone[pos]):
             continue
         box = head_box(coco[pos], cfg.min_keypoint_score)
         if box is None:  # no head keypoints (e.g. a close-up): search the whole frame
@@ -128,13 +161,17 @@ def body_crops(coco: np.ndarray, frames: dict[int, np.ndarray], cfg: ExtractConf
     its centre (black outside the frame) so that the person keeps its aspect; the whole frame
     when no joint is valid.
 
+    Positions where the main person is not seen get no crop (stored as zeros with a NaN box),
+    unless the window has no pose at all (then the whole frame, as before).
+
     Returns:
         ``{(c, k): (uint8 [S, S, 3], float32 [4] square box in source pixels)}``, S = face_size.
     """
     out = {}
     plan = clip_positions(len(coco), cfg.clips, cfg.frames_per_clip)
+    someone = _seen(coco)
     for (c, k), pos in np.ndenumerate(plan):
-        if pos not in frames:
+        if pos not in frames or (someone.any() and not someone[pos]):
             continue
         h, w = frames[pos].shape[:2]
         region = body_region(coco[pos], (h, w), cfg.min_keypoint_score) or (0, 0, w, h)

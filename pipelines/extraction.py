@@ -9,8 +9,10 @@ Video samples::
 
     DecodeAhead (isolated children) --uint8 [T, H, W, 3] per sample-->
     group samples until >= batch_frames frames --> pose model on the group's frames (one call)
-    --> per sample: tracking, main person, head crops (pipelines.record.video_record)
-    --> face model on the group's head crops (one call) --> rows (video_row, clip_rows)
+    --> per sample: shots and person ids on all its frames (pipelines.persons.identify)
+    --> tracking, main person, head crops (pipelines.record.video_record)
+    --> face model on the group's head crops (one call)
+    --> the main person's faces, rows (pipelines.rows.sample_rows)
 
 Image samples load their images and skip the pose model; skeleton samples go straight to the
 rows. Inference runs on a group of samples so that a GPU sees large batches; when a group's
@@ -25,8 +27,9 @@ from pipelines import assemble
 from pipelines.config import ExtractConfig
 from pipelines.decode_ahead import DecodeAhead, DecodedSample, request_of
 from pipelines.readers.media import load_gait, load_images, load_sheet
+from pipelines.persons import identify
 from pipelines.record import SampleRecord, image_record, skeleton_record, video_record
-from pipelines.rows import clip_rows, video_row
+from pipelines.rows import sample_rows
 from pipelines.sampling import even_positions
 
 
@@ -63,10 +66,6 @@ def _try(timer: StepTimer, step: str, fn: Callable, *args):
         return timer.run(step, fn, *args)
     except StepFailed as failure:
         return failure
-
-
-def _rows(record: SampleRecord, faces: dict, cfg: ExtractConfig) -> tuple[dict, list[dict]]:
-    return video_row(record, cfg, faces), clip_rows(record, faces, cfg)
 
 
 def _meta(sample, decoded: DecodedSample) -> dict[str, Any]:
@@ -131,7 +130,7 @@ def _finish_group(group: list, crops_of: list, records: list, models, cfg: Extra
             yield sample, det
         else:
             faces = {p: (crops[p], d) for p, d in zip(ps, det)}
-            yield sample, _try(timer, "represent", _rows, record, faces, cfg)
+            yield sample, _try(timer, "represent", sample_rows, record, faces, cfg)
 
 
 def video_items(samples: list, cfg: ExtractConfig, models, decoder: DecodeAhead, timer: StepTimer,
@@ -148,9 +147,14 @@ def video_items(samples: list, cfg: ExtractConfig, models, decoder: DecodeAhead,
                 records.append(d if isinstance(d, Exception) else p)
                 crops_of.append(None)
                 continue
+            identity = _try(timer, "identity", identify, p, d.frames, cfg.min_keypoint_score)
+            if isinstance(identity, Exception):
+                records.append(identity)
+                crops_of.append(None)
+                continue
             keep = assemble.kept_positions(len(d.frames), cfg)
             built = _try(timer, "assemble", video_record, _meta(sample, d), dict(enumerate(p)),
-                         {i: d.frames[i] for i in keep}, cfg)
+                         {i: d.frames[i] for i in keep}, cfg, identity)
             records.append(built if isinstance(built, Exception) else built[0])
             crops_of.append(None if isinstance(built, Exception) else built[1])
         yield from _finish_group(group, crops_of, records, models, cfg, timer)
@@ -179,7 +183,7 @@ def _skeleton_rows(sample, cfg: ExtractConfig) -> tuple[dict, list[dict]]:
     else:
         joints = load_sheet(sample.uri, cfg.joints)
     record = skeleton_record(sample.to_dict(), joints, cfg)
-    return _rows(record, {}, cfg)
+    return sample_rows(record, {}, cfg)
 
 
 def skeleton_items(samples: list, cfg: ExtractConfig, timer: StepTimer) -> Iterator[tuple[Any, Any]]:

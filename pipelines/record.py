@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.assemble import (body_crops, given_faces_at, head_requests, kept_positions, person_tracks,
+from pipelines.assemble import (body_crops, given_faces_at, head_requests, identified_tracks, kept_positions,
                                 pose_features_of, timeline_of)
 from pipelines.config import ExtractConfig
+from pipelines.persons import Identity, identify
 from pipelines.represent.timeline import skeleton_timeline
 from pipelines.sampling import clip_positions, even_positions
 from schemas.keypoints import COCO17, coco17_to_openpose18
@@ -44,7 +45,11 @@ class SampleRecord:
         keypoints: float32 [T', V, 3] the main person's OpenPose-18 keypoints (x, y, score in
             source pixels); skeleton corpora: their own V joints (x, y, z).
         persons: int16 [T'] poses found per frame.
-        tracks: float32 [P, T', 17, 3] the P most prominent COCO-17 tracks (NaN absent).
+        tracks: float32 [P, T', 17, 3] one COCO-17 track per person, the P people with the most
+            screen time first (row 0 = the main person; NaN where a person is not seen).
+        person_ids: int32 [P] the person id of each ``tracks`` row (-1 = empty row); ids are the
+            window's own (:func:`pipelines.persons.identify`), stable across its shots.
+        shots: int32 [T'] 0-based shot index of every sampled frame.
         pose_features: float32 [F, D] the CAER input (zeros when no track passes its gates).
         timeline: float32 [2V, size, length] the ACCM skeleton timeline.
         frame_shape: int32 [2] (H, W) of the source frames (0 for skeleton corpora).
@@ -65,6 +70,8 @@ class SampleRecord:
     keypoints: np.ndarray
     persons: np.ndarray
     tracks: np.ndarray
+    person_ids: np.ndarray
+    shots: np.ndarray
     pose_features: np.ndarray
     timeline: np.ndarray
     frame_shape: np.ndarray
@@ -75,7 +82,7 @@ class SampleRecord:
 
 
 def video_record(meta: dict[str, Any], poses: dict[int, tuple], frames: dict[int, np.ndarray],
-                 cfg: ExtractConfig) -> tuple[SampleRecord, dict]:
+                 cfg: ExtractConfig, identity: Identity | None = None) -> tuple[SampleRecord, dict]:
     """Assemble one video (or image) sample after pose estimation.
 
     Requires ``sample``, ``frame_indices``, ``timestamps_s``, ``fps`` (``meta``), the poses of
@@ -88,6 +95,8 @@ def video_record(meta: dict[str, Any], poses: dict[int, tuple], frames: dict[int
         poses: ``{position: (pose_scores [P], keypoints [P, 17, 3])}`` for every sampled frame.
         frames: ``{position: uint8 [H, W, 3]}`` for the kept frames
             (:func:`pipelines.assemble.kept_positions`).
+        identity: shots and person ids from all sampled frames (:func:`pipelines.persons.identify`);
+            None = computed from the poses alone (one shot, no re-identification).
 
     Returns:
         ``(record, head_crops)``: the :class:`SampleRecord` and the head crops
@@ -100,7 +109,9 @@ def video_record(meta: dict[str, Any], poses: dict[int, tuple], frames: dict[int
     missing = sorted(set(range(n)) - set(poses))
     if missing:
         raise ValueError(f"pose results missing for positions {missing[:5]}")
-    tracks, persons = person_tracks([poses[i] for i in range(n)], cfg)
+    if identity is None:
+        identity = identify([poses[i] for i in range(n)], None, cfg.min_keypoint_score)
+    tracks, persons, person_ids = identified_tracks([poses[i] for i in range(n)], cfg, identity=identity)
     op18 = coco17_to_openpose18(tracks[0])
     given = meta["sample"].get("box")
     if given is not None:  # annotated face box (AffectNet, RAF-DB, Friends): no detector needed
@@ -110,7 +121,8 @@ def video_record(meta: dict[str, Any], poses: dict[int, tuple], frames: dict[int
     shape = next(iter(frames.values())).shape[:2] if frames else (0, 0)
     record = SampleRecord(
         sample=meta["sample"], frame_indices=meta["frame_indices"], timestamps_s=meta["timestamps_s"],
-        fps=meta["fps"], keypoints=op18, persons=persons, tracks=tracks,
+        fps=meta["fps"], keypoints=op18, persons=persons, tracks=tracks, person_ids=person_ids,
+        shots=identity.shots,
         pose_features=pose_features_of(tracks, meta["frame_indices"], cfg), timeline=timeline_of(op18, cfg),
         frame_shape=np.array(meta.get("frame_shape", shape), np.int32),
         clip_plan=clip_positions(n, cfg.clips, cfg.frames_per_clip), head_boxes=boxes, given_faces=given_faces,
@@ -171,5 +183,6 @@ def skeleton_record(sample: dict[str, Any], joints: np.ndarray, cfg: ExtractConf
         sample=sample, frame_indices=keep.astype(np.int32), timestamps_s=(keep / fps).astype(np.float32), fps=fps,
         keypoints=joints[keep].astype(np.float32), persons=np.ones(len(keep), np.int16),
         tracks=np.full((shapes.persons, len(keep), len(COCO17), 3), np.nan, np.float32),
+        person_ids=np.full(shapes.persons, -1, np.int32), shots=np.zeros(len(keep), np.int32),
         pose_features=np.zeros((shapes.feature_frames, shapes.feature_dim), np.float32), timeline=timeline,
         frame_shape=np.zeros(2, np.int32), clip_plan=clip_positions(len(keep), cfg.clips, cfg.frames_per_clip))

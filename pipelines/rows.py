@@ -19,11 +19,12 @@ import numpy as np
 from pipelines.config import ExtractConfig
 from pipelines.crops import black_out_face, crop_to_source
 from pipelines.faces import FACE_MARGIN, best_face, face_crop
+from pipelines.persons import attribute_faces
 from pipelines.record import SampleRecord
 from pipelines.represent.segments import apply_face_mask, mask_landmarks
 from pipelines.represent.superimage import tile_superimage
 
-__all__ = ["video_row", "clip_rows", "face_at", "face_pool_of", "masked_face", "landmarks_in_face_crop",
+__all__ = ["sample_rows", "video_row", "clip_rows", "face_at", "face_pool_of", "masked_face", "landmarks_in_face_crop",
            "encode_png", "targets_vector", "annotation_columns", "fold_index"]
 
 
@@ -145,13 +146,30 @@ def _ids(sample: dict[str, Any]) -> dict[str, Any]:
     return {k: sample[k] for k in keys}
 
 
+def sample_rows(record: SampleRecord, faces: dict, cfg: ExtractConfig) -> tuple[dict[str, Any], list[dict]]:
+    """The ``videos`` row and the ``clips`` rows of one sample.
+
+    The face detections are first narrowed to the main person's face at every position
+    (:func:`pipelines.persons.attribute_faces`), so the clip faces, their super-image and the
+    redraw pool hold one identity; ``clips/face_person`` records whose face each crop is.
+
+    Args:
+        faces: ``{position: (head_crop uint8 [S, S, 3], detections float32 [D, 17 or 15])}``.
+    """
+    attributed = attribute_faces(record, faces, cfg.min_keypoint_score)
+    return (video_row(record, cfg, attributed.faces),
+            clip_rows(record, attributed.faces, cfg, attributed.person))
+
+
 def video_row(record: SampleRecord, cfg: ExtractConfig, faces: dict | None = None) -> dict[str, Any]:
     """The ``videos`` table row of one sample (see :func:`schemas.shards.video_schema`) plus the
     HDF5-only arrays ``face_pool`` / ``face_pool_found`` (:func:`face_pool_of`, from ``faces``:
     ``{position: (head_crop, detections)}``, as for :func:`clip_rows`).
 
     Requires every record field but ``clip_plan`` and ``body_crops``; per-frame arrays are padded
-    to ``cfg.frames`` (frame indices -1, times / keypoints / tracks NaN, persons 0). An unknown
+    to ``cfg.frames`` (frame indices -1, times / keypoints / tracks NaN, persons 0, shots -1,
+    ``main_present`` False). ``main_present`` marks the frames where the main person (``tracks``
+    row 0) has a pose; ``person_ids`` names each ``tracks`` row. An unknown
     ``end_s`` (None) is NaN; an ``end_s`` of 0.0 stays 0.0."""
     t = cfg.frames
     sample = record.sample
@@ -161,6 +179,9 @@ def video_row(record: SampleRecord, cfg: ExtractConfig, faces: dict | None = Non
             "timestamps_s": _pad(record.timestamps_s, t, np.nan),
             "keypoints": _pad(record.keypoints, t, np.nan),
             "persons": _pad(record.persons, t, 0),
+            "shots": _pad(record.shots.astype(np.int32), t, -1),
+            "person_ids": record.person_ids.astype(np.int32),
+            "main_present": _pad(np.isfinite(record.tracks[0, ..., 0]).any(axis=-1), t, False),
             "timeline": record.timeline, "frame_shape": record.frame_shape,
             "tracks": _pad(record.tracks.transpose(1, 0, 2, 3), t, np.nan).transpose(1, 0, 2, 3),
             "pose_features": record.pose_features, **annotation_columns(sample),
@@ -204,7 +225,15 @@ def annotation_columns(sample: dict[str, Any]) -> dict[str, Any]:
             "arousal": sample.get("arousal"), "fold": sample.get("fold")}
 
 
-def clip_rows(record: SampleRecord, faces: dict, cfg: ExtractConfig) -> list[dict[str, Any]]:
+def _face_person(record: SampleRecord, face_person: dict | None, pos: int, found: bool) -> int:
+    """Person id of the face stored at ``pos``: 0 for an annotated box, -1 when no face was found."""
+    if pos in record.given_faces:
+        return 0
+    return int((face_person or {}).get(pos, -1)) if found else -1
+
+
+def clip_rows(record: SampleRecord, faces: dict, cfg: ExtractConfig,
+              face_person: dict | None = None) -> list[dict[str, Any]]:
     """The ``clips`` table rows of one sample, with their face crops.
 
     Requires ``sample``, ``frame_indices``, ``timestamps_s``, ``keypoints``, ``clip_plan``,
@@ -213,6 +242,8 @@ def clip_rows(record: SampleRecord, faces: dict, cfg: ExtractConfig) -> list[dic
     Args:
         record: the sample record.
         faces: ``{position: (head_crop uint8 [S, S, 3], detections float32 [D, 17 or 15])}``.
+        face_person: ``{position: person id}`` of the face at each position
+            (:func:`pipelines.persons.attribute_faces`); missing = -1, an annotated box = 0.
 
     Returns:
         One dict per clip with the columns of :func:`schemas.shards.clip_schema` plus the HDF5
@@ -236,6 +267,9 @@ def clip_rows(record: SampleRecord, faces: dict, cfg: ExtractConfig) -> list[dic
                      "face_boxes": np.stack([g[1] for g in got]).astype(np.float32),
                      "face_scores": np.array([g[2] for g in got], np.float32),
                      "face_found": [bool(g[3]) for g in got],
+                     "face_person": np.array([_face_person(record, face_person, int(p), g[3])
+                                              for p, g in zip(pos, got)], np.int32),
+                     "shots": record.shots[pos].astype(np.int32),
                      "keypoints": record.keypoints[pos],
                      "superimage_png": encode_png(image),
                      "superimage_layout": json.dumps(layout, sort_keys=True),

@@ -1,4 +1,4 @@
-"""Arrow schemas and HDF5 layouts of affectzoo shards (schema version 3).
+"""Arrow schemas and HDF5 layouts of affectzoo shards (schema version 4).
 
 A run writes, per shard ``NNNNN`` of ``M``:
 
@@ -28,8 +28,11 @@ import pyarrow as pa
 #: sampled frame of the window, card ``face_pool``) and ``clips/faces_masked`` (the clip faces
 #: with the synthetic medical mask, TSN ``--mask``, card ``face_mask``); switched-off
 #: representations keep their datasets with a zero-length frame axis
-#: (:attr:`ShardShapes.pool_frames` / :attr:`ShardShapes.masked_frames` = 0).
-SCHEMA_VERSION = 3
+#: (:attr:`ShardShapes.pool_frames` / :attr:`ShardShapes.masked_frames` = 0). Version 4 made
+#: ``tracks`` one track per *person* (identity across shots, the main person = most screen
+#: time) and added ``shots``, ``person_ids`` and ``main_present`` to the videos table and
+#: group, ``shots`` and ``face_person`` (whose face each clip crop is) to the clips.
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -103,8 +106,10 @@ def clip_schema(s: ShardShapes) -> pa.Schema:
     (main person, OpenPose-18, x, y, score in pixels, NaN absent), ``superimage_png`` (PNG bytes
     of the tiled K face crops, RGB), ``superimage_layout`` (JSON: k, rows, cols, tile_h,
     tile_w, order), ``body_boxes`` float32 [K, 4] (the square full-body crop boxes, source
-    pixels, NaN without a frame) and ``fullbody_png`` (the K full-body crops tiled the same way:
-    the TSN ``fullbody`` input). The HDF5 shard also holds ``clips/body``: the same crops with the
+    pixels, NaN without a frame or where the main person is not seen), ``fullbody_png`` (the K
+    full-body crops tiled the same way: the TSN ``fullbody`` input), ``face_person`` int32 [K]
+    (the person id whose face each crop is: the main person's id, 0 for an annotated box, -1 =
+    no face; a crop is never another person's) and ``shots`` int32 [K] (shot of each frame). The HDF5 shard also holds ``clips/body``: the same crops with the
     face box (+10 %) blacked out, the TSN ``body`` input.
     """
     k = s.frames_per_clip
@@ -120,6 +125,8 @@ def clip_schema(s: ShardShapes) -> pa.Schema:
         pa.field("superimage_layout", pa.string()),
         pa.field("body_boxes", _tensor((k, 4))),
         pa.field("fullbody_png", pa.binary()),
+        pa.field("face_person", _tensor((k,), pa.int32())),
+        pa.field("shots", _tensor((k,), pa.int32())),
     ]
     return pa.schema(fields, metadata={b"affectzoo_schema_version": str(SCHEMA_VERSION).encode(),
                                        b"table": b"clips"})
@@ -136,7 +143,11 @@ def video_schema(s: ShardShapes) -> pa.Schema:
     source frames in pixels; 0 for skeleton corpora), ``tracks`` float32 [P, T, 17, 3] (the P
     most prominent COCO-17 person tracks, x, y, score in source pixels, NaN absent; PoseNet
     order, most prominent first) and ``pose_features`` float32 [64, P*17*7] (the CAER input,
-    seed_specs 5.1-5.2, all zero when no track passes its quality gates). Annotation columns (added in place in
+    seed_specs 5.1-5.2, all zero when no track passes its quality gates), ``shots`` int32 [T]
+    (0-based shot index of each sampled frame, -1 = padding), ``person_ids`` int32 [P] (the
+    window's person id of each ``tracks`` row, -1 = empty; ``tracks`` rows are persons, the
+    most screen time first, row 0 = the main person) and ``main_present`` bool [T] (the main
+    person has a pose in that frame). Annotation columns (added in place in
     version 1; null / empty where a corpus has none; not in the HDF5 layout): ``targets``
     float32 list (one value per class: multi-hot or soft labels, empty for one hard label),
     ``valence`` / ``arousal`` (float32, the corpus's scale) and ``fold`` (int16, 1-based).
@@ -156,6 +167,9 @@ def video_schema(s: ShardShapes) -> pa.Schema:
         pa.field("frame_shape", _tensor((2,), pa.int32())),
         pa.field("tracks", _tensor((s.persons, t, 17, 3))),
         pa.field("pose_features", _tensor((s.feature_frames, s.feature_dim))),
+        pa.field("shots", _tensor((t,), pa.int32())),
+        pa.field("person_ids", _tensor((s.persons,), pa.int32())),
+        pa.field("main_present", pa.list_(pa.bool_(), t)),
         pa.field("targets", pa.list_(pa.float32())),
         pa.field("valence", pa.float32()),
         pa.field("arousal", pa.float32()),
@@ -182,6 +196,9 @@ H5_LAYOUT = {
     "videos/timestamps_s": ("float32", lambda s: (s.frames,)),
     "videos/face_pool": ("uint8", lambda s: (s.pool_frames, s.face_size, s.face_size, 3)),
     "videos/face_pool_found": ("bool", lambda s: (s.pool_frames,)),
+    "videos/shots": ("int32", lambda s: (s.frames,)),
+    "videos/person_ids": ("int32", lambda s: (s.persons,)),
+    "videos/main_present": ("bool", lambda s: (s.frames,)),
     "clips/sample_id": ("str", lambda s: ()),
     "clips/clip_index": ("int64", lambda s: ()),
     "clips/label": ("int64", lambda s: ()),
@@ -194,6 +211,8 @@ H5_LAYOUT = {
     "clips/body": ("uint8", lambda s: (s.frames_per_clip, s.face_size, s.face_size, 3)),
     "clips/body_boxes": ("float32", lambda s: (s.frames_per_clip, 4)),
     "clips/faces_masked": ("uint8", lambda s: (s.masked_frames, s.face_size, s.face_size, 3)),
+    "clips/face_person": ("int32", lambda s: (s.frames_per_clip,)),
+    "clips/shots": ("int32", lambda s: (s.frames_per_clip,)),
 }
 
 

@@ -157,6 +157,7 @@ class CheckpointPredictor:
         Raises:
             DecodeError: the window cannot be decoded.
         """
+        from pipelines.persons import identify
         from pipelines.record import video_record
         from pipelines.decode import decode_window
 
@@ -170,7 +171,8 @@ class CheckpointPredictor:
         sample = {"sample_id": f"{path}@{start:g}", "video_id": Path(path).stem, "uri": path, "box": None}
         meta = {"sample": sample, "frame_indices": win.frame_indices, "timestamps_s": win.timestamps_s,
                 "fps": win.fps}
-        record, _ = video_record(meta, poses, {}, self.cfg)
+        identity = identify([poses[i] for i in range(len(frames))], frames, self.cfg.min_keypoint_score)
+        record, _ = video_record(meta, poses, {}, self.cfg, identity)
         return record, win
 
     def _window(self, path: str, start: float) -> tuple[np.ndarray, dict, Any]:

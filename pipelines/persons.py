@@ -1,0 +1,203 @@
+"""Who is who in one sample: shots, person ids of the poses, the faces that belong to them.
+
+The extraction's identity step (issue "one person is one person"): on the sampled frames of a
+window it finds the shot boundaries (:func:`extractors.shots.detect_shots`), tracks the poses
+within each shot by their boxes and re-identifies people across shots by appearance
+(:class:`extractors.identity.PersonTracker` with
+:func:`extractors.appearance.appearance_embeddings` of each pose box), so one **person id**
+stays with one person over the whole window. :func:`pipelines.assemble.person_tracks` then
+stacks each person's poses into one track; the **main person** is the one with the most screen
+time, and every representation of the main person is built from that person's frames only.
+
+Faces: the face detector searches a head crop placed from the main person's head keypoints, or
+the whole frame where that person has no head keypoints or the window has no pose at all.
+:func:`attribute_faces` keeps only the detections that belong to the main person (joined to
+the body by the head keypoints, :func:`extractors.identity.faces_to_poses`; in a window without
+poses, the face identity with the most frames), so a face crop is never someone else's.
+
+Pure functions (numpy in, numpy out), no state kept between samples.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from pipelines.crops import crop_to_source
+
+__all__ = ["Identity", "identify", "attribute_faces", "FaceAttribution"]
+
+
+#: :class:`extractors.identity.PersonTracker` settings for poses: PoseNet's pose score is the
+#: mean of its 17 keypoint scores, so a clearly seen but distant person scores 0.2-0.5, under
+#: ByteTrack's face-detector default of 0.6; from 0.2 (the keypoint threshold) a pose starts a
+#: track, poses from 0.05 may only continue one.
+BODY_TRACKING = {"high_threshold": 0.2, "low_threshold": 0.05}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Shots and person ids of one sample's sampled frames.
+
+    Attributes:
+        shots: int32 [T'] 0-based shot index of every sampled frame (all 0 without pixels).
+        pose_person: T' arrays int32 [P_t]: the person id of each pose of frame t (-1 = the pose
+            was not tracked: no confident joint, or a low-score pose left unmatched).
+    """
+
+    shots: np.ndarray
+    pose_person: list[np.ndarray]
+
+
+def identify(poses: Sequence[tuple[np.ndarray, np.ndarray]], frames, min_score: float = 0.2) -> Identity:
+    """Person ids of every pose of a window's sampled frames.
+
+    Args:
+        poses: per sampled frame ``(pose_scores float32 [P_t], keypoints float32 [P_t, 17, 3])``
+            (COCO-17, x, y, score in source pixels).
+        frames: the sampled frames ``uint8 [T', H, W, 3]`` RGB (or a list of them), or None when
+            the pixels are not at hand: then every frame is shot 0 and people are tracked by
+            motion only, without re-identification.
+        min_score: joint confidence from which a joint counts for the pose box.
+
+    Returns:
+        :class:`Identity`.
+
+    Raises:
+        ValueError: ``frames`` given with another length than ``poses``.
+    """
+    from extractors.identity import PersonTracker, pose_boxes
+    from extractors.shots import detect_shots
+
+    n = len(poses)
+    if frames is not None and len(frames) != n:
+        raise ValueError(f"identify: {len(frames)} frames for {n} pose results")
+    shots = detect_shots(frames) if frames is not None and n else np.zeros(n, np.int32)
+    tracker = PersonTracker(kind="body", **BODY_TRACKING)
+    out = []
+    for t, (scores, keypoints) in enumerate(poses):
+        ids = np.full(len(keypoints), -1, np.int32)
+        boxes = pose_boxes(np.asarray(keypoints, np.float32), min_score) if len(keypoints) else np.zeros((0, 4))
+        ok = np.flatnonzero(np.isfinite(boxes).all(axis=1)) if len(boxes) else np.zeros(0, int)
+        emb = None
+        if frames is not None and len(ok):
+            from extractors.appearance import appearance_embeddings
+
+            emb = appearance_embeddings(np.asarray(frames[t]), boxes[ok].astype(np.float32), kind="body")
+        _, person = tracker.update(int(shots[t]), boxes[ok].astype(np.float32),
+                                   np.asarray(scores, np.float32)[ok], emb)
+        ids[ok] = person
+        out.append(ids)
+    return Identity(shots=np.asarray(shots, np.int32), pose_person=out)
+
+
+@dataclass(frozen=True)
+class FaceAttribution:
+    """The main person's face per frame position after :func:`attribute_faces`.
+
+    Attributes:
+        faces: ``{position: (crop uint8 [S, S, 3], detections float32 [D', 17 or 15])}`` with
+            D' <= 1: only the detection that belongs to the main person is left.
+        person: ``{position: person id}`` of the face kept at each position (-1 = none).
+    """
+
+    faces: dict
+    person: dict
+
+
+def _inside(points: np.ndarray, box: np.ndarray, grow: float = 0.1) -> np.ndarray:
+    """bool [N]: (x, y) points inside ``box`` (x1, y1, x2, y2) grown by ``grow`` of its size per side."""
+    x1, y1, x2, y2 = (float(v) for v in box[:4])
+    dx, dy = grow * (x2 - x1), grow * (y2 - y1)
+    return ((points[:, 0] >= x1 - dx) & (points[:, 0] <= x2 + dx)
+            & (points[:, 1] >= y1 - dy) & (points[:, 1] <= y2 + dy))
+
+
+def _to_crop(points: np.ndarray, box: np.ndarray, side: int) -> np.ndarray:
+    """Source-pixel points mapped into the pixels of a crop of ``box`` resized to ``side``."""
+    scale = side / max(float(box[2] - box[0]), 1e-6)
+    return (points - box[:2]) * scale
+
+
+def _joined(dets: np.ndarray, pose: np.ndarray, crop_box: np.ndarray, side: int, min_score: float):
+    """Row index of the detection (crop pixels) that holds the most confident head keypoints
+    (COCO 0..4) of ``pose`` (then the highest score), None when none holds one. A pose without
+    a confident head keypoint claims the detection whose centre lies in the upper half of its
+    box of confident joints."""
+    from schemas.keypoints import COCO17_HEAD
+
+    head = pose[list(COCO17_HEAD)]
+    ok = np.nan_to_num(head[:, 2], nan=0.0) >= min_score
+    if ok.any():
+        pts = _to_crop(head[ok, :2].astype(np.float64), crop_box, side)
+        counts = np.array([_inside(pts, d).sum() for d in dets])
+    else:
+        joints = pose[np.nan_to_num(pose[:, 2], nan=0.0) >= min_score, :2]
+        if not len(joints):
+            return None
+        lo, hi = joints.min(axis=0), joints.max(axis=0)
+        upper = _to_crop(np.array([lo, [hi[0], (lo[1] + hi[1]) / 2]], np.float64), crop_box, side)
+        centres = (dets[:, :2] + dets[:, 2:4]) / 2
+        counts = _inside(centres, upper.ravel()).astype(int)
+    if counts.max(initial=0) == 0:
+        return None
+    return int(np.lexsort((-dets[:, 4], -counts))[0])
+
+
+def attribute_faces(record, faces: dict, min_score: float = 0.2) -> FaceAttribution:
+    """Keep, at every position, only the face detection of the sample's main person.
+
+    Requires the record's ``tracks`` (row 0 = the main person), ``person_ids``, ``shots`` and
+    ``head_boxes``. Windows with a main person: a detection is that person's when it holds
+    their head keypoints (:func:`_joined`); none holds them -> no face at that position.
+    Windows without any pose: the whole-frame detections are tracked and re-identified as
+    faces (:class:`extractors.identity.PersonTracker`, kind ``face``) and the face identity seen
+    at the most positions is kept. Annotated face boxes (``given_faces``) pass unchanged.
+
+    Args:
+        record: the :class:`pipelines.record.SampleRecord`.
+        faces: ``{position: (crop uint8 [S, S, 3], detections float32 [D, 17 or 15] in crop
+            pixels)}`` from the face detector.
+
+    Returns:
+        :class:`FaceAttribution`.
+    """
+    main = record.tracks[0] if len(record.tracks) else None
+    has_main = main is not None and len(record.person_ids) and record.person_ids[0] >= 0
+    kept, person = {}, {}
+    if has_main:
+        for pos, (crop, dets) in faces.items():
+            box, _ = record.head_boxes[pos]
+            j = _joined(dets, main[pos], box, crop.shape[0], min_score) if len(dets) else None
+            kept[pos] = (crop, dets[j: j + 1] if j is not None else dets[:0])
+            person[pos] = int(record.person_ids[0]) if j is not None else -1
+        return FaceAttribution(kept, person)
+    return _main_face_identity(record, faces)
+
+
+def _main_face_identity(record, faces: dict) -> FaceAttribution:
+    """Faces of a window without poses: track the detections of every position as faces (shots
+    from the record) and keep the identity seen at the most positions."""
+    from extractors.appearance import appearance_embeddings
+    from extractors.identity import PersonTracker
+
+    tracker = PersonTracker(kind="face")
+    ids = {}
+    for pos in sorted(faces):
+        crop, dets = faces[pos]
+        if not len(dets):
+            ids[pos] = np.zeros(0, np.int32)
+            continue
+        box, _ = record.head_boxes[pos]
+        src = np.stack([crop_to_source(d, box, crop.shape[0]) for d in dets]).astype(np.float32)
+        emb = appearance_embeddings(crop, dets[:, :4].astype(np.float32), kind="face")
+        _, ids[pos] = tracker.update(int(record.shots[pos]), src, dets[:, 4].astype(np.float32), emb)
+    seen = np.concatenate([v[v >= 0] for v in ids.values()]) if ids else np.zeros(0, np.int32)
+    main_id = int(np.bincount(seen).argmax()) if len(seen) else -1
+    kept, person = {}, {}
+    for pos, (crop, dets) in faces.items():
+        hit = np.flatnonzero(ids[pos] == main_id) if main_id >= 0 else []
+        kept[pos] = (crop, dets[hit[:1]] if len(hit) else dets[:0])
+        person[pos] = main_id if len(hit) else -1
+    return FaceAttribution(kept, person)
