@@ -27,9 +27,16 @@ JSON lines (``--out`` file, else stdout), per video in input order::
     {"type": "video", "video": ..., "model": ..., "detector": ..., "fps": ..., ...,
      "message": null | "no face found ...", "error": null | "..."}
     {"type": "emotion", "class": "happy", "scores": {...}, "frame": 12, "seconds": 0.4,
-     "coordinates": [x1, y1, x2, y2], "id": 0, "confidence": 0.93, "video": ...}
-    {"type": "emotion_summary", "video": ..., "id": 0, "class": ..., "scores": {mean}, "frames": n, ...}
+     "coordinates": [x1, y1, x2, y2], "id": 0, "person": 0, "shot": 0, "confidence": 0.93, "video": ...}
+    {"type": "emotion_summary", "video": ..., "person": 0, "tracks": [0, 3], "class": ..., "scores": {mean},
+     "frames": n, ...}
     {"type": "window", ...} / {"type": "video_prediction", "class": ..., "scores": {...}, ...}
+
+``id`` is a face track (one run of one person inside one shot); ``person`` is stable over the
+whole video (re-identified after an occlusion or a cut, :mod:`extractors.identity`), and the
+summary is per person. ``--format vtt`` writes only the VTT form of the face lines,
+``{"type": "emotion", "class": ..., "seconds": ..., "object": person}`` (plus ``"video"`` when
+there are several videos).
 
 One video runs in-process; several (``--beam`` or more than ``BEAM_MIN_VIDEOS``) go through a
 small Apache Beam pipeline (DirectRunner, :mod:`zoo.predict_beam`) that calls the same per-video
@@ -116,6 +123,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("videos", nargs="+", metavar="INPUT",
                     help="video files, photos (.jpg, .png, ...), folders of photos or quoted globs ('shots/*.jpg')")
     ap.add_argument("--out", default=None, help="JSON-lines output file (default: stdout)")
+    ap.add_argument("--format", default="jsonl", choices=("jsonl", "vtt"),
+                    help="jsonl: every line; vtt: only {type, class, seconds, object = person} per face")
     ap.add_argument("--overlay", default=None, metavar="MP4",
                     help="write an annotated video (H.264 when FFmpeg has an encoder; several videos: MP4.<video>.mp4); "
                          "photos: a PNG each (OUT.png; several inputs: OUT.<photo>.png)")
@@ -169,9 +178,11 @@ def _describe(result: VideoPrediction) -> list[str]:
     lines = []
     if "detector" in h:
         lines.append(f"  {result.video}: {h['sampled_frames']} of {h['num_frames']} frames sampled, "
-                     f"{_count(h['faces'], 'face')}, {_count(h['tracks'], 'track')}")
+                     f"{_count(h['faces'], 'face')}, {_count(h['tracks'], 'track')}, "
+                     f"{_count(h.get('persons', len(result.summary)), 'person')}"
+                     + (f", {_count(h['shots'], 'shot')}" if "shots" in h else ""))
         for s in result.summary:
-            lines.append(f"    track {s['id']}: {s['class']} ({s['scores'][s['class']]:.2f} mean), "
+            lines.append(f"    person {s['person']}: {s['class']} ({s['scores'][s['class']]:.2f} mean), "
                          f"{_count(s['frames'], 'frame')}, frames {s['first_frame']}-{s['last_frame']}")
     else:
         lines.append(f"  {result.video}: {_count(h['windows'], 'window')} of {h['window_s']:g} s")
@@ -231,7 +242,9 @@ def main(argv=None) -> int:
         return cli.fail(str(exc))
     except KeyboardInterrupt:
         return cli.interrupted()
-    lines = [json.dumps(line) for r in results for line in r.lines()]
+    vtt = args.format == "vtt"
+    lines = [json.dumps(line) for r in results
+             for line in (r.vtt_lines(len(results) > 1) if vtt and hasattr(r, "vtt_lines") else r.lines())]
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text("".join(line + "\n" for line in lines))

@@ -2,11 +2,14 @@
 
 Sampled frames are decoded in chunks (:func:`zoo.prediction.frame_chunks`), faces are detected
 on the whole frame by a face extractor of :mod:`extractors.registry` (``blazeface-back`` by
-default: 256 px input, it finds the small faces of whole scenes that the front model misses),
-tracked (:mod:`extractors.face_tracks`) and each tracked face is classified by a pretrained
-model of :data:`zoo.registry.PRETRAINED` (mini-Xception) on ``fer``'s exact crop
-(:func:`zoo.face_preprocess.fer_face_input`): one ``emotion`` record per face per sampled frame
-in the VTT format, then one ``emotion_summary`` per track.
+default: 256 px input, it finds the small faces of whole scenes that the front model misses).
+:class:`FaceIdentity` gives every face a track and a person: shot boundaries on the sampled
+frames (:mod:`extractors.shots`), appearance descriptors (:mod:`extractors.appearance`) and the
+shot-aware tracker with its person gallery (:class:`extractors.identity.PersonTracker`), so a
+track never crosses a cut and a person keeps one id over the whole video. Each tracked face is
+classified by a pretrained model of :data:`zoo.registry.PRETRAINED` (mini-Xception) on ``fer``'s
+exact crop (:func:`zoo.face_preprocess.fer_face_input`): one ``emotion`` record per face per
+sampled frame (track ``id``, ``person``, ``shot``), then one ``emotion_summary`` per person.
 """
 from __future__ import annotations
 
@@ -78,6 +81,37 @@ def clip_box(det: np.ndarray, height: int, width: int) -> list[float]:
     return [round(float(v), 1) for v in (x1, y1, x2, y2)]
 
 
+class FaceIdentity:
+    """Shots, tracks and persons of the faces of one video, frame by frame (the sampled frames).
+
+    Args:
+        tracker: :class:`extractors.identity.PersonTracker` settings (keywords).
+    """
+
+    def __init__(self, **tracker):
+        from extractors.identity import PersonTracker
+        from extractors.shots import ShotDetector
+
+        self.shots = ShotDetector()
+        self.tracker = PersonTracker("face", **tracker)
+
+    def update(self, frame_rgb: np.ndarray, dets: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """``(track_ids int32 [D], person_ids int32 [D], shot)`` of the faces ``dets``
+        float32 [D, >=5] (x1, y1, x2, y2, score, ...) of the next uint8 RGB frame; -1 = not tracked."""
+        from extractors.appearance import appearance_embeddings
+
+        shot = self.shots.update(frame_rgb)
+        boxes = np.asarray(dets, np.float32).reshape(len(dets), -1)[:, :4]
+        scores = np.asarray(dets, np.float32).reshape(len(dets), -1)[:, 4]
+        tracks, persons = self.tracker.update(shot, boxes, scores, appearance_embeddings(frame_rgb, boxes))
+        return tracks, persons, shot
+
+    @property
+    def num_shots(self) -> int:
+        """Shots seen so far."""
+        return self.shots.shot + 1
+
+
 class FacePredictor:
     """Face detection + tracking + expression classification (a pretrained face model) on video frames.
 
@@ -87,7 +121,8 @@ class FacePredictor:
             ``blazeface-back`` (256 px input, whole scenes, default), ``blazeface-front``
             (128 px, faces filling much of the frame), ``dbface-*``. It runs in float32 on
             every device.
-        iou_threshold, max_gap: face tracking settings (:class:`extractors.face_tracks.FaceTracker`).
+        iou_threshold, max_gap: first-stage IoU and missed frames of the face tracks
+            (``match_iou`` and ``max_missed`` of :class:`extractors.identity.PersonTracker`).
         weights: optional path of a weights file for ``model`` (a Keras HDF5 mini-Xception).
         decoder: decoder back-end (:data:`pipelines.decoders.DECODER_BACKENDS`).
         model: a :data:`zoo.registry.PRETRAINED` name (default
@@ -100,7 +135,7 @@ class FacePredictor:
 
     kind = "face"
 
-    def __init__(self, device: str = "cpu", detector: str = DEFAULT_DETECTOR, iou_threshold: float = 0.3,
+    def __init__(self, device: str = "cpu", detector: str = DEFAULT_DETECTOR, iou_threshold: float = 0.2,
                  max_gap: int = 5, weights: Optional[str] = None, decoder: str = DEFAULT_BACKEND,
                  model: Optional[str] = None):
         from zoo.registry import DEFAULT_FACE_MODEL, PRETRAINED
@@ -113,6 +148,10 @@ class FacePredictor:
         self.model = spec.load(device, weights)
         self.model_name = str(weights) if weights else spec.name
         self.classes = spec.classes()
+
+    def new_tracker(self) -> FaceIdentity:
+        """A fresh :class:`FaceIdentity` for one video (or one folder of frames)."""
+        return FaceIdentity(match_iou=self.iou_threshold, max_missed=self.max_gap)
 
     def face_inputs(self, frame_rgb: np.ndarray, dets: np.ndarray) -> tuple[list, list]:
         """fer-exact mini-Xception inputs of the faces ``dets`` [D, >=4] of one RGB frame.
@@ -159,12 +198,10 @@ class FacePredictor:
         """
         from tqdm import tqdm
 
-        from extractors.face_tracks import FaceTracker
-
         reader, info = open_video(path, self.decoder)
         fps, n, h, w = info.fps, info.num_frames, info.height, info.width
         plan = sampling.plan(fps, n)
-        tracker = FaceTracker(self.iou_threshold, self.max_gap)
+        tracker = self.new_tracker()
         result = VideoPrediction(path, header={
             "model": self.model_name, "detector": self.detector_name, "classes": list(self.classes),
             "fps": round(fps, 4), "num_frames": n, "width": w, "height": h, "decoder": self.decoder,
@@ -181,23 +218,26 @@ class FacePredictor:
                 if result.header["sampled_frames"] == 0:
                     raise
                 result.error = str(exc)
-        result.summary = summarise_tracks(result.records, self.classes)
-        result.header.update(faces=len(result.records), tracks=len(result.summary))
+        result.summary = summarise_persons(result.records, self.classes)
+        result.header.update(faces=len(result.records), tracks=len({r["id"] for r in result.records}),
+                             persons=len(result.summary), shots=tracker.num_shots)
         if not result.records and result.error is None:
             result.message = (f"no face found in {result.header['sampled_frames']} sampled frames of {path} "
                               f"(detector {self.detector_name})")
         return result
 
     def _chunk_records(self, result, idx, frames, dets, tracker, fps, hw) -> None:
-        """Track, classify (one forward for the chunk) and record the faces of a chunk."""
+        """Track (``tracker``: :meth:`new_tracker`), classify (one forward for the chunk) and
+        record the tracked faces of a chunk."""
         per_frame, inputs = [], []
         for frame, d in zip(frames, dets):
-            ids = tracker.update(d)
+            ids, persons, shot = _frame_ids(tracker, frame, d)
             x, kept = self.face_inputs(frame, d)
-            per_frame.append((d, ids, kept, len(inputs)))
-            inputs += x
+            kept_x = [(xi, j) for xi, j in zip(x, kept) if ids[j] >= 0]
+            per_frame.append((d, ids, persons, shot, [j for _, j in kept_x], len(inputs)))
+            inputs += [xi for xi, _ in kept_x]
         probs = self.classify(inputs)
-        for f, (d, ids, kept, first) in zip(idx, per_frame):
+        for f, (d, ids, persons, shot, kept, first) in zip(idx, per_frame):
             f, anns = int(f), []
             for p, j in zip(probs[first:first + len(kept)], kept):
                 box = clip_box(d[j], *hw)
@@ -207,30 +247,46 @@ class FacePredictor:
                 result.records.append({
                     "type": "emotion", "class": cls, "scores": round_scores(p, self.classes), "frame": f,
                     "seconds": round(f / fps, 4), "coordinates": box, "id": int(ids[j]),
+                    "person": int(persons[j]), "shot": int(shot),
                     "confidence": round(float(d[j, 4]), 4), "video": result.video})
-                anns.append({"box": box, "id": int(ids[j]), "label": f"{ids[j]} {cls} {p.max():.2f}"})
+                anns.append({"box": box, "id": int(persons[j]), "track": int(ids[j]),
+                             "label": f"P{persons[j]} {cls} {p.max():.2f}"})
             result.annotations[f] = anns
 
 
-def summarise_tracks(records: Sequence[dict], classes: Sequence[str]) -> list[dict]:
-    """One ``emotion_summary`` line per track id of the ``emotion`` records of one video.
+def _frame_ids(tracker, frame, dets) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(track ids, person ids, shot)`` of one frame's faces from a :class:`FaceIdentity`, or from
+    the old :class:`extractors.face_tracks.FaceTracker` (IoU only: person = track, shot 0)."""
+    if isinstance(tracker, FaceIdentity):
+        return tracker.update(frame, dets)
+    ids = tracker.update(dets)
+    return ids, ids, 0
 
-    ``scores`` is the mean of the per-frame scores, ``class`` its argmax (the dominant class),
-    ``frames`` the number of sampled frames the track was seen in, ``votes`` the per-frame
-    argmax counts. Tracks are listed by id.
+
+def summarise_persons(records: Sequence[dict], classes: Sequence[str]) -> list[dict]:
+    """One ``emotion_summary`` line per person of the ``emotion`` records of one video.
+
+    ``scores`` is the mean of the per-frame scores of all the person's faces, ``class`` its
+    argmax (the dominant class), ``frames`` the number of sampled frames the person was seen in,
+    ``tracks`` the track ids that make up the person (one per shot or reappearance), ``votes``
+    the per-frame argmax counts. Persons are listed by id.
     """
-    by_id: dict[int, list[dict]] = {}
+    by_person: dict[int, list[dict]] = {}
     for r in records:
-        by_id.setdefault(r["id"], []).append(r)
+        by_person.setdefault(r.get("person", r["id"]), []).append(r)
     out = []
-    for tid in sorted(by_id):
-        rs = by_id[tid]
+    for pid in sorted(by_person):
+        rs = by_person[pid]
         mean = np.mean([[r["scores"][c] for c in classes] for r in rs], axis=0)
         votes = {c: sum(r["class"] == c for r in rs) for c in classes}
-        out.append({"type": "emotion_summary", "video": rs[0]["video"], "id": tid,
+        out.append({"type": "emotion_summary", "video": rs[0]["video"], "person": pid,
+                    "tracks": sorted({r["id"] for r in rs}),
                     "class": classes[int(np.argmax(mean))], "scores": round_scores(mean, classes),
                     "frames": len(rs), "first_frame": rs[0]["frame"], "last_frame": rs[-1]["frame"],
                     "first_seconds": rs[0]["seconds"], "last_seconds": rs[-1]["seconds"],
                     "votes": {c: v for c, v in votes.items() if v}})
     return out
 
+
+#: The former name (per track); summaries are per person now.
+summarise_tracks = summarise_persons

@@ -48,7 +48,7 @@ class VideoPrediction:
         video: the path as given.
         header: the ``{"type": "video", ...}`` line (model, detector, fps, frames, counts).
         records: ``emotion`` (face models) or ``window`` (checkpoints) lines.
-        summary: ``emotion_summary`` per track or one ``video_prediction`` line.
+        summary: ``emotion_summary`` per person or one ``video_prediction`` line.
         annotations: ``{frame index: [annotation]}`` for :mod:`zoo.overlay` (not serialised
             to the JSON lines).
         message: a note such as "no face found" (not an error), or None.
@@ -67,6 +67,14 @@ class VideoPrediction:
         """The JSON-lines records of this video: header, then records, then summary."""
         head = {"type": "video", "video": self.video, **self.header, "message": self.message, "error": self.error}
         return [head] + self.records + self.summary
+
+    def vtt_lines(self, with_video: bool = False) -> list[dict]:
+        """The VTT form of the face lines: ``{"type": "emotion", "class", "seconds", "object"}``
+        per face per sampled frame, ``object`` = the person id (``"video"`` added when
+        ``with_video``); nothing for checkpoint results (no faces)."""
+        return [{"type": "emotion", "class": r["class"], "seconds": r["seconds"], "object": r["person"],
+                 **({"video": self.video} if with_video else {})}
+                for r in self.records if r.get("type") == "emotion" and "person" in r]
 
     def to_json(self) -> str:
         """Serialise everything but ``annotations`` keys' numpy arrays (lists instead)."""
