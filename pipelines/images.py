@@ -137,9 +137,9 @@ def open_image(path: str | Path, max_pixels: Optional[int] = MAX_FRAME_PIXELS) -
     except MemoryError as exc:
         raise ImageError(f"{path}: out of memory decoding {_found(info)}; downscale it") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        what = "truncated" if "truncated" in str(exc) or isinstance(exc, EOFError) else "undecodable"
-        raise ImageError(f"{path}: {what} image ({_found(info)}, {path.stat().st_size} bytes: {exc}); "
-                         f"re-download or re-export it, or {_TRY}") from exc
+        what = "truncated" if "truncated" in str(exc).lower() or isinstance(exc, EOFError) else "undecodable"
+        found = f"{info.describe()}, {path.stat().st_size} bytes" if info else describe_bytes(path)
+        raise ImageError(f"{path}: {what} image ({found}: {exc}); re-download or re-export it, or {_TRY}") from exc
 
 
 def _info(im) -> ImageInfo:
