@@ -171,6 +171,18 @@ def _infer_openpose(model, frames, device, dtype, scale_search=(0.5,), mode="fas
     return [(p.scores, p.keypoints) for p in poses]
 
 
+def _load_blazepose(device):
+    from extractors.blazepose import load_blazepose
+
+    return load_blazepose(device=device)
+
+
+def _infer_blazepose(model, frames, device, dtype, **options):
+    from extractors.blazepose import estimate_poses
+
+    return estimate_poses(model, frames, device=device, dtype=dtype, **options)
+
+
 def _face_detector(module: str, loader: str, variant: str):
     """``(load, infer)`` of a face detector module (``detect_faces``), imported when first used."""
     def load(device):
@@ -205,6 +217,12 @@ def _entries() -> list[Entry]:
               "OpenPose COCO-18 body model (pytorch-openpose), fast batched decoder",
               _load_openpose, _infer_openpose,
               default_options={"scale_search": (0.5,), "mode": "fast"}),
+        Entry("blazepose-ghum", "pose", ("blazepose", "blazepose-full", "mediapipe-pose"),
+              ("blazepose-detector", "blazepose-landmark-full"), "blazepose33", torch.float32,
+              "MediaPipe BlazePose GHUM full: multi-person 33 landmarks, image xy + visibility + "
+              "metric 3-D world xyz (TFLite graphs run in torch)",
+              _load_blazepose, _infer_blazepose,
+              default_options={"score_threshold": 0.5, "max_persons": 4}),
         Entry("blazeface-front", "face", ("blazeface", "blazeface-front-camera"),
               ("blazeface-front", "blazeface-anchors"), None, torch.float16,
               "MediaPipe BlazeFace front-camera model (128 px input; close-ups, head crops)",

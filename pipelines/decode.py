@@ -117,10 +117,11 @@ def open_video(uri: str, window: tuple[float, float, float] | None = None,
         start_s, length_s, sample_fps = window
         wanted = plan_window(start_s, length_s, sample_fps, fps, max(n_video, declared))
     lost = wanted[(wanted >= n_video) & (wanted < declared)]
-    if lost.size and looks_truncated(declared, n_video):
+    if lost.size and looks_truncated(declared, info.packets or n_video):
         decoder.close()
         raise DecodeError(f"{uri}: truncated file: the container declares {declared} frames but only {n_video} "
-                          f"can be decoded, and frame {int(lost[0])} is needed")
+                          f"can be decoded ({info.packets or n_video} packets found), and frame {int(lost[0])} is "
+                          f"needed; try: a complete copy of the file")
     idx = wanted[(wanted >= 0) & (wanted < n_video)].astype(np.int32)
     if idx.size == 0:
         decoder.close()

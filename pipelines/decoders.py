@@ -40,6 +40,8 @@ from typing import ClassVar, Sequence
 
 import numpy as np
 
+from pipelines.frame_index import UnindexableVideo, frame_index
+
 #: Largest frame (width x height) a back-end accepts by default: twice 4K UHD (3840 x 2160 x 2).
 #: The same cap applies to images (:func:`pipelines.readers.media.load_image`).
 MAX_FRAME_PIXELS = 3840 * 2160 * 2
@@ -66,8 +68,10 @@ class VideoInfo:
         num_frames: frames that can be addressed by ``get_batch`` (0-based indices below it).
         fps: average frame rate (frames per second; ``nan`` when the container gives none).
         width, height: frame size in pixels.
-        declared_frames: frame count the container header declares (0 when it gives none); more
-            than ``num_frames`` on a truncated file for back-ends that index packets.
+        declared_frames: frame count the container header declares (0 when it gives none): a
+            hint only (it counts packets an edit list drops, or is simply wrong).
+        packets: video packets holding data (0 when the back-end does not say), including those
+            that give no frame; clearly fewer than ``declared_frames`` means a truncated file.
     """
 
     num_frames: int
@@ -75,11 +79,94 @@ class VideoInfo:
     width: int
     height: int
     declared_frames: int = 0
+    packets: int = 0
 
 
 def looks_truncated(declared: int, present: int) -> bool:
     """The header declares clearly more frames than the file holds (a few frames of slack)."""
     return declared - present > max(2, declared // 100)
+
+
+#: Demuxers FFmpeg uses for single pictures: a file they open is a photo, not a video.
+IMAGE_DEMUXERS = ("image2", "_pipe")
+
+
+def _quote(path: str) -> str:
+    import shlex
+
+    return shlex.quote(path)
+
+
+def reencode_command(uri: str) -> str:
+    """An FFmpeg command that rewrites ``uri``'s first video stream as H.264 in MP4 (every back-end reads it)."""
+    stem = os.path.splitext(os.path.basename(uri))[0] or "video"
+    return f"ffmpeg -i {_quote(uri)} -map 0:v:0 -c:v libx264 -pix_fmt yuv420p {_quote(stem + '_h264.mp4')}"
+
+
+def describe_media(uri: str) -> str:
+    """What FFmpeg (PyAV) finds in ``uri``: container and streams, for refusal messages (one line).
+
+    Example: ``"mov,mp4,m4a,3gp,3g2,mj2 container: video h264 64x48 (16 frames declared), audio aac"``.
+    Never raises: a file FFmpeg cannot open is described as such.
+    """
+    try:
+        import av
+
+        with av.open(uri, metadata_errors="ignore") as container:
+            parts = []
+            for s in container.streams:
+                ctx = s.codec_context
+                codec = ctx.name if ctx is not None else "unknown codec"
+                if s.type == "video":
+                    declared = f" ({s.frames} frames declared)" if s.frames else ""
+                    parts.append(f"video {codec} {ctx.width}x{ctx.height}{declared}")
+                else:
+                    parts.append(f"{s.type} {codec}" if s.type in ("audio", "subtitle") else s.type)
+            return f"{container.format.name} container: " + (", ".join(parts) or "no stream")
+    except Exception as exc:  # noqa: BLE001 - describing must never mask the refusal itself
+        return f"no media container FFmpeg recognises ({type(exc).__name__})"
+
+
+def media_kind(uri: str) -> str | None:
+    """What ``uri`` is when it cannot be a video, or None: ``"no video stream"`` (audio only, ...),
+    ``"an empty video stream"`` (no packet) or ``"a still image"`` (a picture demuxer, one frame).
+    Never raises (None when FFmpeg cannot open the file)."""
+    try:
+        import av
+
+        with av.open(uri, metadata_errors="ignore") as container:
+            if not container.streams.video:
+                return "no video stream"
+            stream = container.streams.video[0]
+            fmt = container.format.name
+            if fmt == IMAGE_DEMUXERS[0] or fmt.endswith(IMAGE_DEMUXERS[1]):
+                return "a still image"
+            if not any(p.size for p in container.demux(stream)):
+                return "an empty video stream"
+    except Exception:  # noqa: BLE001
+        return None
+    return None
+
+
+_KIND_WHAT = {"no video stream": "not a video: it has no video stream",
+              "an empty video stream": "its video stream is empty (no frame at all)",
+              "a still image": "a still image, not a video"}
+_KIND_TRY = {"no video stream": "give a file with pictures (this one has none to decode)",
+             "an empty video stream": "give a file with pictures (this recording holds none)",
+             "a still image": "give photos as images, not as a video"}
+
+
+def refusal(uri: str, what: str, advice: str) -> str:
+    """One-line refusal: ``"<uri>: <what>; found: <container and streams>; try: <advice>"``.
+
+    ``advice``: ``"re-encode"`` (the :func:`reencode_command`), ``"other decoder"`` (another
+    ``--decoder``, then re-encoding), or the text itself.
+    """
+    if advice == "re-encode":
+        advice = f"re-encode it: {reencode_command(uri)}"
+    elif advice == "other decoder":
+        advice = f"another --decoder (pyav, the default, reads the most files), or re-encode it: {reencode_command(uri)}"
+    return f"{uri}: {what}; found: {describe_media(uri)}; try: {advice}"
 
 
 def check_video_file(uri: str) -> None:
@@ -149,17 +236,31 @@ class FrameDecoder:
             check_video_file(uri)
         try:
             info = self._open(uri)
-        except (DecodeError, BackendUnavailable):
+        except BackendUnavailable:
             self._safe_close()
             raise
         except Exception as exc:  # noqa: BLE001 - every library has its own error types
             self._safe_close()
-            raise DecodeError(f"{uri}: {self.name} cannot open video: {type(exc).__name__}: {exc}") from exc
+            self._refuse_kind(uri)
+            if isinstance(exc, DecodeError):
+                raise
+            msg = str(exc).replace(uri, "PATH").splitlines()[0][:200] if str(exc) else ""
+            raise DecodeError(refusal(uri, f"{self.name} cannot open video ({type(exc).__name__}: {msg})",
+                                      "other decoder")) from exc
+        if info.num_frames <= 1:
+            self._refuse_kind(uri)
         if info.num_frames <= 0:
             self._safe_close()
-            raise DecodeError(f"{uri}: {self.name} finds no frame in the video stream")
+            raise DecodeError(refusal(uri, f"{self.name} finds no frame in the video stream", "other decoder"))
         self.uri, self.info = uri, info
         return info
+
+    def _refuse_kind(self, uri: str) -> None:
+        """Raise a :class:`DecodeError` saying what ``uri`` is when it is no video (see :func:`media_kind`)."""
+        kind = media_kind(uri)
+        if kind is not None:
+            self._safe_close()
+            raise DecodeError(refusal(uri, _KIND_WHAT[kind], _KIND_TRY[kind]))
 
     def get_batch(self, indices: Sequence[int]) -> np.ndarray:
         """Decode the given 0-based frames of the open video.
@@ -183,15 +284,16 @@ class FrameDecoder:
         if bad.size:
             n, declared = self.info.num_frames, self.info.declared_frames
             why = (f" (the header declares {declared}: the file is truncated or its index damaged)"
-                   if looks_truncated(declared, n) else "")
+                   if looks_truncated(declared, self.info.packets or n) else "")
             raise DecodeError(f"{self.uri}: frame {int(bad[0])} is out of range: {self.name} finds {n} frames{why}")
         try:
             frames = self._get_batch(idx)
         except DecodeError:
             raise
         except Exception as exc:  # noqa: BLE001
-            raise DecodeError(f"{self.uri}: {self.name} failed decoding frames {int(idx.min())}-{int(idx.max())}: "
-                              f"{type(exc).__name__}: {exc}") from exc
+            msg = str(exc).splitlines()[0][:200] if str(exc) else ""
+            raise DecodeError(refusal(self.uri, f"{self.name} failed decoding frames {int(idx.min())}-{int(idx.max())} "
+                                                f"({type(exc).__name__}: {msg})", "other decoder")) from exc
         if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[0] != idx.size or frames.shape[-1] != 3:
             raise DecodeError(f"{self.uri}: {self.name} returned frames of shape {frames.shape} ({frames.dtype}) "
                               f"for {idx.size} frames")
@@ -242,6 +344,25 @@ def _import(module: str, backend: str):
                                  f"installed ({exc})") from exc
 
 
+def pyav_index(uri: str):
+    """The :class:`pipelines.frame_index.FrameIndex` of ``uri``'s first video stream, built with
+    PyAV (cached per process), for the back-ends that number packets or trust the header; None
+    when PyAV is missing or cannot index the file (the back-end's own count is kept)."""
+    try:
+        import av
+    except ImportError:
+        return None
+    try:
+        with av.open(uri, metadata_errors="ignore") as container:
+            if not container.streams.video:
+                return None
+            stream = container.streams.video[0]
+            stream.thread_count = 1
+            return frame_index(uri, container, stream)
+    except Exception:  # noqa: BLE001 - the back-end's own open reports what is wrong
+        return None
+
+
 def _header(uri: str) -> tuple[int, int, int, int]:
     """``(width, height, declared frames, rotation degrees)`` from the container header via OpenCV's FFmpeg.
 
@@ -284,10 +405,18 @@ class DecordDecoder(FrameDecoder):
         width, height, declared, rotation = _header(uri)
         self._check_pixels(uri, width, height)
         if rotation:
-            raise DecodeError(f"{uri}: decord cannot turn frames by the video's rotation metadata ({rotation} "
-                              f"degrees; it fails or returns frames as stored): decode it with pyav or opencv")
+            raise DecodeError(refusal(uri, f"decord cannot turn frames by the video's rotation metadata ({rotation} "
+                                           f"degrees; it fails or returns frames as stored)",
+                                      "--decoder pyav (the default) or --decoder opencv"))
+        index = pyav_index(uri)
+        if index is not None and index.discarded:
+            raise DecodeError(refusal(uri, f"decord numbers packets, and this file's edit list hides {index.discarded} "
+                                           f"of them (decoded as references, never shown): its frames after a seek "
+                                           f"would be shifted", "other decoder"))
         self._reader = decord.VideoReader(uri, ctx=decord.cpu(0), num_threads=self.threads)
         n = len(self._reader)
+        if index is not None and index.num_frames:  # packets that give no frame are not frames
+            n = min(n, index.num_frames)
         if (width == 0 or height == 0) and n > 0:
             height, width = self._reader[0].shape[:2]
             self._check_pixels(uri, width, height)
@@ -368,28 +497,19 @@ class PyAVDecoder(FrameDecoder):
         av = _import("av", self.name)
         self._container = container = av.open(uri, metadata_errors="ignore")
         if not container.streams.video:
-            kinds = sorted({s.type for s in container.streams}) or ["none"]
-            raise DecodeError(f"{uri}: no video stream (the container holds: {', '.join(kinds)})")
+            raise DecodeError(refusal(uri, "no video stream", "nothing to decode"))
         self._stream = stream = container.streams.video[0]
         ctx = stream.codec_context
         self._check_pixels(uri, ctx.width, ctx.height)
         if self.thread_type is not None:
             stream.thread_type = self.thread_type
         stream.thread_count = self.threads
-        pts, keys = [], []
-        for packet in container.demux(stream):
-            t = packet.pts if packet.pts is not None else packet.dts
-            if t is None:
-                if packet.size:
-                    raise DecodeError(f"{uri}: video packets without timestamps: frames cannot be indexed")
-                continue  # the demuxer's empty flush packet
-            pts.append(t)
-            keys.append(packet.is_keyframe)
-        order = np.argsort(np.asarray(pts, np.int64), kind="stable")
-        self._pts = np.asarray(pts, np.int64)[order]
+        try:
+            index = frame_index(uri, container, stream)
+        except UnindexableVideo as exc:
+            raise DecodeError(refusal(uri, str(exc), "re-encode")) from None
+        self._pts, self._keys, self._exact_pts = index.pts, list(index.keys), index.exact_pts
         self._index = {int(t): i for i, t in enumerate(self._pts)}
-        key_idx = sorted({0} | {int(i) for i, k in enumerate(np.asarray(keys, bool)[order]) if k})
-        self._keys = key_idx
         self._frames_iter, self._pos = None, None
         # one converter for the whole video: frame.to_ndarray(format=...) builds a new swscale
         # context for every frame, which measured 3x the decoding time itself
@@ -406,11 +526,15 @@ class PyAVDecoder(FrameDecoder):
                 self._frames_iter = None
             rotation = int(getattr(first, "rotation", 0) or 0) if first is not None else 0
             if rotation % 90:
-                raise DecodeError(f"{uri}: rotation metadata of {rotation} degrees (not a multiple of 90)")
+                raise DecodeError(refusal(uri, f"rotation metadata of {rotation} degrees (not a multiple of 90)",
+                                          "re-encode"))
             self._quarter_turns = (rotation // 90) % 4
             if self._quarter_turns % 2:
                 width, height = height, width
-        return VideoInfo(len(self._pts), fps, width, height, int(stream.frames or 0))
+        elif index.packets:
+            raise DecodeError(refusal(uri, f"none of the video stream's {index.packets} packets gives a frame",
+                                      "re-encode"))
+        return VideoInfo(len(self._pts), fps, width, height, index.declared, index.packets)
 
     def _key_before(self, i: int) -> int:
         """Index of the last key frame at or before frame ``i``."""
@@ -425,6 +549,8 @@ class PyAVDecoder(FrameDecoder):
         presentation times) FFmpeg labels B-frame streams' frames with decode-order stamps, so
         frames in presentation order carry pts such as 1, 2, 4, 3, 5, 7, 6.
         """
+        if self._exact_pts and frame.pts is not None and int(frame.pts) in self._index:
+            return self._index[int(frame.pts)]
         if self._pos is not None:
             return self._pos + 1
         if frame.pts is None:
@@ -437,7 +563,21 @@ class PyAVDecoder(FrameDecoder):
 
     def _seek(self, key: int) -> None:
         self._container.seek(int(self._pts[key]), stream=self._stream, backward=True, any_frame=False)
-        self._frames_iter, self._pos = self._container.decode(self._stream), None
+        self._frames_iter, self._pos = self._decoded(), None
+
+    def _decoded(self):
+        """Decoded frames from the current position; a packet the decoder refuses is skipped (as
+        FFmpeg does) when it is not one of the indexed frames (a packet without a picture)."""
+        import av
+
+        for packet in self._container.demux(self._stream):
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError:
+                if packet.pts is not None and int(packet.pts) in self._index and not packet.is_discard:
+                    raise
+                continue
+            yield from frames
 
     def _decode_to(self, target: int) -> np.ndarray | None:
         """Decode forward to frame ``target``; None when the decoder passed it or the stream ended."""
@@ -469,10 +609,19 @@ class PyAVDecoder(FrameDecoder):
                 self._seek(key)
                 frame = self._decode_to(target)
             if frame is None:
-                raise DecodeError(f"{self.uri}: pyav could not decode frame {target} (the decoder stopped at "
-                                  f"frame {self._pos}): the stream is damaged or truncated")
+                raise DecodeError(self._missing(target))
             got[target] = frame
         return np.stack([got[i] for i in idx.tolist()])
+
+    def _missing(self, target: int) -> str:
+        """Refusal for an indexed frame the decoder does not give (one line, see :func:`refusal`)."""
+        t = self._pts[target] * self._stream.time_base
+        where = (f"the decoder gave no frame from its key frame on" if self._pos is None else
+                 f"the decoder went on to frame {self._pos} without giving it" if self._pos > target else
+                 f"the stream ended at frame {self._pos}")
+        return refusal(self.uri, f"pyav gets no frame {target} (pts {float(t):.3f} s) though a packet is listed for it: "
+                                 f"{where} (a packet without a picture inside the stream, or damaged data)",
+                       "other decoder")
 
     def _close(self) -> None:
         container, self._container = self._container, None
@@ -502,13 +651,16 @@ class OpenCVDecoder(FrameDecoder):
         cv2 = _import("cv2", self.name)
         self._cap = cv2.VideoCapture(uri, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, self.threads])
         if not self._cap.isOpened():
-            raise DecodeError(f"{uri}: opencv cannot open the video (no decodable video stream)")
+            raise DecodeError(refusal(uri, "opencv cannot open the video (no decodable video stream)", "other decoder"))
         width, height = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
         self._check_pixels(uri, width, height)
         count, fps = self._cap.get(cv2.CAP_PROP_FRAME_COUNT), self._cap.get(cv2.CAP_PROP_FPS)
         self._pos = 0
         count = int(count) if math.isfinite(count) and count > 0 else 0
-        return VideoInfo(count, float(fps) if math.isfinite(fps) and fps > 0 else float("nan"), width, height, count)
+        index = pyav_index(uri)  # the header's count is a hint: count the frames FFmpeg shows
+        frames = index.num_frames if index is not None and index.num_frames else count
+        return VideoInfo(frames, float(fps) if math.isfinite(fps) and fps > 0 else float("nan"), width, height, count,
+                         index.packets if index is not None else 0)
 
     def _get_batch(self, idx: np.ndarray) -> np.ndarray:
         import cv2
@@ -520,12 +672,13 @@ class OpenCVDecoder(FrameDecoder):
                 self._pos = i
             while self._pos < i:
                 if not self._cap.grab():
-                    raise DecodeError(f"{self.uri}: opencv could not read frame {self._pos} (on the way to {i})")
+                    raise DecodeError(refusal(self.uri, f"opencv could not read frame {self._pos} (on the way to {i})",
+                                              "other decoder"))
                 self._pos += 1
             ok, bgr = self._cap.read()
             self._pos += 1
             if not ok:
-                raise DecodeError(f"{self.uri}: opencv could not decode frame {i}")
+                raise DecodeError(refusal(self.uri, f"opencv could not decode frame {i}", "other decoder"))
             got[i] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         return np.stack([got[i] for i in idx.tolist()])
 
