@@ -16,6 +16,7 @@ name             V    source
 ``proxemo16``    16   EWalk / ELMD / STEP gaits as ProxEmo reads them
 ``kinect25``     25   Microsoft Kinect v2 body joints (ESVG ``.pose`` files)
 ``emilya28``     28   Emilya mocap ``.xls`` sheets; joint names NOT known
+``blazepose33``  33   MediaPipe BlazePose GHUM (``C`` = 8, :data:`BLAZEPOSE_CHANNELS`)
 ===============  ===  ==========================================================================
 
 A :class:`Mapping` gives, for every joint of the target layout, the source joints it is made
@@ -30,6 +31,7 @@ import numpy as np
 
 __all__ = [
     "COCO17", "OPENPOSE18", "MPII16", "PROXEMO16", "KINECT25", "EMILYA28",
+    "BLAZEPOSE33", "BLAZEPOSE_CHANNELS",
     "COCO17_HEAD", "EMILYA28_UPPER_BODY",
     "Layout", "LAYOUTS", "Mapping", "MAPPINGS",
     "get_layout", "map_keypoints", "coco17_to_openpose18", "mpii16_to_proxemo16",
@@ -87,6 +89,22 @@ EMILYA28 = tuple(f"joint_{j:02d}" for j in range(28))
 
 #: Joints of FER_BGER's "upper body" variants: the first 14 Emilya joints (``i < 40, step 3``).
 EMILYA28_UPPER_BODY = tuple(range(14))
+
+#: MediaPipe BlazePose GHUM 33 landmarks (``pose_landmark_topology.svg``; the person's own sides).
+BLAZEPOSE33 = (
+    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
+    "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right",
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+    "left_pinky", "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb",
+    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+    "left_heel", "right_heel", "left_foot_index", "right_foot_index",
+)
+
+#: Channels of ``blazepose33`` keypoints (``extractors.blazepose``): image x, y (source pixels),
+#: visibility and presence (0..1), z (depth relative to the hips, pixels at the x scale), then
+#: the metric world coordinates (metres, origin between the hips, x right, y down, z away from
+#: the camera).
+BLAZEPOSE_CHANNELS = ("x", "y", "visibility", "presence", "z", "world_x", "world_y", "world_z")
 
 #: Head joints of COCO-17 (used to place a head region for face detection).
 COCO17_HEAD = tuple(COCO17.index(n) for n in ("nose", "left_eye", "right_eye", "left_ear", "right_ear"))
@@ -162,6 +180,14 @@ _KINECT25_EDGES = (
     (16, 17), (17, 18), (18, 19),
 )
 
+# MediaPipe POSE_CONNECTIONS (solutions/pose_connections.py), 35 bones.
+_BLAZEPOSE33_EDGES = (
+    (0, 1), (1, 2), (2, 3), (3, 7), (0, 4), (4, 5), (5, 6), (6, 8), (9, 10), (11, 12), (11, 13),
+    (13, 15), (15, 17), (15, 19), (15, 21), (17, 19), (12, 14), (14, 16), (16, 18), (16, 20),
+    (16, 22), (18, 20), (11, 23), (12, 24), (23, 24), (23, 25), (24, 26), (25, 27), (26, 28),
+    (27, 29), (28, 30), (29, 31), (30, 32), (27, 31), (28, 32),
+)
+
 #: Every layout by name.
 LAYOUTS: dict[str, Layout] = {lay.name: lay for lay in (
     Layout("coco17", COCO17, _COCO17_EDGES, "COCO keypoints (CAER)",
@@ -178,6 +204,10 @@ LAYOUTS: dict[str, Layout] = {lay.name: lay for lay in (
     Layout("kinect25", KINECT25, _KINECT25_EDGES,
            "Kinect v2 JointType; Janie1996/FER_BGER@b6d53bd Gesture/pre/x_y_oneroot.py",
            "edges: the seed's POSE_PAIRS; ESVG text lines hold joint j at fields 2+6j (x), 3+6j (y)"),
+    Layout("blazepose33", BLAZEPOSE33, _BLAZEPOSE33_EDGES,
+           "google-ai-edge/mediapipe modules/pose_landmark (pose_landmark_topology.svg, "
+           "solutions/pose_connections.py)",
+           "C = 8: BLAZEPOSE_CHANNELS (x, y, visibility first, like the 2-D layouts)"),
     Layout("emilya28", EMILYA28, (),
            "Emilya .xls, Janie1996/FER_BGER@b6d53bd Gesture/pre",
            "joint names and bones are NOT FOUND in the seeds: 28 joints x (x, y, z) per row of "

@@ -94,13 +94,16 @@ def test_scores_equal_mini_xception_on_fer_crop(face_run, clip_frames):
 def test_summary_agrees_with_lines(face_run):
     emotions = [r for r in face_run["lines"] if r["type"] == "emotion"]
     summary = [r for r in face_run["lines"] if r["type"] == "emotion_summary"]
-    by_id = defaultdict(list)
+    by_person = defaultdict(list)
     for r in emotions:
-        by_id[r["id"]].append(r)
-    assert sorted(by_id) == [s["id"] for s in summary]
-    assert face_run["lines"][0]["tracks"] == len(summary) and face_run["lines"][0]["faces"] == len(emotions)
+        by_person[r["person"]].append(r)
+    assert sorted(by_person) == [s["person"] for s in summary]  # one summary per person (issue 20)
+    head = face_run["lines"][0]
+    assert head["persons"] == len(summary) and head["faces"] == len(emotions)
+    assert head["tracks"] == len({r["id"] for r in emotions}) >= len(summary)
     for s in summary:
-        rows = by_id[s["id"]]
+        rows = by_person[s["person"]]
+        assert s["tracks"] == sorted({r["id"] for r in rows})
         assert s["frames"] == len(rows)
         assert (s["first_frame"], s["last_frame"]) == (rows[0]["frame"], rows[-1]["frame"])
         mean = {c: np.mean([r["scores"][c] for r in rows]) for c in s["scores"]}

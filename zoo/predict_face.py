@@ -101,8 +101,9 @@ class FaceIdentity:
         from extractors.appearance import appearance_embeddings
 
         shot = self.shots.update(frame_rgb)
-        boxes = np.asarray(dets, np.float32).reshape(len(dets), -1)[:, :4]
-        scores = np.asarray(dets, np.float32).reshape(len(dets), -1)[:, 4]
+        dets = np.asarray(dets, np.float32)
+        dets = dets.reshape(0, 5) if dets.size == 0 else dets
+        boxes, scores = dets[:, :4], dets[:, 4]
         tracks, persons = self.tracker.update(shot, boxes, scores, appearance_embeddings(frame_rgb, boxes))
         return tracks, persons, shot
 
