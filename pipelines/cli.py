@@ -32,8 +32,10 @@ EXIT_INTERRUPTED = 130
 
 #: Loggers of libraries whose import-time or worker chatter is hidden unless ``--verbose``:
 #: Beam's "apitools not found" (root logger) and "Could not find a compatible bson package"
-#: (``apache_beam.io.mongodbio``), "Logging handler created" (Beam workers), absl, gRPC, h5py, PIL.
-QUIET_LOGGERS = ("apache_beam", "absl", "grpc", "h5py", "PIL", "matplotlib", "urllib3", "fsspec", "numexpr")
+#: (``apache_beam.io.mongodbio``), "Logging handler created" (Beam workers), absl, gRPC, h5py, PIL,
+#: and the Dask scheduler and client of ``--runner dask`` (``distributed``: INFO lines per worker).
+QUIET_LOGGERS = ("apache_beam", "absl", "grpc", "h5py", "PIL", "matplotlib", "urllib3", "fsspec", "numexpr",
+                 "distributed", "dask")
 
 
 def quiet_library_logs(verbose: bool = False) -> None:

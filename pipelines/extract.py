@@ -3,15 +3,15 @@
 The driver plans the shards up front (:mod:`pipelines.plan`: shard = ``crc32(sample_id) % N``,
 samples in id order) and the pipeline has one element per shard to write::
 
-    Create([(shard, samples)]) -> Reshuffle -> ExtractShard (pipelines.stages)
+    Create([(shard, samples)]) -> Reshuffle -> ExtractShard (pipelines.stages), the single leaf
         video:    DecodeAhead (PyAV in isolated child processes, uint8 [T, H, W, 3] per sample)
                   -> pose model (--body: PoseNet | OpenPose) on the frames of several samples at once
                   -> tracking, main person, timeline, head crops -> face model (--face: BlazeFace | DBFace)
         images:   load images (no pose; annotated face boxes used) -> face model
         skeleton: joint arrays -> timeline
         all:      -> rows appended to the shard's Parquet row groups and HDF5 datasets as they come
-                  -> atomic renames, done marker (written and failed sample ids)
-    reader problems and the failed samples of every shard -> errors.jsonl
+                  -> shard log (dead letters, step times), atomic renames, done marker
+    driver: reader problems + the shard logs' dead letters -> errors.jsonl; step times -> manifest
 
 Memory is flat in the corpus size: no stage groups frames, rows or shards. The driver then
 writes ``manifest.json``, checks that every planned sample was written or reported (exit 3
@@ -20,10 +20,13 @@ otherwise) and prints a one-screen summary.
 Runners: the default is Beam's local runner (``DirectRunner``, which runs the portable
 FnApiRunner) in ``multi_processing`` mode with one worker process per CPU core (one with
 ``--device cuda``: one model copy per GPU, fed by several decoder processes); ``--direct-mode
-in_memory`` keeps everything in one process. ``--runner portable|dataflow|flink|spark`` take
-Beam's own options after ``--``; they are checked before anything runs (see
-:func:`validate_runner_options` and ``docs/runners.md``). A shard is the unit of parallelism:
-use at least as many shards as workers.
+in_memory`` keeps everything in one process. ``--runner dask`` runs on a dask.distributed
+cluster (:mod:`pipelines.dask_cluster`: one started on this machine, one worker process per core
+or per GPU, or an existing one with ``-- --dask_client_address=HOST:PORT``), one shard per Dask
+task (``--dask_partition_size=1``). ``--runner portable|dataflow|flink|spark`` take Beam's own
+options after ``--``; they are checked before anything runs (see :func:`validate_runner_options`
+and ``docs/runners.md``). A shard is the unit of parallelism: use at least as many shards as
+workers.
 
 Reliability: shards are written atomically with a done-marker last, so a killed run is resumed
 by running the same command again. A done shard is reused only when its marker lists every
@@ -35,6 +38,7 @@ time per output folder (``OUT/.lock``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -52,7 +56,8 @@ from pipelines.readers import read_samples
 #: at a time (activations of larger batches leave the caches); a GPU wants large batches.
 CPU_BATCH, GPU_BATCH = 1, 64
 RUNNERS = {"direct": "DirectRunner", "portable": "PortableRunner", "dataflow": "DataflowRunner",
-           "flink": "FlinkRunner", "spark": "SparkRunner"}
+           "flink": "FlinkRunner", "spark": "SparkRunner",
+           "dask": "apache_beam.runners.dask.dask_runner.DaskRunner"}  # = pipelines.dask_cluster.DASK_RUNNER
 
 
 class RunnerOptionsError(ValueError):
@@ -69,14 +74,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--label-order", default=None, help="one of the card's [labels.orders] (e.g. ewalk: step)")
     ap.add_argument("--out", default=None, help="output folder (default: shards/<dataset>)")
     ap.add_argument("--runner", default="direct", choices=sorted(RUNNERS),
-                    help="Beam runner: direct = Beam's local runner (DirectRunner -> FnApiRunner); portable = "
+                    help="Beam runner: direct = Beam's local runner (DirectRunner -> FnApiRunner); dask = "
+                         "Beam's DaskRunner on a Dask cluster started here (one worker per core, or per GPU with "
+                         "--device cuda) or on an existing one (-- --dask_client_address=HOST:PORT); portable = "
                          "a Beam job service (-- --job_endpoint=HOST:PORT); dataflow / flink / spark: see docs/runners.md")
     ap.add_argument("--direct-mode", default="multi_processing", choices=["multi_processing", "in_memory"],
                     help="local runner mode: multi_processing = --workers SDK worker processes "
                          "(direct_running_mode=multi_processing); in_memory = one process")
     ap.add_argument("--workers", type=int, default=None,
-                    help=f"worker processes of the local runner in multi_processing mode (default: the CPU "
-                         f"cores, {cores}, on CPU; 1 with --device cuda: one model copy per GPU)")
+                    help=f"worker processes of the local runner in multi_processing mode, or of the Dask "
+                         f"cluster started for --runner dask (default: the CPU cores, {cores}, on CPU; with "
+                         f"--device cuda 1 on the local runner, one per GPU on Dask: one model copy per GPU)")
     ap.add_argument("--decode-workers", type=int, default=None,
                     help="isolated decoder processes per worker (default: 1 on CPU; cores - 2 with --device cuda)")
     ap.add_argument("--face", default=None,
@@ -135,15 +143,35 @@ def runner_description(args: argparse.Namespace) -> str:
         if args.direct_mode == "multi_processing":
             return f"DirectRunner (local), direct_running_mode=multi_processing, {args.workers} worker processes"
         return "DirectRunner (local), direct_running_mode=in_memory, 1 process"
+    if args.runner == "dask":
+        return "DaskRunner (dask.distributed)"
     return RUNNERS[args.runner]
 
 
-def pipeline_options(args: argparse.Namespace):
-    """Beam ``PipelineOptions`` of the run: the runner flags plus the options after ``--``."""
+def _beam_flag(extra: list[str], name: str) -> str | None:
+    """The value of ``--name=VALUE`` / ``--name VALUE`` among the options after ``--``."""
+    for n, arg in enumerate(extra):
+        if arg.startswith(f"--{name}="):
+            return arg.split("=", 1)[1]
+        if arg == f"--{name}" and n + 1 < len(extra):
+            return extra[n + 1]
+    return None
+
+
+def pipeline_options(args: argparse.Namespace, scheduler: str | None = None):
+    """Beam ``PipelineOptions`` of the run: the runner flags plus the options after ``--``.
+
+    ``scheduler``: the address of the Dask cluster started for the run (``--runner dask``).
+    """
     from apache_beam.options.pipeline_options import PipelineOptions
 
     extra = [a for a in args.beam_args if a != "--"]
     flags = [f"--runner={RUNNERS[args.runner]}"]
+    if args.runner == "dask":
+        if scheduler and not _beam_flag(extra, "dask_client_address"):
+            flags.append(f"--dask_client_address={scheduler}")
+        if not (_beam_flag(extra, "dask_partition_size") or _beam_flag(extra, "dask_npartitions")):
+            flags.append("--dask_partition_size=1")  # one shard per task: the runner's Reshuffle is a no-op
     if args.runner == "direct":
         flags.append(f"--direct_running_mode={args.direct_mode}")
         if args.direct_mode == "multi_processing":
@@ -174,6 +202,8 @@ def validate_runner_options(args: argparse.Namespace, options) -> None:
       cluster) or ``--job_endpoint``; an existing ``--flink_job_server_jar`` when given;
     * ``spark``: ``--spark_master_url`` or ``--job_endpoint``; an existing
       ``--spark_job_server_jar`` when given;
+    * ``dask``: ``--dask_client_address`` as ``HOST:PORT`` or ``tcp://HOST:PORT`` and an
+      existing ``--dask_scheduler_file`` when given (neither: a cluster is started here);
     * ``--environment_type`` one of DOCKER, PROCESS, EXTERNAL, LOOPBACK (LOOPBACK only with a
       job service on this machine).
 
@@ -233,8 +263,26 @@ def validate_runner_options(args: argparse.Namespace, options) -> None:
         jar = all_opts.get("spark_job_server_jar")
         if jar and not _is_remote_path(jar) and not os.path.isfile(jar):
             problems.append(f"--spark_job_server_jar={jar}: no such file")
+    if runner == "dask":
+        problems += _dask_problems([a for a in args.beam_args if a != "--"])
     if problems:
         raise RunnerOptionsError("invalid runner options:\n  " + "\n  ".join(problems))
+
+
+def _dask_problems(extra: list[str]) -> list[str]:
+    """Problems of the Dask options after ``--`` (see :func:`validate_runner_options`)."""
+    problems = []
+    address = _beam_flag(extra, "dask_client_address")
+    if address is not None:
+        host, _, port = address.split("://", 1)[-1].rpartition(":")
+        if not host or not port.isdigit():
+            problems.append(f"--dask_client_address={address}: expected HOST:PORT (e.g. tcp://10.0.0.5:8786)")
+    scheduler_file = _beam_flag(extra, "dask_scheduler_file")
+    if scheduler_file and not os.path.isfile(scheduler_file):
+        problems.append(f"--dask_scheduler_file={scheduler_file}: no such file")
+    if _beam_flag(extra, "dask_partition_size") and _beam_flag(extra, "dask_npartitions"):
+        problems.append("--dask_partition_size and --dask_npartitions exclude each other")
+    return problems
 
 
 def check_extractor_weights(cfg: ExtractConfig) -> dict[str, str]:
@@ -258,23 +306,23 @@ def check_extractor_weights(cfg: ExtractConfig) -> dict[str, str]:
 
 
 def build_pipeline(p, shards: list[tuple[int, list]], cfg: ExtractConfig, config_hash: str, attrs: dict,
-                   read_errors=(), decode_timeout_s: float = 120.0, keep_empty: bool = True):
-    """Add the extraction graph to Beam pipeline ``p``; returns the errors PCollection.
+                   decode_timeout_s: float = 120.0, keep_empty: bool = True):
+    """Add the extraction graph to Beam pipeline ``p``; returns its single leaf, the PCollection
+    of per-shard summaries ``{"shard", "written", "failed"}``.
 
     ``shards`` are the ``(index, samples)`` elements of :meth:`pipelines.plan.ShardPlan.elements`;
-    each becomes one :class:`pipelines.stages.ExtractShard` call that writes its shard as it
-    goes. ``read_errors`` (problems the corpus reader found) join the dead-letter records;
-    ``keep_empty`` (False for retry folders): write shards whose samples all failed.
+    each becomes one :class:`pipelines.stages.ExtractShard` call that writes its shard, its shard
+    log (dead letters, step times) and its done marker as files; the driver reads them back
+    (:func:`pipelines.report.merge_shard_logs`). ``keep_empty`` (False for retry folders): write
+    shards whose samples all failed.
     """
     import apache_beam as beam
 
     from pipelines import stages
 
-    extracted = (p | "Shards" >> beam.Create(shards) | "Reshuffle" >> beam.Reshuffle()
-                 | "ExtractShard" >> beam.ParDo(stages.ExtractShard(cfg, config_hash, attrs, decode_timeout_s,
-                                                                keep_empty=keep_empty))
-                 .with_outputs(stages.ERRORS, main="done"))
-    return (p | "ReadErrors" >> beam.Create(list(read_errors)), extracted[stages.ERRORS]) | "Errors" >> beam.Flatten()
+    return (p | "Shards" >> beam.Create(shards) | "Reshuffle" >> beam.Reshuffle()
+            | "ExtractShard" >> beam.ParDo(stages.ExtractShard(cfg, config_hash, attrs, decode_timeout_s,
+                                                           keep_empty=keep_empty)))
 
 
 def execution_defaults(args: argparse.Namespace) -> tuple[int, int, int, int]:
@@ -282,16 +330,33 @@ def execution_defaults(args: argparse.Namespace) -> tuple[int, int, int, int]:
 
     CPU: one worker per core (``--workers``), the cores divided among them for torch, one
     decoder child each. CUDA with the local runner: one worker process, so one model copy per
-    GPU, fed by ``cores - 2`` decoder children (``--decode-workers`` overrides).
+    GPU, fed by ``cores - 2`` decoder children (``--decode-workers`` overrides). Dask, cluster
+    started here: as the local runner on CPU; with ``--device cuda`` one worker per GPU, the
+    ``cores - 2`` decoder children divided among them. Dask, existing cluster: torch threads
+    as the workers' environment sets them (``dask worker`` sets ``OMP_NUM_THREADS=1``) unless
+    ``--torch-threads``.
     """
     cores = os.cpu_count() or 1
-    local_multi = args.runner == "direct" and args.direct_mode == "multi_processing"
+    dask_here = args.runner == "dask" and not _dask_address_given(args)
+    local_multi = args.runner == "direct" and args.direct_mode == "multi_processing" or dask_here
     on_gpu = args.device.startswith("cuda")
-    workers = args.workers or (1 if on_gpu or not local_multi else cores)
-    threads = args.torch_threads or (max(1, cores // workers) if local_multi else cores)
-    decoders = args.decode_workers or (max(1, cores - 2) if on_gpu else 1)
+    if args.workers:
+        workers = args.workers
+    elif dask_here and args.device == "cuda":  # one worker per GPU
+        from pipelines.dask_cluster import gpu_ids
+
+        workers = max(1, len(gpu_ids()))
+    else:
+        workers = 1 if on_gpu or not local_multi else cores
+    threads = args.torch_threads or (max(1, cores // workers) if local_multi else 0 if args.runner == "dask" else cores)
+    decoders = args.decode_workers or (max(1, (cores - 2) // workers) if on_gpu else 1)
     batch = args.max_batch_size or (GPU_BATCH if on_gpu else CPU_BATCH)
-    return workers, max(1, threads), max(1, decoders), batch
+    return workers, max(0 if args.runner == "dask" else 1, threads), max(1, decoders), batch
+
+
+def _dask_address_given(args: argparse.Namespace) -> bool:
+    extra = [a for a in args.beam_args if a != "--"]
+    return bool(_beam_flag(extra, "dask_client_address") or _beam_flag(extra, "dask_scheduler_file"))
 
 
 def read_error_records(corpus: str, problems) -> list[dict]:
@@ -367,12 +432,17 @@ def _run_with_progress(p, total: int, out: Path, show: bool, stream=None):
 
 
 def _safe_run(p) -> dict:
+    result = None
     try:
         result = p.run()
         result.wait_until_finish()
         return {"result": result}
     except BaseException as exc:  # re-raised in the driver thread
         return {"error": exc}
+    finally:
+        client = getattr(result, "client", None)  # Beam's DaskRunner never closes its client
+        if client is not None:
+            client.close()
 
 
 def _resolve_extractors(args: argparse.Namespace) -> dict:
@@ -393,7 +463,8 @@ def _setup(args: argparse.Namespace):
     """Card, corpus root, output folder and config of the run; raises ``_SetupError``."""
     from pipelines import cli
 
-    if args.runner == "direct" and (problem := cli.check_device(args.device)):  # cluster workers have their own
+    here = args.runner == "direct" or args.runner == "dask" and not _dask_address_given(args)
+    if here and (problem := cli.check_device(args.device)):  # a remote cluster's workers have their own
         raise _SetupError(problem)
     workers, threads, decoders, batch = execution_defaults(args)
     args.workers = workers
@@ -451,26 +522,49 @@ def _plan(args, card, root, out: Path, cfg: ExtractConfig, config_hash: str):
     return samples, read_errors, plan_shards(todo, cfg.num_shards, {}), retry_dir
 
 
+@contextlib.contextmanager
+def _engine(args: argparse.Namespace, options, todo: bool):
+    """``(Beam options, runner line)`` of the run; with ``--runner dask`` and shards to write,
+    the Dask cluster is started or connected here and closed when the block ends."""
+    if args.runner != "dask" or not todo:
+        yield options, runner_description(args)
+        return
+    from pipelines.dask_cluster import CONNECT_TIMEOUT_S, DaskClusterError, dask_cluster
+
+    extra = [a for a in args.beam_args if a != "--"]
+    with contextlib.ExitStack() as stack:
+        try:
+            timeout = _beam_flag(extra, "dask_connection_timeout")
+            cluster = stack.enter_context(dask_cluster(
+                _beam_flag(extra, "dask_client_address"), _beam_flag(extra, "dask_scheduler_file"),
+                args.device, args.workers, verbose=args.verbose,
+                timeout_s=float(timeout) if timeout and timeout.isdigit() else CONNECT_TIMEOUT_S))
+        except DaskClusterError as exc:
+            raise _SetupError(str(exc)) from exc
+        yield pipeline_options(args, scheduler=cluster.address), cluster.describe()
+
+
 def _extract(args, options, out: Path, cfg: ExtractConfig, config_hash: str, plan, read_errors, retry_dir,
-             console=None):
-    """Run the Beam pipeline over ``plan``'s shards; returns the Beam result (None: nothing to do)."""
+             console=None) -> dict:
+    """Run the Beam pipeline over ``plan``'s shards, then merge the shard logs into
+    ``errors.jsonl``; returns the per-step timings (empty: nothing to do)."""
     from pipelines import report
 
+    shard_out = retry_dir or out
     if not plan.todo:
-        report.write_errors(read_errors, str(out / "errors.jsonl"))
-        return None
+        return report.merge_shard_logs(out, shard_out, [], read_errors)
     import apache_beam as beam
 
-    shard_out = retry_dir or out
     run_cfg = dataclasses.replace(cfg, out=str(shard_out))
     if retry_dir is not None:
         report.keep_previous_errors(out, retry_dir)
     p = beam.Pipeline(options=options)
-    errors = build_pipeline(p, plan.elements(), run_cfg, config_hash, report.shard_attrs(cfg), read_errors,
-                            args.decode_timeout, keep_empty=retry_dir is None)
-    errors | "WriteErrors" >> beam.combiners.ToList() | beam.Map(report.write_errors, str(out / "errors.jsonl"))
+    build_pipeline(p, plan.elements(), run_cfg, config_hash, report.shard_attrs(cfg), args.decode_timeout,
+                   keep_empty=retry_dir is None)
     total = sum(len(plan.members[i]) for i in plan.todo)
-    return _run_with_progress(p, total, shard_out, not args.no_progress, console and console.stream)
+    _run_with_progress(p, total, shard_out, not args.no_progress, console and console.stream)
+    report.remove_temporary_files(shard_out)  # a writer killed mid-shard (a lost Dask worker) leaves its own
+    return report.merge_shard_logs(out, shard_out, plan.todo, read_errors)
 
 
 def _run(args: argparse.Namespace, console) -> tuple[dict, Path]:
@@ -487,14 +581,15 @@ def _run(args: argparse.Namespace, console) -> tuple[dict, Path]:
         previous_errors = report.read_errors(out)
         report.reset_run_files(out)
         started = time.time()
-        result = _extract(args, options, out, cfg, config_hash, plan, read_errors, retry_dir, console)
+        with _engine(args, options, bool(plan.todo)) as (run_options, runner_line):
+            stages = _extract(args, run_options, out, cfg, config_hash, plan, read_errors, retry_dir, console)
         if retry_dir is not None and not list(retry_dir.glob("*.done.json")):
             shutil.rmtree(retry_dir)  # nothing succeeded: no empty retry-NN folder
             retry_dir = None
         redone = {s.sample_id for i in plan.todo for s in plan.members[i]}
         report.carry_errors(out, previous_errors, redone=redone, num_shards=cfg.num_shards, config_hash=config_hash)
-        manifest = report.write_manifest(out, cfg, config_hash, samples, result, time.time() - started,
-                                         skipped_shards=sorted(plan.reused), runner=runner_description(args),
+        manifest = report.write_manifest(out, cfg, config_hash, samples, stages, time.time() - started,
+                                         skipped_shards=sorted(plan.reused), runner=runner_line,
                                          retry=None if retry_dir is None else retry_dir.name)
     return manifest, out
 

@@ -12,10 +12,18 @@ is written twice); ``--overwrite`` deletes the retry folders.
 ``errors.jsonl`` always describes the current state of OUT: this run's dead-letters, the
 reader's problems, and the earlier runs' records of samples that are still not written and
 were not redone in this run.
+
+Shard logs: every shard task writes ``<shard folder>/.shard-logs/shard-NNNNN.json`` (its
+dead-letter records and per-step times, :func:`write_shard_log`) just before its done marker,
+by atomic rename, so a task that Dask reruns after a worker died replaces its log instead of
+adding to it. The driver merges the logs of the shards it planned into ``errors.jsonl`` and the
+manifest's ``timings.stages`` (:func:`merge_shard_logs`): nothing is read back from the runner,
+so the same files serve every Beam runner, including those without metrics (Dask).
 """
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import time
@@ -31,6 +39,8 @@ AFFECTZOO_VERSION = "0.1.0"
 
 
 RETRY_PREFIX = "retry-"
+#: Per-shard logs (dead letters and step times) under a shard folder.
+SHARD_LOGS = ".shard-logs"
 
 
 def reset_run_files(out: Path) -> None:
@@ -42,10 +52,17 @@ def reset_run_files(out: Path) -> None:
     """
     shutil.rmtree(out / ".progress", ignore_errors=True)
     for folder in [Path(out)] + retry_dirs(out):
-        for tmp in folder.glob(".*.tmp-*"):
-            tmp.unlink(missing_ok=True)
-        for tmp in folder.glob("*.json.tmp"):
-            tmp.unlink(missing_ok=True)
+        shutil.rmtree(folder / SHARD_LOGS, ignore_errors=True)
+        remove_temporary_files(folder)
+
+
+def remove_temporary_files(folder: Path) -> None:
+    """Delete the hidden temporary shard files in ``folder`` (left by a killed writer: a run
+    killed by SIGKILL, or a Dask worker that died while its task was rescheduled elsewhere)."""
+    for tmp in Path(folder).glob(".*.tmp-*"):
+        tmp.unlink(missing_ok=True)
+    for tmp in Path(folder).glob("*.json.tmp"):
+        tmp.unlink(missing_ok=True)
 
 
 def retry_dirs(out: Path) -> list[Path]:
@@ -140,21 +157,51 @@ def carry_errors(out: Path, previous: list[dict], redone: set[str], num_shards: 
     return len(keep)
 
 
-def stage_timings(result) -> dict[str, dict[str, float]]:
-    """Per-stage timings from Beam metrics: elements, total and mean milliseconds."""
-    if result is None:
-        return {}
-    try:
-        dists = result.metrics().query()["distributions"]
-    except Exception:  # noqa: BLE001 - some runners do not report metrics
-        return {}
-    out = {}
-    for d in dists:
-        value = d.result
-        if d.key.metric.namespace == "affectzoo" and value is not None and value.count:
-            out[d.key.metric.name.removesuffix("_ms")] = {
-                "elements": value.count, "total_s": round(value.sum / 1000, 3), "mean_ms": round(value.mean, 2)}
-    return out
+def shard_log_path(folder: Path, index: int) -> Path:
+    """``folder/.shard-logs/shard-NNNNN.json``: the log of shard ``index``."""
+    return Path(folder) / SHARD_LOGS / f"shard-{index:05d}.json"
+
+
+def write_shard_log(folder: Path, index: int, errors: list[dict], steps: dict[str, list[int]],
+                    worker: str = "") -> None:
+    """Write the log of shard ``index`` (atomic: a rerun of the task replaces it).
+
+    Args:
+        errors: the shard's dead-letter records (:func:`pipelines.errors.error_record`).
+        steps: ``{step: [calls, total milliseconds]}``.
+        worker: who wrote it (``host:pid``), for diagnosis.
+    """
+    path = shard_log_path(folder, index)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps({"shard": index, "worker": worker, "errors": errors, "steps": steps}, default=str))
+    tmp.replace(path)
+
+
+def read_shard_logs(folder: Path, indices) -> list[dict]:
+    """The logs of shards ``indices`` in ``folder`` that exist, in index order."""
+    paths = [shard_log_path(folder, i) for i in sorted(indices)]
+    return [json.loads(p.read_text()) for p in paths if p.is_file()]
+
+
+def stage_timings(logs: list[dict]) -> dict[str, dict[str, float]]:
+    """Per-step timings summed over shard logs: ``{step: {elements, total_s, mean_ms}}``."""
+    calls: Counter = Counter()
+    total: Counter = Counter()
+    for log in logs:
+        for step, (n, ms) in log["steps"].items():
+            calls[step] += n
+            total[step] += ms
+    return {step: {"elements": calls[step], "total_s": round(total[step] / 1000, 3),
+                   "mean_ms": round(total[step] / calls[step], 2)} for step in calls if calls[step]}
+
+
+def merge_shard_logs(out: Path, folder: Path, indices, read_errors: list[dict]) -> dict[str, dict[str, float]]:
+    """Write ``out/errors.jsonl`` (the reader's problems and the dead letters of shards
+    ``indices`` of ``folder``) and return their per-step timings (:func:`stage_timings`)."""
+    logs = read_shard_logs(folder, indices)
+    write_errors(list(read_errors) + [e for log in logs for e in log["errors"]], str(Path(out) / "errors.jsonl"))
+    return stage_timings(logs)
 
 
 def _retry_entry(folder: str, marker: dict) -> dict:
@@ -176,7 +223,7 @@ def account(samples: list, entries: list[dict], errors: list[dict]) -> dict[str,
             "lost": sorted(planned - written - failed)}
 
 
-def write_manifest(out: Path, cfg: ExtractConfig, config_hash: str, samples: list, result,
+def write_manifest(out: Path, cfg: ExtractConfig, config_hash: str, samples: list, stages: dict,
                    wall_s: float, skipped_shards: list[int], runner: str = "", retry: str | None = None
                    ) -> dict[str, Any]:
     """Write ``manifest.json`` from the shards' done markers (main and retry folders) and return it.
@@ -185,6 +232,7 @@ def write_manifest(out: Path, cfg: ExtractConfig, config_hash: str, samples: lis
     larger run of another plan is not).
 
     Args:
+        stages: per-step timings (:func:`merge_shard_logs`).
         runner: the runner line (``pipelines.extract.runner_description``).
         retry: the retry folder this run wrote (``--retry-failed``), else None.
     """
@@ -211,7 +259,7 @@ def write_manifest(out: Path, cfg: ExtractConfig, config_hash: str, samples: lis
         "skipped_shards": skipped_shards,
         "retries": [{"folder": folder, "shards": sorted(m), "samples": sum(x["videos"] for x in m.values()),
                      "this_run": folder == retry} for folder, m in retries.items()],
-        "timings": {"wall_s": round(wall_s, 2), "stages": stage_timings(result)},
+        "timings": {"wall_s": round(wall_s, 2), "stages": stages},
         "errors": {"total": len(errors), "by_stage": dict(Counter(e["stage"] for e in errors)),
                    "by_type": dict(Counter(e["error_type"] for e in errors))},
         "machine": {"python": platform.python_version(), "platform": platform.platform()},

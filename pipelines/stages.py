@@ -4,23 +4,27 @@
 :func:`pipelines.plan.plan_shards`), extracts every sample (:func:`pipelines.extraction.shard_items`:
 decoding ahead in isolated children, batched inference, assembly, rows) and appends its rows to
 a :class:`pipelines.shards.ShardWriter`, so no stage holds a shard's rows, let alone the
-corpus's. It emits the shard's done marker on the main output and one dead-letter record
-(:func:`pipelines.errors.error_record`) per failed sample on ``errors``: every sample of the
-element ends written or reported. A failed shard write reports each of the shard's samples.
+corpus's. Every sample of the element ends written or reported: the shard's dead-letter records
+(:func:`pipelines.errors.error_record`, one per failed sample; a failed shard write reports each
+of the shard's samples) and its per-step times (decode_wait, pose, assemble, face, represent,
+write, load_models, ...) go to the shard log (:func:`pipelines.report.write_shard_log`), written
+just before the done marker. The one output is a small summary per shard, so the graph has a
+single leaf and no tagged outputs: it runs unchanged on every Beam runner, Dask included (whose
+runner computes only the last leaf and does not separate tagged outputs).
 
-Per-step times go to Beam distributions ``affectzoo/<step>_ms`` (decode_wait, pose, assemble,
-face, represent, write, ...); progress is one byte per finished sample appended to
-``OUT/.progress/<pid>`` (read by the driver's progress bar on local runners).
+Models are loaded once per worker process (Beam's ``Shared``: the Dask runner calls ``setup``
+once per partition, the local runner once per DoFn instance); progress is one byte per finished
+sample appended to ``OUT/.progress/<host>-<pid>`` (read by the driver's progress bar).
 """
 from __future__ import annotations
 
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 from apache_beam.utils.shared import Shared
 
 from pipelines.config import ExtractConfig
@@ -29,13 +33,16 @@ from pipelines.errors import error_record
 from pipelines.extraction import StepFailed, StepTimer, shard_items
 from pipelines.isolated_decoder import DECODER_TIMEOUT_S
 from pipelines.models import shared_models
+from pipelines.report import write_shard_log
 from pipelines.shards import ShardWriteError, ShardWriter
 
-ERRORS = "errors"
+#: ``id()`` of the model sets this process has loaded (a load is a ``load_models`` step).
+_LOADED: set[int] = set()
 
 
 class ExtractShard(beam.DoFn):
-    """``(index, [Sample])`` -> done marker dict; ``errors`` output: one record per failed sample.
+    """``(index, [Sample])`` -> ``{"shard", "written", "failed"}``; writes the shard, its log and
+    its done marker.
 
     Args:
         cfg: the run's config (``cfg.out`` is the shard folder).
@@ -56,41 +63,55 @@ class ExtractShard(beam.DoFn):
         self._shared = Shared()
         self.models = None
         self.decoder: DecodeAhead | None = None
-        self._ms: dict[str, Any] = {}
-        self.failed = Metrics.counter("affectzoo", "failed_samples")
+        self._load_ms: int | None = None
 
     def setup(self):
         if self.cfg.modality != "skeleton":
+            start = time.perf_counter()
             self.models = shared_models(self._shared, self.cfg)
+            if id(self.models) not in _LOADED:  # loaded now, not taken from this process's Shared
+                _LOADED.add(id(self.models))
+                self._load_ms = int((time.perf_counter() - start) * 1000)
         if self.cfg.modality == "video":
             self.decoder = DecodeAhead(self.cfg.decode_workers, self.timeout_s, self.cfg.decoder)
 
     def teardown(self):
         if self.decoder is not None:
             self.decoder.close()
-
-    def _report(self, step: str, ms: int) -> None:
-        if step not in self._ms:
-            self._ms[step] = Metrics.distribution("affectzoo", f"{step}_ms")
-        self._ms[step].update(ms)
+            self.decoder = None
 
     def _tick(self) -> None:
         """One finished sample for the driver's progress bar."""
         progress = Path(self.cfg.out) / ".progress"
         progress.mkdir(parents=True, exist_ok=True)
-        with open(progress / str(os.getpid()), "ab") as f:
+        with open(progress / f"{socket.gethostname()}-{os.getpid()}", "ab") as f:
             f.write(b".")
-
-    def _error(self, sample, stage: str, exc: BaseException):
-        self.failed.inc()
-        return beam.pvalue.TaggedOutput(ERRORS, error_record(sample.to_dict(), stage, exc))
 
     def process(self, element):
         if self.models is None and self.cfg.modality != "skeleton":
             self.setup()
         index, samples = element
-        timer = StepTimer(self._report)
-        writer, failed, reported = None, [], []
+        steps: dict[str, list[int]] = {}
+
+        def report(step: str, ms: int) -> None:
+            calls = steps.setdefault(step, [0, 0])
+            calls[0] += 1
+            calls[1] += ms
+
+        if self._load_ms is not None:  # the first shard of the process carries the model load
+            report("load_models", self._load_ms)
+            self._load_ms = None
+
+        def log(errors: list[dict]) -> None:
+            write_shard_log(Path(self.cfg.out), index, errors, steps, f"{socket.gethostname()}:{os.getpid()}")
+
+        failed = self._extract(index, samples, StepTimer(report), log)
+        yield {"shard": index, "written": len(samples) - failed, "failed": failed}
+
+    def _extract(self, index: int, samples: list, timer: StepTimer, log) -> int:
+        """Write shard ``index`` and, before its done marker, ``log(dead-letter records)``;
+        returns the number of failed samples."""
+        writer, failed, errors = None, [], []
         try:
             writer = ShardWriter(Path(self.cfg.out), index, self.cfg.num_shards, self.cfg.shapes,
                                  self.config_hash, self.attrs)
@@ -98,21 +119,21 @@ class ExtractShard(beam.DoFn):
                                                self.batch_frames):
                 if isinstance(outcome, StepFailed):
                     failed.append(sample.sample_id)
-                    reported.append(self._error(sample, outcome.step, outcome.exc))
+                    errors.append(error_record(sample.to_dict(), outcome.step, outcome.exc))
                 else:
                     start = time.perf_counter()
                     writer.add(*outcome)
-                    self._report("write", int((time.perf_counter() - start) * 1000))
+                    timer.report("write", int((time.perf_counter() - start) * 1000))
                 self._tick()
+            log(errors)
             if writer.sample_ids or self.keep_empty:
-                yield writer.finish(failed)
-            yield from reported
+                writer.finish(failed)
+            return len(failed)
         except Exception as exc:  # noqa: BLE001 - a failed write (ShardWriteError) or a broken shard
+            stage = "write" if isinstance(exc, ShardWriteError) else "extract"
             done = set(failed)
-            yield from reported
-            for sample in samples:
-                if sample.sample_id not in done:
-                    yield self._error(sample, "write" if isinstance(exc, ShardWriteError) else "extract", exc)
+            log(errors + [error_record(s.to_dict(), stage, exc) for s in samples if s.sample_id not in done])
+            return len(samples)
         finally:
             if writer is not None:
                 writer.abort()  # no-op after finish(); removes temporary files otherwise

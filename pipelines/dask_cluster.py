@@ -1,0 +1,173 @@
+"""The Dask cluster of ``--runner dask``: one started for the run, or an existing one by address.
+
+Beam's ``DaskRunner`` (``apache_beam.runners.dask.dask_runner``) runs the pipeline on a
+``dask.distributed`` scheduler. :func:`dask_cluster` gives it one:
+
+* without an address, a cluster on this machine, closed when the run ends: a
+  ``distributed.LocalCluster`` with one single-threaded worker process per CPU core (``--workers``),
+  or with ``--device cuda`` one worker process per GPU, each seeing only its own GPU
+  (dask-cuda's ``LocalCUDACluster`` where installed, else a ``SpecCluster`` of nannies with
+  ``CUDA_VISIBLE_DEVICES`` set per worker), so every GPU holds one copy of each model and every
+  worker has its own decoder children;
+* with ``-- --dask_client_address=HOST:PORT`` (or ``--dask_scheduler_file``), the existing
+  scheduler (``dask scheduler`` + ``dask worker``, dask-jobqueue on SLURM/PBS, Kubernetes...).
+
+Dask's memory manager is switched off in a started cluster (``memory_limit=0``): the
+extraction's memory is torch's and the decoders', not Dask data that spilling could move, and a
+nanny that kills a worker at 95 % of an even share of the RAM would only make Dask retry the
+shard. Workers log errors only (``--verbose``: warnings too).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+#: Beam's Dask runner; Beam only finds it by its full name.
+DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
+#: Seconds to wait for an existing scheduler to answer.
+CONNECT_TIMEOUT_S = 20
+
+
+class DaskClusterError(RuntimeError):
+    """The scheduler cannot be started or reached; the message is one line."""
+
+
+@dataclass
+class DaskCluster:
+    """A scheduler the run submits to.
+
+    Attributes:
+        address: the scheduler's address (``tcp://HOST:PORT``), passed to Beam as
+            ``--dask_client_address``.
+        workers: worker processes connected when the run started.
+        started: what was started for this run (e.g. ``LocalCluster``), or None for an existing one.
+    """
+
+    address: str
+    workers: int
+    started: str | None = None
+    _closers: list = field(default_factory=list, repr=False)
+
+    def describe(self) -> str:
+        """The runner line of the summary and the manifest."""
+        where = f"{self.started} started for this run" if self.started else "an existing cluster"
+        return (f"DaskRunner (dask.distributed), scheduler {self.address} ({where}), "
+                f"{self.workers} worker process{'es' * (self.workers != 1)}")
+
+    def close(self) -> None:
+        for close in reversed(self._closers):
+            with contextlib.suppress(Exception):
+                close()
+        self._closers.clear()
+
+
+def quiet_logs(verbose: bool = False) -> int:
+    """Set the ``distributed`` loggers of this process (scheduler, nanny, client) to ERROR
+    (``verbose``: WARNING); returns that level. Importing ``distributed`` sets them to INFO."""
+    import distributed  # noqa: F401 - its import configures the loggers set here
+
+    level = logging.WARNING if verbose else logging.ERROR
+    for name in [n for n in logging.root.manager.loggerDict if n.split(".")[0] in ("distributed", "dask")]:
+        logging.getLogger(name).setLevel(level)
+    logging.getLogger("distributed").setLevel(level)
+    return level
+
+
+def gpu_ids() -> list[int]:
+    """Indices of the CUDA devices torch sees on this machine (empty without one)."""
+    import torch
+
+    return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+
+
+def _gpu_cluster(gpus: list[int], log_level: int) -> tuple[Any, str]:
+    """One single-threaded worker process per GPU in ``gpus``, each seeing only its GPU."""
+    try:
+        from dask_cuda import LocalCUDACluster
+    except ImportError:
+        LocalCUDACluster = None
+    common = {"dashboard_address": None, "silence_logs": log_level}
+    if LocalCUDACluster is not None:
+        return (LocalCUDACluster(CUDA_VISIBLE_DEVICES=",".join(map(str, gpus)), threads_per_worker=1,
+                                 memory_limit=0, host="127.0.0.1", **common), "LocalCUDACluster")
+    return gpu_spec_cluster(gpus, log_level), "SpecCluster (one nanny per GPU, CUDA_VISIBLE_DEVICES per worker)"
+
+
+def gpu_spec_cluster(gpus: list[int], log_level: int = logging.ERROR):
+    """A ``distributed.SpecCluster`` of single-threaded nanny workers on 127.0.0.1, worker ``n``
+    with ``CUDA_VISIBLE_DEVICES=gpus[n]`` (so ``--device cuda`` is its own GPU)."""
+    from distributed import Nanny, Scheduler, SpecCluster
+
+    workers = {f"gpu-{g}": {"cls": Nanny, "options": {
+        "nthreads": 1, "memory_limit": 0, "host": "127.0.0.1", "silence_logs": log_level,
+        "env": {"CUDA_VISIBLE_DEVICES": str(g)}}} for g in gpus}
+    scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard_address": None}}
+    return SpecCluster(workers=workers, scheduler=scheduler, silence_logs=log_level)
+
+
+def start_local(device: str, workers: int, verbose: bool = False) -> DaskCluster:
+    """Start the run's own cluster on this machine (see the module docstring).
+
+    Args:
+        device: ``cpu``; ``cuda`` (one worker per GPU); ``cuda:N`` (one worker, on GPU N).
+        workers: worker processes on CPU (and with ``cuda:N``).
+    Raises:
+        DaskClusterError: the cluster did not start.
+    """
+    from distributed import Client, LocalCluster
+
+    level = quiet_logs(verbose)
+    try:
+        if device == "cuda":
+            cluster, kind = _gpu_cluster(gpu_ids(), level)
+        else:
+            cluster, kind = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                         host="127.0.0.1", dashboard_address=None, memory_limit=0,
+                                         silence_logs=level), "LocalCluster"
+        client = Client(cluster)
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        raise DaskClusterError(f"could not start a local Dask cluster: {exc}") from exc
+    count = len(client.scheduler_info(n_workers=-1)["workers"])
+    return DaskCluster(cluster.scheduler_address, count, kind, [cluster.close, client.close])
+
+
+def connect(address: str | None, scheduler_file: str | None = None, timeout_s: float = CONNECT_TIMEOUT_S,
+            verbose: bool = False) -> DaskCluster:
+    """Connect to a running scheduler by ``address`` (``HOST:PORT`` or ``tcp://HOST:PORT``) or
+    ``scheduler_file``.
+
+    Raises:
+        DaskClusterError: no scheduler answered within ``timeout_s``, or it has no worker.
+    """
+    from distributed import Client
+
+    quiet_logs(verbose)
+    where = address or f"the scheduler file {scheduler_file}"
+    try:
+        client = Client(address=address, scheduler_file=scheduler_file, timeout=timeout_s)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise DaskClusterError(f"cannot reach the Dask scheduler at {where}: {exc}") from exc
+    count = len(client.scheduler_info(n_workers=-1)["workers"])
+    if count == 0:
+        with contextlib.suppress(Exception):
+            client.wait_for_workers(1, timeout=timeout_s)
+        count = len(client.scheduler_info(n_workers=-1)["workers"])
+    if count == 0:
+        client.close()
+        raise DaskClusterError(f"the Dask scheduler at {where} has no worker (start one: dask worker {where})")
+    return DaskCluster(client.scheduler.address, count, None, [client.close])
+
+
+@contextlib.contextmanager
+def dask_cluster(address: str | None, scheduler_file: str | None, device: str, workers: int,
+                 verbose: bool = False, timeout_s: float = CONNECT_TIMEOUT_S) -> Iterator[DaskCluster]:
+    """The run's cluster (:func:`connect` when an address or scheduler file is given, else
+    :func:`start_local`), closed when the block ends, also on errors and Ctrl-C."""
+    cluster = connect(address, scheduler_file, timeout_s, verbose) if address or scheduler_file else \
+        start_local(device, workers, verbose)
+    try:
+        yield cluster
+    finally:
+        cluster.close()
