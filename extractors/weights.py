@@ -146,6 +146,24 @@ REGISTRY: dict[str, WeightsFile] = {
             "ProxEmo VS-GCNN gait-emotion classifier, epoch 134 (16 = 4 emotions x 4 view groups)",
         ),
         WeightsFile(
+            "blazepose-detector", "blazepose_detection.tflite",
+            "9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c", 2_959_046,
+            "https://pypi.org/project/mediapipe/0.10.21/ (wheel path "
+            "mediapipe/modules/pose_detection/pose_detection.tflite)",
+            "Apache-2.0 (Google MediaPipe)", True,
+            "MediaPipe BlazePose person detector (224x224, 2254 SSD anchors), TFLite float16 "
+            "weights, read into torch by extractors.tflite_graph",
+        ),
+        WeightsFile(
+            "blazepose-landmark-full", "blazepose_landmark_full.tflite",
+            "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f", 6_440_512,
+            "https://pypi.org/project/mediapipe/0.10.21/ (wheel path "
+            "mediapipe/modules/pose_landmark/pose_landmark_full.tflite)",
+            "Apache-2.0 (Google MediaPipe)", True,
+            "MediaPipe BlazePose GHUM full landmark model (256x256; 39 landmarks, heatmaps, "
+            "metric world landmarks), TFLite float16 weights",
+        ),
+        WeightsFile(
             "openpose-body", "body_pose_model.pth", None, None,
             "https://github.com/Hzzone/pytorch-openpose/tree/5ee71dc10020403dc3def2bb68f9b77c40337ae2"
             "#download-the-models",
