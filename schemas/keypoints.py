@@ -291,6 +291,20 @@ MAPPINGS: dict[tuple[str, str], Mapping] = {(m.src, m.dst): m for m in (
         "left_hip": ("hip_left",), "left_knee": ("knee_left",), "left_foot": ("foot_left",),
         "right_hip": ("hip_right",), "right_knee": ("knee_right",), "right_foot": ("foot_right",)},
         "ProxEmo neck (where the arms attach) = Kinect SpineShoulder, not Kinect Neck"),
+    _mapping("blazepose33", "proxemo16", {
+        "root": ("left_hip", "right_hip"),
+        "spine": ("left_hip", "right_hip", "left_shoulder", "right_shoulder"),
+        "neck": ("left_shoulder", "right_shoulder"), "head": ("left_ear", "right_ear"),
+        "left_shoulder": ("left_shoulder",), "left_elbow": ("left_elbow",), "left_hand": ("left_wrist",),
+        "right_shoulder": ("right_shoulder",), "right_elbow": ("right_elbow",), "right_hand": ("right_wrist",),
+        "left_hip": ("left_hip",), "left_knee": ("left_knee",), "left_foot": ("left_ankle",),
+        "right_hip": ("right_hip",), "right_knee": ("right_knee",), "right_foot": ("right_ankle",)},
+        "root = mid-hip (the pelvis joint of the mocap skeletons EWalk / ELMD / STEP use, and "
+        "BlazePose's world origin); spine = midpoint of mid-hip and mid-shoulder (the STEP "
+        "fixtures put it at 0.49 of root -> neck); neck = mid-shoulder (where ProxEmo's arms "
+        "attach); head = mid-ear (head centre); hand = wrist and foot = ankle (the CMU / ELMD "
+        "BVH 'Hand' and 'Foot' joints sit at the wrist and ankle); arms and legs on the "
+        "person's own sides"),
 )}
 
 _MPII16_TO_PROXEMO16_ANATOMICAL = _mapping("mpii16", "proxemo16", {
