@@ -15,13 +15,13 @@ Exit status 0 when equal, 1 with one line per difference.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
-import pyarrow.parquet as pq
+
+from pipelines.shardset import Shard, ShardSet
 
 #: Manifest keys that describe how and when a run happened, not what it wrote.
 RUN_KEYS = ("created", "timings", "machine", "runner", "skipped_shards", "affectzoo_version")
@@ -55,7 +55,7 @@ def _tolerance(name: str, atol: float, image_atol: float) -> float:
 
 def compare_h5(a: Path, b: Path, atol: float = 0.0, image_atol: float = 0.0) -> list[str]:
     out = []
-    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
+    with _h5(a) as fa, _h5(b) as fb:
         names_a, names_b = set(), set()
         fa.visititems(lambda n, o: names_a.add(n) if isinstance(o, h5py.Dataset) else None)
         fb.visititems(lambda n, o: names_b.add(n) if isinstance(o, h5py.Dataset) else None)
@@ -78,8 +78,18 @@ def _same(x, y) -> bool:
     return x == y
 
 
+def _h5(path: Path) -> h5py.File:
+    """Shard HDF5 file ``path`` opened read-only, whatever its schema version."""
+    return Shard.of_file(path).open_h5(check=False)
+
+
+def _table(path: Path):
+    """The Parquet table of shard file ``path`` (``videos-*`` or ``clips-*``), any schema version."""
+    return Shard.of_file(path).read_table(path.name.split("-", 1)[0], check_version=False)
+
+
 def compare_parquet(a: Path, b: Path) -> list[str]:
-    ta, tb = pq.read_table(a), pq.read_table(b)
+    ta, tb = _table(a), _table(b)
     if ta.schema != tb.schema:
         return [f"{a.name}: schemas differ"]
     out = []
@@ -95,7 +105,7 @@ def diff_stats(a: Path, b: Path) -> list[str]:
     the number of NaN mismatches (e.g. keypoints found on one device only)."""
     out = []
     for h5 in sorted(p.name for p in a.glob("*.h5")):
-        with h5py.File(a / h5, "r") as fa, h5py.File(b / h5, "r") as fb:
+        with _h5(a / h5) as fa, _h5(b / h5) as fb:
             names = []
             fa.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
             ids = [f[n][()].tolist() if n in f else None for f in (fa, fb) for n in ("videos/sample_id",)]
@@ -115,7 +125,7 @@ def diff_stats(a: Path, b: Path) -> list[str]:
 
 def compare_runs(a: Path, b: Path, atol: float = 0.0, image_atol: float = 0.0) -> list[str]:
     """Differences between the outputs in folders ``a`` and ``b`` (empty: same content)."""
-    ma, mb = (json.loads((p / "manifest.json").read_text()) for p in (a, b))
+    ma, mb = (ShardSet(p, check_version=False).manifest for p in (a, b))
     out = []
     for key in sorted(set(ma) | set(mb)):
         if key in RUN_KEYS or key in ("config", "shards"):

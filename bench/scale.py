@@ -20,7 +20,6 @@ Every run must write every planned sample; the benchmark fails otherwise.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -98,7 +97,9 @@ def run_extract(card: Path, out: Path, limit: int, extra: list[str]) -> dict:
     watcher.join()
     if proc.returncode != 0:
         raise SystemExit(f"extraction failed (rc {proc.returncode}):\n{output[-3000:]}")
-    manifest = json.loads((out / "manifest.json").read_text())
+    from pipelines.shardset import read_manifest
+
+    manifest = read_manifest(out)
     samples = manifest["samples"]
     if samples["written"] != samples["planned"] or samples["planned"] != limit:
         raise SystemExit(f"only {samples['written']}/{samples['planned']} of {limit} samples written:\n{output[-3000:]}")

@@ -17,7 +17,6 @@ import platform
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 
@@ -28,14 +27,12 @@ from bench.common import REPO, best_seconds, record
 
 def _rows(shards: Path, clips: int) -> list[dict]:
     """Per stored sample: its uri and window, COCO tracks, frame indices and face crops."""
-    import pyarrow.parquet as pq
+    from pipelines.shardset import ShardSet
 
     rows = []
-    for h5_path in sorted(shards.glob("shard-*.h5")):
-        table = pq.read_table(h5_path.with_name(h5_path.name.replace("shard-", "videos-").replace(".h5", ".parquet")),
-                              columns=["uri", "start_s", "end_s", "frame_indices", "num_frames"]).to_pylist()
-        with h5py.File(h5_path, "r") as f:
-            tracks, faces = f["videos/tracks"][()], f["clips/faces"][()]
+    for shard in ShardSet(shards).shards:
+        table = shard.read_table("videos", ["uri", "start_s", "end_s", "frame_indices", "num_frames"]).to_pylist()
+        tracks, faces = shard.dataset("videos/tracks"), shard.dataset("clips/faces")
         for i, r in enumerate(table):
             n = r["num_frames"]
             rows.append({**r, "tracks": tracks[i][:, :n], "frame_indices": np.asarray(r["frame_indices"][:n]),

@@ -35,6 +35,10 @@ the shipped clips against float32 (same detections, max box / keypoint differenc
   the network dominates its cost. Not checked against real weights here (they cannot ship);
   ``python -m bench.gpu_extractors`` reports the CPU-vs-CUDA keypoint difference.
 
+Every ``infer`` call returns one result per input frame or raises
+:class:`ExtractorOutputError` naming the extractor and both counts (a short result would shift
+poses onto the wrong samples).
+
 Errors: :class:`UnknownExtractorError` (a ``ValueError``) for unknown names, with close
 matches; weights errors from :mod:`extractors.weights` when loading.
 """
@@ -53,7 +57,8 @@ from extractors import _device as _dev
 __all__ = [
     "Entry",
     "UnknownExtractorError",
-    "REGISTRY",
+    "ExtractorOutputError",
+    "EXTRACTORS",
     "ROLES",
     "resolve",
     "names",
@@ -67,6 +72,10 @@ ROLES = ("pose", "face")
 
 class UnknownExtractorError(ValueError):
     """An extractor name or alias that the registry lacks (or one of the other role)."""
+
+
+class ExtractorOutputError(RuntimeError):
+    """An extractor returned another number of results than it was given frames."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,11 @@ class Entry:
         landmarks: face detectors: landmarks per detection (row width ``5 + 2 * landmarks``).
         description: one line.
         default_options: the options :meth:`infer` passes unless overridden.
+        display_name: short name for people (``PoseNet``), e.g. in a contact sheet's caption.
+        config_options: infer option -> :class:`pipelines.config.ExtractConfig` field that sets
+            it (:meth:`options_from`); PoseNet's ``scale_factor`` is ``pose_scale_factor``.
+        suited_to: face detectors: the pictures they suit (``close-up crops``).
+        counterpart: face detectors: the extractor to try when this one finds no face.
     """
 
     name: str
@@ -96,6 +110,10 @@ class Entry:
     _infer: Callable[..., list] = field(repr=False)
     landmarks: int = 0
     default_options: dict = field(default_factory=dict)
+    display_name: str = ""
+    config_options: dict = field(default_factory=dict)
+    suited_to: str = ""
+    counterpart: Optional[str] = None
 
     def load(self, device="cpu") -> torch.nn.Module:
         """The model on ``device`` in eval mode (channels-last weights on CUDA).
@@ -110,6 +128,11 @@ class Entry:
         """The autocast dtype ``infer`` uses: ``dtype`` if given, else :attr:`preferred_dtype`
         on CUDA; always float32 off CUDA."""
         return _dev.resolve_dtype(self.preferred_dtype if dtype is None else dtype, device)
+
+    def options_from(self, cfg: Any) -> dict:
+        """The :meth:`infer` options a run's config sets (:attr:`config_options`), e.g.
+        ``{"scale_factor": cfg.pose_scale_factor}`` for PoseNet; {} for most extractors."""
+        return {option: getattr(cfg, name) for option, name in self.config_options.items()}
 
     def infer(self, model: torch.nn.Module, frames, device="cpu", dtype=None,
               **options) -> list:
@@ -126,12 +149,17 @@ class Entry:
                 ``max_pose_detections``; OpenPose: ``scale_search``, ``mode``; BlazeFace:
                 ``score_threshold``; DBFace: ``threshold``, ``nms_iou``).
         Returns:
-            One result per frame (see the module docstring).
+            One result per frame, in input order (see the module docstring).
         Raises:
             ValueError: a bad frame; TypeError: an unknown option.
+            ExtractorOutputError: the extractor returned another number of results than frames.
         """
-        return self._infer(model, frames, device, self.dtype_for(device, dtype),
-                           **{**self.default_options, **options})
+        results = self._infer(model, frames, device, self.dtype_for(device, dtype),
+                              **{**self.default_options, **options})
+        if len(results) != len(frames):
+            raise ExtractorOutputError(f"extractor {self.name} returned {len(results)} results for {len(frames)} "
+                                       "input frames; expected one per frame")
+        return results
 
     def warmup(self, model: torch.nn.Module, device="cpu", size: tuple[int, int] = (480, 640),
                batch: int = 1, dtype=None, **options) -> None:
@@ -211,12 +239,13 @@ def _entries() -> list[Entry]:
               ("posenet-mobilenet-v1-075",), "coco17", torch.float32,
               "PoseNet MobileNetV1 0.75 multi-person 2-D keypoints (COCO-17)",
               _load_posenet, _infer_posenet,
-              default_options={"scale_factor": 1.0, "min_pose_score": 0.25}),
+              default_options={"scale_factor": 1.0, "min_pose_score": 0.25}, display_name="PoseNet",
+              config_options={"scale_factor": "pose_scale_factor"}),
         Entry("openpose-body", "pose", ("openpose", "openpose-coco18"), ("openpose-body",),
               "openpose18", torch.bfloat16,
               "OpenPose COCO-18 body model (pytorch-openpose), fast batched decoder",
               _load_openpose, _infer_openpose,
-              default_options={"scale_search": (0.5,), "mode": "fast"}),
+              default_options={"scale_search": (0.5,), "mode": "fast"}, display_name="OpenPose"),
         Entry("blazepose-ghum", "pose", ("blazepose", "blazepose-full", "mediapipe-pose"),
               ("blazepose-detector", "blazepose-landmark-full"), "blazepose33", torch.float32,
               "MediaPipe BlazePose GHUM full: multi-person 33 landmarks, image xy + visibility + "
@@ -226,24 +255,26 @@ def _entries() -> list[Entry]:
         Entry("blazeface-front", "face", ("blazeface", "blazeface-front-camera"),
               ("blazeface-front", "blazeface-anchors"), None, torch.float16,
               "MediaPipe BlazeFace front-camera model (128 px input; close-ups, head crops)",
-              *bf_front, landmarks=6),
+              *bf_front, landmarks=6, display_name="BlazeFace", suited_to="close-up crops",
+              counterpart="blazeface-back"),
         Entry("blazeface-back", "face", ("blazeface-back-camera",),
               ("blazeface-back", "blazeface-anchors"), None, torch.float16,
               "MediaPipe BlazeFace back-camera model (256 px input; whole frames)",
-              *bf_back, landmarks=6),
+              *bf_back, landmarks=6, display_name="BlazeFace", suited_to="small faces in whole scenes",
+              counterpart="blazeface-front"),
         Entry("dbface-small", "face", ("dbface", "dbface-small-h"), ("dbface-small",), None,
               torch.float16, "DBFace Small-H (dlunion/DBFace), CenterNet-style, 5 landmarks",
-              *db_small, landmarks=5),
+              *db_small, landmarks=5, display_name="DBFace", counterpart="blazeface-back"),
         Entry("dbface-large", "face", ("dbface-mobilenetv3",), ("dbface-large",), None,
               torch.float16, "DBFace large MobileNetV3 model (dlunion/DBFace), 5 landmarks",
-              *db_large, landmarks=5),
+              *db_large, landmarks=5, display_name="DBFace", counterpart="blazeface-back"),
     ]
 
 
-#: Canonical name -> :class:`Entry`.
-REGISTRY: dict[str, Entry] = {e.name: e for e in _entries()}
+#: Canonical name -> :class:`Entry` (the weights files are :data:`extractors.weights.REGISTRY`).
+EXTRACTORS: dict[str, Entry] = {e.name: e for e in _entries()}
 _LOOKUP: dict[str, str] = {}
-for _e in REGISTRY.values():
+for _e in EXTRACTORS.values():
     for _key in (_e.name,) + _e.aliases:
         if _key.lower() in _LOOKUP:
             raise RuntimeError(f"extractor name {_key!r} is registered twice")
@@ -258,12 +289,12 @@ def names(role: Optional[str] = None) -> tuple[str, ...]:
     """
     if role is not None and role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
-    return tuple(n for n, e in REGISTRY.items() if role is None or e.role == role)
+    return tuple(n for n, e in EXTRACTORS.items() if role is None or e.role == role)
 
 
 def entries(role: Optional[str] = None) -> tuple[Entry, ...]:
     """The entries, all or of one role."""
-    return tuple(REGISTRY[n] for n in names(role))
+    return tuple(EXTRACTORS[n] for n in names(role))
 
 
 def resolve(name_or_alias: str, role: Optional[str] = None) -> Entry:
@@ -281,7 +312,7 @@ def resolve(name_or_alias: str, role: Optional[str] = None) -> Entry:
     valid = names(role)
     key = str(name_or_alias).strip().lower()
     if key in _LOOKUP:
-        entry = REGISTRY[_LOOKUP[key]]
+        entry = EXTRACTORS[_LOOKUP[key]]
         if role is None or entry.role == role:
             return entry
         raise UnknownExtractorError(
@@ -299,21 +330,24 @@ def resolve(name_or_alias: str, role: Optional[str] = None) -> Entry:
 def to_coco17(keypoints: np.ndarray, layout: Optional[str]) -> np.ndarray:
     """Pose keypoints of an extractor's layout as COCO-17 (the layout the assembly uses).
 
-    ``coco17`` passes through (same array); ``openpose18`` keeps the 17 joints COCO names
-    (by name, :data:`schemas.keypoints.COCO17` order) and drops the neck.
+    ``coco17`` passes through (same array); another layout goes through its registered mapping
+    :data:`schemas.keypoints.MAPPINGS` ``[(layout, "coco17")]`` (``openpose18``: the 17 joints
+    COCO names, by name, the neck dropped).
 
     Args:
         keypoints: float [P, V, C] in ``layout`` order (C = 3: x, y, score; any C works).
-        layout: ``"coco17"`` or ``"openpose18"`` (an entry's :attr:`Entry.keypoint_layout`).
+        layout: an entry's :attr:`Entry.keypoint_layout` (``coco17``, ``openpose18``, or any
+            layout with a mapping to ``coco17``).
     Returns:
         float32 [P, 17, C] (the input itself for ``coco17`` float32 input).
     Raises:
-        ValueError: another layout, or V not that layout's joint count.
+        ValueError: a layout without a mapping to COCO-17, or V not that layout's joint count.
     """
-    from schemas.keypoints import COCO17, LAYOUTS
+    from schemas.keypoints import LAYOUTS, MAPPINGS, map_keypoints
 
-    if layout not in ("coco17", "openpose18"):
-        raise ValueError(f"to_coco17: no conversion from layout {layout!r} (coco17, openpose18)")
+    if layout != "coco17" and (layout, "coco17") not in MAPPINGS:
+        known = ", ".join(["coco17"] + [src for src, dst in MAPPINGS if dst == "coco17"])
+        raise ValueError(f"to_coco17: no conversion from layout {layout!r} ({known})")
     arr = np.asarray(keypoints, dtype=np.float32)
     joints = LAYOUTS[layout].joints
     if arr.ndim != 3 or arr.shape[1] != len(joints):
@@ -321,7 +355,7 @@ def to_coco17(keypoints: np.ndarray, layout: Optional[str]) -> np.ndarray:
                          f"shape {arr.shape}")
     if layout == "coco17":
         return arr
-    return arr[:, [joints.index(n) for n in COCO17]]
+    return map_keypoints(arr, layout, "coco17", has_score=arr.shape[-1] >= 2)
 
 
 def prepare_device(device="cpu", torch_threads: int = 0, cudnn_benchmark: bool = True,
@@ -356,7 +390,7 @@ def prepare_device(device="cpu", torch_threads: int = 0, cudnn_benchmark: bool =
 
 def describe(entry: Any = None) -> str:
     """Human-readable table of the registry (or of one entry)."""
-    rows = [entry] if isinstance(entry, Entry) else list(REGISTRY.values())
+    rows = [entry] if isinstance(entry, Entry) else list(EXTRACTORS.values())
     return "\n".join(f"{e.name:26s} {e.role:4s} layout={e.keypoint_layout or '-':10s} "
                      f"dtype={str(e.preferred_dtype).replace('torch.', ''):8s} "
                      f"aliases={','.join(e.aliases)} weights={','.join(e.weight_files)}"

@@ -18,7 +18,6 @@ size of the source video named by the row's ``uri`` (``cv2.CAP_PROP_FRAME_HEIGHT
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pickle
 import sys
@@ -26,10 +25,10 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from pipelines.represent.skeleton import annotation, annotation_file
-from schemas.shards import SCHEMA_VERSION, ShardSchemaError
+from pipelines.shardset import MANIFEST, ShardSet
+from schemas.shards import ShardSchemaError
 
 __all__ = ["ExportError", "read_videos", "video_shape", "mmaction_annotations", "write_mmaction", "main"]
 
@@ -38,17 +37,6 @@ SPLITS = ("train", "val", "test")
 
 class ExportError(ValueError):
     """The shards cannot be exported (missing manifest or field, unreadable video)."""
-
-
-def _manifest(shards: Path) -> dict:
-    path = shards / "manifest.json"
-    if not path.is_file():
-        raise ExportError(f"{path} not found: {shards} is not an extraction output folder")
-    manifest = json.loads(path.read_text())
-    if manifest.get("schema_version") != SCHEMA_VERSION:
-        raise ShardSchemaError(f"{path}: schema version {manifest.get('schema_version')}, "
-                               f"this affectzoo reads {SCHEMA_VERSION}")
-    return manifest
 
 
 def read_videos(shards: Path) -> list[dict]:
@@ -60,15 +48,20 @@ def read_videos(shards: Path) -> list[dict]:
         ``tracks`` (``float32 [P, T, 17, 3]``) and ``frame_shape`` (``(H, W)``, 0 = unknown).
     Raises:
         ExportError: missing manifest, file or column (the message names them).
+        ShardSchemaError: another schema version, or a file changed after it was written
+            (:class:`pipelines.shardset.ShardSet`).
     """
-    shards = Path(shards)
+    try:
+        shard_set = ShardSet(shards)
+    except FileNotFoundError as exc:
+        raise ExportError(str(exc)) from None
     rows = []
-    for shard in _manifest(shards)["shards"]:
-        path = shards / shard["files"]["videos"]["name"]
+    need = ("sample_id", "label", "split", "uri", "num_frames", "keypoints")
+    for shard in shard_set.shards:
+        path = shard.videos
         if not path.is_file():
-            raise ExportError(f"{path}: listed in manifest.json but missing")
-        table = pq.read_table(path)
-        need = ("sample_id", "label", "split", "uri", "num_frames", "keypoints")
+            raise ExportError(f"{path}: listed in {MANIFEST} but missing")
+        table = shard.read_table("videos")
         lacking = [c for c in need if c not in table.column_names]
         if lacking:
             raise ExportError(f"{path}: lacks columns {lacking}")
@@ -198,8 +191,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.out is not None and args.out_file is not None and args.out != args.out_file:
         parser.error(f"two outputs given ({args.out_file} and --out {args.out}); give one")
     out = args.out or args.out_file or Path(args.shards) / "mmaction.pkl"
-    if not (Path(args.shards) / "manifest.json").is_file():
-        return cli.fail(f"{args.shards}: no manifest.json there (not an extraction output folder)")
+    if not (Path(args.shards) / MANIFEST).is_file():
+        return cli.fail(f"{args.shards}: no {MANIFEST} there (not an extraction output folder)")
     problem = cli.check_writable_file(out)
     if problem:
         return cli.fail(problem)

@@ -50,6 +50,7 @@ from pathlib import Path
 from pipelines.cli import HelpFormatter, add_verbose
 from pipelines.cards import CardError, available_cards, corpus_root, load_card
 from pipelines.config import ExtractConfig, config_from_card
+from pipelines.decoders import DECODER_BACKENDS
 from pipelines.readers import read_samples
 
 #: Default frames per pose-model call: on CPU, PoseNet at 640x480 ran fastest per frame one frame
@@ -117,7 +118,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--retry-failed", action="store_true",
                     help="rerun only the samples listed in OUT/errors.jsonl (that are in no done shard) "
                          "into a new OUT/retry-NN/ shard folder; done shards are not touched")
-    ap.add_argument("--decoder", default="pyav", choices=("pyav", "decord", "opencv"),
+    ap.add_argument("--decoder", default="pyav", choices=tuple(DECODER_BACKENDS),
                     help="video decoder back-end (identical frames; pyav is the fastest reliable one measured, "
                          "see bench/results_decoders.md)")
     ap.add_argument("--decode-timeout", type=float, default=120.0,

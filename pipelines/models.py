@@ -48,8 +48,7 @@ class ExtractorModels:
         self.face_model = self.face.load(cfg.device)
         self.pose = registry.resolve(cfg.pose_extractor, role="pose") if need_pose else None
         self.pose_model = self.pose.load(cfg.device) if need_pose else None
-        self._pose_options = ({"scale_factor": cfg.pose_scale_factor}
-                              if self.pose is not None and self.pose.name.startswith("posenet") else {})
+        self._pose_options = self.pose.options_from(cfg) if self.pose is not None else {}
         if cfg.device.startswith("cuda"):  # kernels, cuDNN autotuning and allocator pools, once per process
             self.face.warmup(self.face_model, cfg.device, size=(128, 128), batch=cfg.max_batch_size * FACE_BATCH_FACTOR)
             if self.pose is not None:

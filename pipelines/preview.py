@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,10 +61,10 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from pipelines.shardset import Shard, manifest_beside, shards_in_folder
 from schemas.keypoints import LAYOUTS, Layout
-from schemas.shards import SCHEMA_VERSION, ShardSchemaError
+from schemas.shards import ShardSchemaError
 
 __all__ = ["PreviewError", "ShardFiles", "SampleView", "ClipView", "resolve_shard", "read_samples",
            "infer_layout", "joint_colours", "draw_skeleton", "skeleton_tile", "timeline_image",
@@ -92,7 +91,6 @@ SEPARATOR = (96, 96, 96)
 SKELETON_PAD = 12
 """Margin in pixels kept around a skeleton-corpus gait on its canvas."""
 
-_NAME = re.compile(r"^(clips|videos|shard)-(\d{5}-of-\d{5})\.(parquet|h5)$")
 _VIDEO_COLUMNS = ("sample_id", "label_name", "split", "num_frames", "keypoints", "timeline", "frame_shape")
 _CLIP_COLUMNS = ("sample_id", "clip_index", "superimage_png", "superimage_layout", "keypoints",
                  "body_boxes", "fullbody_png")
@@ -107,22 +105,15 @@ class PreviewError(ValueError):
 
 
 # --------------------------------------------------------------------------------------- files
-@dataclass(frozen=True)
-class ShardFiles:
-    """The two Parquet files of one shard (``stem`` = ``NNNNN-of-MMMMM``)."""
-
-    stem: str
-    clips: Path
-    videos: Path
+#: One shard's files (:class:`pipelines.shardset.Shard`; the preview reads its Parquet tables).
+ShardFiles = Shard
 
 
-def _shard_of_file(path: Path) -> ShardFiles:
-    match = _NAME.match(path.name)
-    if match is None or (match.group(1) == "shard") != (match.group(3) == "h5"):
-        raise PreviewError(f"{path}: not an affectzoo shard file (expected clips-NNNNN-of-MMMMM.parquet, "
-                           "videos-NNNNN-of-MMMMM.parquet or shard-NNNNN-of-MMMMM.h5, or a run folder)")
-    stem = match.group(2)
-    files = ShardFiles(stem, path.parent / f"clips-{stem}.parquet", path.parent / f"videos-{stem}.parquet")
+def _shard_of_file(path: Path) -> Shard:
+    try:
+        files = Shard.of_file(path)
+    except ValueError as exc:
+        raise PreviewError(str(exc)) from None
     for p in (files.clips, files.videos):
         if not p.is_file():
             raise PreviewError(f"{p}: not found; the preview reads a shard's Parquet files ({path} given)")
@@ -145,40 +136,35 @@ def resolve_shard(path: str | Path) -> list[ShardFiles]:
     """
     path = Path(path)
     if path.is_dir():
-        found = sorted(path.glob("videos-?????-of-?????.parquet"))
+        found = shards_in_folder(path)
         if not found:
             raise PreviewError(f"{path}: no videos-NNNNN-of-MMMMM.parquet shard in this folder")
-        return [_shard_of_file(p) for p in found]
+        return [_shard_of_file(s.videos) for s in found]
     if not path.exists():
         raise PreviewError(f"{path}: no such file or folder")
     return [_shard_of_file(path)]
 
 
-def _check_table_file(path: Path, table: str) -> pa.Schema:
-    """The Arrow schema of ``path`` after checking that it is this version's ``table`` shard."""
+def _check_table_file(files: Shard, table: str) -> pa.Schema:
+    """The Arrow schema of the shard's ``table`` after checking that it is this version's
+    ``table`` shard (:meth:`pipelines.shardset.Shard.schema`)."""
     try:
-        schema = pq.read_schema(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise PreviewError(f"{path}: not a Parquet file ({exc})") from exc
-    meta = schema.metadata or {}
-    if b"affectzoo_schema_version" not in meta:
-        raise PreviewError(f"{path}: not an affectzoo shard (its Parquet schema has no affectzoo_schema_version)")
-    version = meta[b"affectzoo_schema_version"].decode()
-    if version != str(SCHEMA_VERSION):
-        raise ShardSchemaError(f"{path}: schema version {version}, this affectzoo reads {SCHEMA_VERSION} "
-                               "(re-extract the corpus with this version)")
-    if meta.get(b"table", b"").decode() != table:
-        raise PreviewError(f"{path}: holds the {meta.get(b'table', b'?').decode()!r} table, expected {table!r}")
-    return schema
+        return files.schema(table)
+    except ShardSchemaError:
+        raise
+    except ValueError as exc:
+        raise PreviewError(str(exc)) from None
 
 
-def _read(path: Path, table: str, columns: Sequence[str], ids: Optional[list[str]] = None) -> pa.Table:
-    schema = _check_table_file(path, table)
-    missing = [c for c in columns if c not in schema.names]
-    if missing:
-        raise PreviewError(f"{path}: lacks columns {missing} ({table} table)")
-    filters = [("sample_id", "in", ids)] if ids is not None else None
-    return pq.read_table(path, columns=list(columns), filters=filters)
+def _read(files: Shard, table: str, columns: Sequence[str], ids: Optional[list[str]] = None) -> pa.Table:
+    try:
+        return files.read_table(table, columns, ids)
+    except ShardSchemaError:
+        raise
+    except KeyError as exc:
+        raise PreviewError(exc.args[0]) from None
+    except ValueError as exc:
+        raise PreviewError(str(exc)) from None
 
 
 # ------------------------------------------------------------------------------------- samples
@@ -268,8 +254,8 @@ def read_samples(files: ShardFiles, rows: int = 4, sample_id: Optional[str] = No
         PreviewError: not a Parquet file, not an affectzoo shard, a needed column missing, an
             undecodable PNG. ShardSchemaError: another schema version.
     """
-    videos = _read(files.videos, "videos", _VIDEO_COLUMNS)
-    _check_table_file(files.clips, "clips")
+    videos = _read(files, "videos", _VIDEO_COLUMNS)
+    _check_table_file(files, "clips")
     ids = videos.column("sample_id").to_pylist()
     pick = [ids.index(sample_id)] if sample_id is not None and sample_id in ids else []
     if sample_id is None:
@@ -278,7 +264,7 @@ def read_samples(files: ShardFiles, rows: int = 4, sample_id: Optional[str] = No
         return []
     videos = videos.take(pick)
     chosen = [ids[i] for i in pick]
-    clips = _clip_views(_read(files.clips, "clips", _CLIP_COLUMNS, chosen), files.clips)
+    clips = _clip_views(_read(files, "clips", _CLIP_COLUMNS, chosen), files.clips)
     t = _tensors(videos, ("keypoints", "timeline", "frame_shape"))
     cols = {c: videos.column(c).to_pylist() for c in ("label_name", "split", "num_frames")}
     return [SampleView(sid, cols["label_name"][i], cols["split"][i], int(cols["num_frames"][i]),
@@ -567,25 +553,34 @@ def render_sheet(samples: Sequence[SampleView], layout: Optional[Layout] = None,
     return sheet
 
 
-#: Pose extractors of the manifest -> what the stored 18-joint keypoints were made from.
-POSE_SOURCES = {"posenet-mobilenet-v1-075": "from PoseNet", "openpose-body": "from OpenPose"}
-
-
 def pose_source(files) -> str:
     """What made the stored keypoints, read from the ``manifest.json`` beside a shard's files
     (``extractors.pose.name``): e.g. ``from PoseNet`` (the pipeline stores PoseNet's COCO-17
     joints in the OpenPose-18 order, the neck the shoulders' midpoint, so the sheet reads
-    "openpose18 from PoseNet"). "" when no manifest names it."""
+    "openpose18 from PoseNet"; the name is the extractor's
+    :attr:`extractors.registry.Entry.display_name`, or the manifest's name for an extractor this
+    affectzoo does not know). "" when no manifest names it."""
     paths = [Path(files.videos), Path(files.clips)] if isinstance(files, ShardFiles) else [Path(files)]
     for p in paths:
-        m = p.parent / "manifest.json"
-        if m.is_file():
+        manifest = manifest_beside(p)
+        if manifest is not None:
             try:
-                name = json.loads(m.read_text()).get("extractors", {}).get("pose", {}).get("name", "")
-            except (OSError, ValueError, AttributeError):
+                name = manifest.get("extractors", {}).get("pose", {}).get("name", "")
+            except AttributeError:
                 return ""
-            return POSE_SOURCES.get(name, name)
+            return _pose_source_of(name)
     return ""
+
+
+def _pose_source_of(name: str) -> str:
+    if not name:
+        return ""
+    from extractors import registry  # imports torch: only when a manifest names an extractor
+
+    try:
+        return f"from {registry.resolve(name, role='pose').display_name or name}"
+    except ValueError:
+        return name
 
 
 def write_sheet(shard: str | Path, out: str | Path | None = None, rows: int = 4, sample_id: Optional[str] = None,

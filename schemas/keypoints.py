@@ -284,6 +284,8 @@ MAPPINGS: dict[tuple[str, str], Mapping] = {(m.src, m.dst): m for m in (
         "left_hip": ("hip_left",), "left_knee": ("knee_left",), "left_ankle": ("ankle_left",)},
         "nose = Kinect head centre (approximation); OpenPose neck (mid-shoulder) = Kinect "
         "SpineShoulder; eyes and ears have no Kinect counterpart (NaN)"),
+    _mapping("openpose18", "coco17", {n: (n,) for n in COCO17},
+             "the 17 joints COCO names, by name; the neck is dropped"),
     _mapping("kinect25", "proxemo16", {
         "root": ("spine_base",), "spine": ("spine_mid",), "neck": ("spine_shoulder",), "head": ("head",),
         "left_shoulder": ("shoulder_left",), "left_elbow": ("elbow_left",), "left_hand": ("hand_left",),

@@ -138,3 +138,15 @@ def test_checkpoint_and_bad_folder_are_clear_errors(tmp_path, capsys):
     assert "videos/timeline" in err and "not single face images" in err
     assert main(["mini-xception-fer2013", "--images", str(tmp_path / "nope")]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("detector, other, suits", [("blazeface-back", "blazeface-front", "close-up crops"),
+                                                    ("blazeface-front", "blazeface-back", "small faces in whole scenes"),
+                                                    ("dbface-small", "blazeface-back", "small faces in whole scenes")])
+def test_left_out_hint_names_the_registry_counterpart(detector, other, suits):
+    """The detector to try next comes from the extractor registry's entries (no names compared)."""
+    from zoo.evaluate import left_out_summary
+
+    msg = left_out_summary({f"i{k}.jpg": "no face found" for k in range(3)}, 4, detector)
+    assert msg.startswith("3 of 4 images left out (3 no face found)")
+    assert f"; {detector} found no face in 3 of them: try --detector {other} ({suits})" in msg

@@ -32,8 +32,8 @@ def test_names_roles_and_aliases():
                         ("PoseNet", "posenet-mobilenet-v1-075"), (" blazeface-back ", "blazeface-back")):
         assert R.resolve(alias).name == name
     for name in NAMES:
-        entry = R.resolve(name, role=R.REGISTRY[name].role)
-        assert entry is R.REGISTRY[name] and entry.role in R.ROLES
+        entry = R.resolve(name, role=R.EXTRACTORS[name].role)
+        assert entry is R.EXTRACTORS[name] and entry.role in R.ROLES
     with pytest.raises(ValueError, match="role"):
         R.names("hand")
 
@@ -60,9 +60,9 @@ def test_weight_files_and_layouts_are_registered():
             assert entry.keypoint_layout is None and entry.landmarks in (5, 6)
         assert entry.preferred_dtype in (torch.float32, torch.float16, torch.bfloat16)
         assert entry.dtype_for("cpu") == torch.float32  # CPU always float32
-    assert R.REGISTRY["blazeface-front"].weight_files == ("blazeface-front", "blazeface-anchors")
-    assert R.REGISTRY["posenet-mobilenet-v1-075"].keypoint_layout == "coco17"
-    assert R.REGISTRY["openpose-body"].keypoint_layout == "openpose18"
+    assert R.EXTRACTORS["blazeface-front"].weight_files == ("blazeface-front", "blazeface-anchors")
+    assert R.EXTRACTORS["posenet-mobilenet-v1-075"].keypoint_layout == "coco17"
+    assert R.EXTRACTORS["openpose-body"].keypoint_layout == "openpose18"
 
 
 def _model(entry, shared_root, monkeypatch):
@@ -89,7 +89,7 @@ def _model(entry, shared_root, monkeypatch):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_each_entry_returns_its_layout_on_a_real_frame(name, repo, monkeypatch, request):
-    entry = R.REGISTRY[name]
+    entry = R.EXTRACTORS[name]
     shared_root = request.getfixturevalue("shared") if name == "dbface-small" else None
     model, real = _model(entry, shared_root, monkeypatch)
     frame = _frame(repo, "group_event_smiling" if entry.role == "face" else "hikers_walking")
@@ -149,10 +149,10 @@ def test_handlers_run_the_registry_entries(repo):
 
     frame = _frame(repo, "hikers_walking")
     handler = PoseNetHandler(scale_factor=0.5, max_batch_size=2, torch_threads=0)
-    assert handler.entry is R.REGISTRY["posenet-mobilenet-v1-075"]
+    assert handler.entry is R.EXTRACTORS["posenet-mobilenet-v1-075"]
     model = handler.load_model()
     (res,) = handler.run_inference([frame], model)
-    want = R.REGISTRY["posenet-mobilenet-v1-075"].infer(model, [frame], scale_factor=0.5)[0]
+    want = R.EXTRACTORS["posenet-mobilenet-v1-075"].infer(model, [frame], scale_factor=0.5)[0]
     assert res.model_id == "posenet-mobilenet-v1-075"
     assert np.array_equal(res.inference[1], want[1]) and len(want[0]) >= 1
     face = ExtractorHandler("blazeface", role="face")
@@ -171,7 +171,7 @@ def test_preferred_half_precision_keeps_parity(name, tol_px, repo, monkeypatch, 
     CUDA autocast is the same float16 arithmetic): same detections, boxes within tol_px."""
     from extractors import _device as D
 
-    entry = R.REGISTRY[name]
+    entry = R.EXTRACTORS[name]
     assert entry.preferred_dtype == torch.float16
     shared_root = request.getfixturevalue("shared") if name == "dbface-small" else None
     model, real = _model(entry, shared_root, monkeypatch)
@@ -205,3 +205,39 @@ def test_gpu_bench_needs_neither_beam_nor_pyav(repo):
             "print('ok')\n")
     run = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]
+
+
+@pytest.mark.parametrize("returned", [1, 3])
+def test_an_extractor_returning_another_count_than_frames_is_refused(returned):
+    """The length guard of Entry.infer: one result per input frame, else an error naming the
+    extractor and both counts (a short result would shift poses onto the wrong samples)."""
+    import dataclasses
+
+    real = R.EXTRACTORS["posenet-mobilenet-v1-075"]
+    seen = []
+
+    def infer(model, frames, device, dtype, **options):
+        seen.append((len(frames), options))
+        return [(np.zeros(0, np.float32), np.zeros((0, 17, 3), np.float32))] * returned
+
+    entry = dataclasses.replace(real, _infer=infer)
+    frames = np.zeros((2, 8, 8, 3), np.uint8)
+    with pytest.raises(R.ExtractorOutputError,
+                       match=rf"extractor posenet-mobilenet-v1-075 returned {returned} results for 2 input frames"):
+        entry.infer(None, frames)
+    assert seen == [(2, real.default_options)]
+    assert len(dataclasses.replace(real, _infer=lambda m, f, *a, **k: [None] * len(f)).infer(None, list(frames))) == 2
+
+
+def test_capabilities_are_entry_fields():
+    """What the callers used to read off names: config options, display names, face hints."""
+    from types import SimpleNamespace
+
+    cfg = SimpleNamespace(pose_scale_factor=0.5)
+    assert R.resolve("posenet").options_from(cfg) == {"scale_factor": 0.5}
+    assert R.resolve("openpose").options_from(cfg) == {}
+    assert R.resolve("posenet").display_name == "PoseNet" and R.resolve("openpose").display_name == "OpenPose"
+    for entry in R.entries("face"):
+        assert entry.counterpart is None or R.resolve(entry.counterpart, role="face").name != entry.name
+    assert R.resolve("blazeface-back").counterpart == "blazeface-front"
+    assert not hasattr(R, "REGISTRY")  # one table per name: extractors.weights.REGISTRY is the weights files

@@ -163,14 +163,13 @@ def evaluate_on_shards(checkpoint: Path, shards: Path, split: str = "test", devi
         ShardSchemaError: the shards lack the model's input field.
     """
     spec, model, config = load_trained(checkpoint, device)
-    target = {"multiclass": "label", "multilabel": "targets", "view_groups": "view_group"}[spec.task]
-    data = ShardDataset(shards, spec.field, split, spec.group, spec.stack_clips, target,
+    task = Task(spec.task)
+    data = ShardDataset(shards, spec.field, split, spec.group, spec.stack_clips, task.target,
                         derive=spec.derive, views=spec.views)
     if data.label_names != list(config["label_names"]):
         raise ValueError(f"{shards}: labels {data.label_names} differ from the checkpoint's {config['label_names']}")
     if len(data) == 0:
         raise ValueError(f"{shards}: no '{split}' rows")
-    task = Task(spec.task)
     result = run_epoch(model, spec, task, DataLoader(data, batch_size), device, show=False)
     metrics = task.metrics(result.y_true, result.scores, data.label_names)
     metrics.update(checkpoint=str(checkpoint), model=spec.name, shards=str(shards), split=split,

@@ -1,195 +1,46 @@
 """Shard datasets: the trainer reads the HDF5 shards of an extraction run.
 
-Shards are not trusted blindly: opening a shard set (:func:`verify_shard_set`, used by
-:class:`ShardDataset`, so by ``zoo.train`` and ``zoo.evaluate``) refuses manifest entries that
-are absolute paths, lead outside the run folder (``..``, a symlink) or name one file twice, and
-checks every HDF5 shard against its ``*.done.json`` marker: the size always, the sha256 once per
-file version (cached by path, size, mtime, ctime and inode in
+Shards are not trusted blindly: :class:`ShardDataset` (so ``zoo.train`` and ``zoo.evaluate``)
+opens the run through :class:`pipelines.shardset.ShardSet` with ``verify=True``, which refuses
+manifest entries that are absolute paths, lead outside the run folder (``..``, a symlink) or
+name one file twice, and checks every HDF5 shard against its ``*.done.json`` marker (the size
+always, the sha256 once per file version, cached by path, size, mtime, ctime and inode in
 ``~/.cache/affectzoo/shard-sha256.json``; ``AFFECTZOO_CACHE`` or ``XDG_CACHE_HOME`` move it).
 """
 from __future__ import annotations
 
-import json
-import os
-import uuid
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-import h5py
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from pipelines.shards import sha256_file
-from schemas.shards import SCHEMA_VERSION, ShardSchemaError, check_h5
+from pipelines.shardset import (_HASHES, ShardIntegrityError, ShardSet, cached_sha256, confined,  # noqa: F401
+                                read_manifest, verify_file)
+from schemas.shards import ShardSchemaError
+
+if TYPE_CHECKING:
+    import h5py
 
 
 def load_manifest(shards: Path) -> dict:
-    """Read ``manifest.json`` of a shard folder.
+    """Read ``manifest.json`` of a shard folder (:func:`pipelines.shardset.read_manifest`).
 
     Raises:
         FileNotFoundError: no manifest (the folder is not an extraction output).
         ShardSchemaError: the manifest's schema version is not the one this affectzoo reads.
     """
-    path = Path(shards) / "manifest.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run `python -m pipelines.extract --out {shards}` first")
-    manifest = json.loads(path.read_text())
-    if manifest.get("schema_version") != SCHEMA_VERSION:
-        raise ShardSchemaError(f"{path}: schema version {manifest.get('schema_version')}, expected {SCHEMA_VERSION}")
-    return manifest
+    return read_manifest(shards)
 
 
-class ShardIntegrityError(ShardSchemaError):
-    """A shard set that must not be read: a manifest entry outside the run folder, absolute or
-    listed twice, a missing or unreadable done-marker, or a shard file whose size or sha256
-    differs from its marker (changed after it was written). The message names the file."""
-
-
-def _cache_file() -> Path:
-    base = os.environ.get("AFFECTZOO_CACHE")
-    if base:
-        return Path(base).expanduser() / "shard-sha256.json"
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path("~/.cache").expanduser())
-    return Path(xdg) / "affectzoo" / "shard-sha256.json"
-
-
-_HASHES: dict[str, str] = {}
-_CACHE_LIMIT = 4096
-
-
-def cached_sha256(path: Path) -> str:
-    """sha256 of a file, computed once per file version: cached (in memory and in the user's
-    cache folder, never in the run folder a shard set came with) under the resolved path, size,
-    mtime, ctime and inode, so an edited or replaced file is hashed again."""
-    path = Path(path).resolve()
-    st = path.stat()
-    key = f"{path}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}"
-    if key in _HASHES:
-        return _HASHES[key]
-    cache_file = _cache_file()
-    try:
-        cache = json.loads(cache_file.read_text())
-        cache = cache if isinstance(cache, dict) else {}
-    except (OSError, ValueError):
-        cache = {}
-    digest = cache.get(key)
-    if not (isinstance(digest, str) and len(digest) == 64):
-        digest = sha256_file(path)
-        cache = {k: v for k, v in cache.items() if not k.startswith(f"{path}|")}
-        cache[key] = digest
-        cache = dict(list(cache.items())[-_CACHE_LIMIT:])
-        try:  # a cache that cannot be written only costs a rehash next time
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_file.with_name(f".{cache_file.name}.{uuid.uuid4().hex[:8]}")
-            tmp.write_text(json.dumps(cache))
-            os.replace(tmp, cache_file)
-        except OSError:
-            pass
-    _HASHES[key] = digest
-    return digest
-
-
-def confined(run: Path, name, what: str) -> Path:
-    """``run / name`` for a file name from a manifest, refused unless it stays in the run folder.
+def verify_shard_set(shards: Path, manifest: dict | None = None) -> list[Path]:
+    """The HDF5 files of a run, verified (:meth:`pipelines.shardset.ShardSet.verify`).
 
     Raises:
-        ShardIntegrityError: not a non-empty relative name, holds a NUL byte, or resolves (after
-            ``..`` and symlinks) outside ``run``.
+        ShardIntegrityError, FileNotFoundError: see :class:`pipelines.shardset.ShardSet`.
     """
-    if not isinstance(name, str) or not name or "\x00" in name:
-        raise ShardIntegrityError(f"{run / 'manifest.json'}: {what} has no usable file name ({name!r})")
-    if PurePosixPath(name).is_absolute() or Path(name).is_absolute() or name.startswith("~"):
-        raise ShardIntegrityError(f"{run / 'manifest.json'}: {what} names the absolute path {name!r}; shard "
-                                  "files are named relative to the run folder")
-    path = run / name
-    try:
-        resolved = path.resolve()
-    except (OSError, RuntimeError) as exc:  # a symlink loop
-        raise ShardIntegrityError(f"{path}: {what} cannot be resolved: {exc}") from None
-    if not resolved.is_relative_to(run):
-        raise ShardIntegrityError(f"{run / 'manifest.json'}: {what} {name!r} leads outside the run folder "
-                                  f"{run} (to {resolved})")
-    return path
-
-
-def _marker(path: Path, key: str, entry: dict) -> dict:
-    """The done-marker record of shard file ``path`` (``files[key]``), checked against the
-    manifest's copy of it."""
-    # shard-00000-of-00002.h5 / videos-00000-of-00002.parquet -> shard-00000-of-00002.done.json
-    marker_path = path.parent / f"shard-{path.name.split('-', 1)[-1].rsplit('.', 1)[0]}.done.json"
-    try:
-        marker = json.loads(marker_path.read_text())
-        record = marker["files"][key]
-        expected = (int(record["bytes"]), str(record["sha256"]))
-    except FileNotFoundError:
-        raise ShardIntegrityError(f"{path}: no done-marker {marker_path.name} beside it (an unfinished or "
-                                  "foreign shard)") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ShardIntegrityError(f"{marker_path}: unreadable done-marker ({type(exc).__name__}: {exc})") from None
-    listed = (entry.get("files") or {}).get(key) or {}
-    if listed.get("sha256") not in (None, expected[1]) or listed.get("bytes") not in (None, expected[0]):
-        raise ShardIntegrityError(f"{path}: the manifest and the done-marker {marker_path.name} disagree on "
-                                  "its size or sha256")
-    return {"bytes": expected[0], "sha256": expected[1], "marker": marker_path, "sample_ids": marker.get("sample_ids")}
-
-
-def verify_file(path: Path, key: str, entry: dict) -> dict:
-    """Check one shard file against its done-marker: size always, sha256 (cached per version).
-
-    Raises:
-        ShardIntegrityError: no marker, or the size or sha256 differs.
-        FileNotFoundError: the file is missing.
-    """
-    record = _marker(path, key, entry)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: shard file listed in the manifest is missing")
-    size = path.stat().st_size
-    if size != record["bytes"]:
-        raise ShardIntegrityError(f"{path}: {size} bytes, its done-marker {record['marker'].name} says "
-                                  f"{record['bytes']}: the file changed after it was written; re-extract it")
-    if cached_sha256(path) != record["sha256"]:
-        raise ShardIntegrityError(f"{path}: sha256 differs from its done-marker {record['marker'].name}: the "
-                                  "file changed after it was written; re-extract it")
-    return record
-
-
-def verify_shard_set(shards: Path, manifest: dict) -> list[Path]:
-    """The HDF5 files of a run's manifest, each confined to the run folder, listed once and
-    verified against its done-marker (:func:`verify_file`).
-
-    Raises:
-        ShardIntegrityError: a malformed ``shards`` list, an absolute name, a name leading outside
-            the run folder, a file or sample listed twice, a missing marker, a changed file.
-        FileNotFoundError: a listed shard file is missing.
-    """
-    run = Path(shards).resolve()
-    entries = manifest.get("shards")
-    if not isinstance(entries, list):
-        raise ShardIntegrityError(f"{run / 'manifest.json'}: 'shards' is not a list")
-    seen: dict[Path, int] = {}
-    owner: dict[str, Path] = {}
-    files = []
-    for n, entry in enumerate(entries):
-        what = f"shards[{n}]"
-        if not isinstance(entry, dict) or not isinstance(entry.get("files"), dict) \
-                or not isinstance(entry["files"].get("h5"), dict):
-            raise ShardIntegrityError(f"{run / 'manifest.json'}: {what} has no files.h5 entry")
-        for key, record in entry["files"].items():
-            path = confined(run, record.get("name") if isinstance(record, dict) else None, f"{what}.files.{key}")
-            real = path.resolve()
-            if real in seen:
-                raise ShardIntegrityError(f"{run / 'manifest.json'}: {what} lists {real.name} again (first in "
-                                          f"shards[{seen[real]}]); every shard file must appear once")
-            seen[real] = n
-        path = run / entry["files"]["h5"]["name"]
-        record = verify_file(path, "h5", entry)
-        for sid in record["sample_ids"] or []:
-            if sid in owner:
-                raise ShardIntegrityError(f"{path}: sample {sid!r} is also in {owner[sid]}; a sample must be in "
-                                          "one shard")
-            owner[sid] = path
-        files.append(path)
-    return files
+    return ShardSet(shards, verify=True).h5_files()
 
 
 class ShardDataset(Dataset):
@@ -240,9 +91,10 @@ class ShardDataset(Dataset):
     def __init__(self, shards: Path, field: str = "timeline", split: str | None = "train", group: str = "videos",
                  stack_clips: bool = False, target: str = "label", num_groups: int = 4,
                  derive=None, views: int = 1, fold: tuple[int, bool] | None = None, train_view=None):
-        self.manifest = load_manifest(shards)
+        self.shard_set = ShardSet(shards, verify=True)
+        self.manifest = self.shard_set.manifest
         self.shards = Path(shards)
-        self.files = verify_shard_set(shards, self.manifest)
+        self.files = self.shard_set.h5_files()
         self.field, self.group, self.target, self.stack_clips = field, group, target, stack_clips
         self.derive, self.num_groups = derive, num_groups
         views = views if derive else 1
@@ -253,8 +105,7 @@ class ShardDataset(Dataset):
         self.video_rows: list[int] = []  # per item, its sample's row in ``videos`` (train_view only)
         self.fps: list[float] = []
         for fi, path in enumerate(self.files):
-            with h5py.File(path, "r") as f:
-                check_h5(f, str(path))
+            with self.shard_set.shards[fi].open_h5() as f:
                 for name in field.split("+"):
                     self._require(f, path, f"{group}/{name}")
                 rows = self._rows(f, split, stack_clips, fold)
@@ -307,16 +158,13 @@ class ShardDataset(Dataset):
         Raises:
             FileNotFoundError: the Parquet file named by the manifest is missing.
         """
-        import pyarrow.parquet as pq
-
-        shard = self.manifest["shards"][fi]
-        entry = shard["files"].get("videos")
-        path = confined(Path(self.shards).resolve(), entry["name"], f"shards[{fi}].files.videos") if entry else None
+        shard = self.shard_set.shards[fi]
+        path = shard.videos if "videos" in shard.entry["files"] else None
         if path is None or not path.is_file():
             raise FileNotFoundError(f"{path or self.files[fi]}: the videos Parquet table of this shard is missing "
                                     "(the CAER load-time features need its fps column)")
-        verify_file(path, "videos", shard)
-        table = pq.read_table(path, columns=["sample_id", "fps"]).to_pydict()
+        verify_file(path, "videos", shard.entry)
+        table = shard.read_table("videos", ["sample_id", "fps"]).to_pydict()
         return {sid: float(v) if v is not None else float("nan") for sid, v in zip(table["sample_id"], table["fps"])}
 
     @staticmethod
@@ -363,7 +211,7 @@ class ShardDataset(Dataset):
 
     def _file(self, fi: int) -> h5py.File:
         if fi not in self._handles:
-            self._handles[fi] = h5py.File(self.files[fi], "r")
+            self._handles[fi] = self.shard_set.shards[fi].open_h5(check=False)  # checked when the set opened
         return self._handles[fi]
 
     def video(self, i: int) -> dict:

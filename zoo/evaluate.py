@@ -63,9 +63,6 @@ SYNONYMS: dict[str, Optional[str]] = {
     **dict.fromkeys(("contempt", "calm"), None),
 }
 
-#: The BlazeFace variant to try when the other found no face, and what it suits.
-OTHER_BLAZEFACE = {"blazeface-back": ("blazeface-front", "close-up crops"),
-                   "blazeface-front": ("blazeface-back", "small faces in whole scenes")}
 #: Warn when more than this share of the images is left out (no face found, unreadable).
 LEFT_OUT_WARNING = 0.5
 
@@ -225,6 +222,18 @@ def predict_inputs(model, x: Sequence[np.ndarray], device: str = "cpu", batch: i
     return np.concatenate(out)
 
 
+def _other_detector(detector: str) -> tuple[str, str]:
+    """``(name, what it suits)`` of the face detector to try when ``detector`` found no face: the
+    registry entry's :attr:`extractors.registry.Entry.counterpart` (default ``blazeface-back``)."""
+    from extractors import registry
+
+    try:
+        other = registry.resolve(detector, role="face").counterpart or "blazeface-back"
+    except ValueError:
+        other = "blazeface-back"
+    return other, registry.resolve(other, role="face").suited_to
+
+
 def left_out_summary(left_out: dict, total: int, detector: Optional[str] = None) -> Optional[str]:
     """A warning when more than :data:`LEFT_OUT_WARNING` of ``total`` images were left out: the
     reasons counted, and (with a detector) the other detector to try. None otherwise."""
@@ -236,7 +245,7 @@ def left_out_summary(left_out: dict, total: int, detector: Optional[str] = None)
     reasons = "; ".join(f"{n} {r}" for r, n in sorted(counts.items(), key=lambda kv: -kv[1]))
     msg = f"{len(left_out)} of {total} images left out ({reasons})"
     if detector and counts.get("no face found"):
-        other, suits = OTHER_BLAZEFACE.get(detector, ("blazeface-back", "small faces in whole scenes"))
+        other, suits = _other_detector(detector)
         msg += (f"; {detector} found no face in {counts['no face found']} of them: try --detector {other} ({suits})"
                 ", or leave --detect-faces out if the images are face crops already")
     return msg

@@ -9,7 +9,6 @@ window and the window probabilities are averaged into the video's.
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -51,9 +50,8 @@ def extraction_config(checkpoint: dict, path: Path, shards: Optional[str] = None
     Raises:
         PredictError: no manifest can be found.
     """
-    import hashlib
-
     from pipelines.config import ExtractConfig
+    from pipelines.shardset import ShardSet
 
     config = checkpoint["config"]
     embedded = config.get("manifest_config") or config.get("extract_config")
@@ -63,10 +61,11 @@ def extraction_config(checkpoint: dict, path: Path, shards: Optional[str] = None
     else:
         folder = _find_manifest_dir(config, path, shards)
         try:  # only the config is needed: the shards' schema version does not matter here
-            values = dict(json.loads((folder / "manifest.json").read_text())["config"])
+            shard_set = ShardSet(folder, check_version=False)
+            values = dict(shard_set.manifest["config"])
+            sha = shard_set.manifest_sha256()
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise PredictError(f"{folder}/manifest.json: no readable extraction config: {exc}") from exc
-        sha = hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest()
         note = None if sha == config.get("manifest_sha256") else (
             f"{folder}/manifest.json is not the one {path} was trained on (sha256 differs); using its config")
     import dataclasses
@@ -108,7 +107,8 @@ class CheckpointPredictor:
 
     def __init__(self, path: str | Path, device: str = "cpu", shards: Optional[str] = None,
                  decoder: str = DEFAULT_BACKEND):
-        from extractors.handlers import PoseNetHandler
+        from extractors.handlers import ExtractorHandler
+        from extractors.registry import UnknownExtractorError, resolve
         from zoo.checkpoints import build_trained
 
         self.path = Path(path)
@@ -122,8 +122,10 @@ class CheckpointPredictor:
         if getattr(self.cfg, "modality", "video") != "video":
             raise PredictError(f"{self.path}: trained on a {self.cfg.modality!r} corpus; zoo.predict runs "
                                "checkpoints of video corpora on videos")
-        if self.cfg.pose_extractor != "posenet-mobilenet-v1-075":
-            raise PredictError(f"{self.path}: pose extractor {self.cfg.pose_extractor!r} is not available")
+        try:
+            pose = resolve(self.cfg.pose_extractor, role="pose")
+        except UnknownExtractorError as exc:
+            raise PredictError(f"{self.path}: pose extractor {self.cfg.pose_extractor!r} is not available: {exc}") from None
         self.device, self.classes, self.decoder = device, tuple(config["label_names"]), decoder
         self.in_shape = tuple(config["in_shape"])
         try:
@@ -134,8 +136,8 @@ class CheckpointPredictor:
             raise PredictError(f"{self.path}: task {spec.task!r} is not supported by zoo.predict (multiclass only)")
         self.prepare = spec.prepare
         self.model_name = f"{ckpt['model']} ({self.path})"
-        self.pose = PoseNetHandler(scale_factor=self.cfg.pose_scale_factor, device=device,
-                                   max_batch_size=self.cfg.max_batch_size)
+        self.pose = ExtractorHandler(pose.name, device=device, max_batch_size=self.cfg.max_batch_size,
+                                     **pose.options_from(self.cfg))
         self.pose_model = self.pose.load_model()
 
     def windows(self, duration_s: float) -> list[float]:
@@ -160,6 +162,7 @@ class CheckpointPredictor:
         from pipelines.persons import identify
         from pipelines.record import video_record
         from pipelines.decode import decode_window
+        from extractors.registry import to_coco17
 
         win = decode_window(path, start, self.cfg.window_s, self.cfg.sample_fps, backend=self.decoder)
         frames = list(win.frames)
@@ -167,7 +170,8 @@ class CheckpointPredictor:
         for s in range(0, len(frames), self.cfg.max_batch_size):
             batch = frames[s:s + self.cfg.max_batch_size]
             for i, res in enumerate(self.pose.run_inference(batch, self.pose_model), start=s):
-                poses[i] = res.inference
+                scores, keypoints = res.inference
+                poses[i] = (scores, to_coco17(keypoints, self.pose.entry.keypoint_layout))
         sample = {"sample_id": f"{path}@{start:g}", "video_id": Path(path).stem, "uri": path, "box": None}
         meta = {"sample": sample, "frame_indices": win.frame_indices, "timestamps_s": win.timestamps_s,
                 "fps": win.fps}

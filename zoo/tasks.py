@@ -24,6 +24,10 @@ from sklearn.metrics import roc_auc_score
 from zoo.metrics import classification_metrics
 
 
+#: Task kind -> the target :class:`zoo.data.ShardDataset` gives its items (``target=``).
+TARGET_OF_TASK = {"multiclass": "label", "multilabel": "targets", "view_groups": "view_group"}
+
+
 @dataclass(frozen=True)
 class Task:
     """Loss and scoring of one kind of target.
@@ -48,6 +52,12 @@ class Task:
     def __post_init__(self) -> None:
         if self.class_weights is not None and self.kind != "multiclass":
             raise ValueError(f"class weights apply to multiclass tasks only, not {self.kind!r}")
+
+    @property
+    def target(self) -> str:
+        """The dataset target of this kind (:data:`TARGET_OF_TASK`): ``label``, ``targets`` or
+        ``view_group``."""
+        return TARGET_OF_TASK[self.kind]
 
     def outputs(self, num_classes: int) -> int:
         """Logits the model must produce for ``num_classes`` classes or labels."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -27,21 +26,29 @@ from pathlib import Path
 
 from pipelines import cli
 
-TARGET_OF_TASK = {"multiclass": "label", "multilabel": "targets", "view_groups": "view_group"}
+
+def __getattr__(name: str):
+    """``TARGET_OF_TASK`` lives in :mod:`zoo.tasks` (imported on first use: it imports torch)."""
+    if name == "TARGET_OF_TASK":
+        from zoo.tasks import TARGET_OF_TASK
+
+        return TARGET_OF_TASK
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _import_heavy() -> None:
     """Import torch, the data and model modules into this module's namespace (on first use, so
     that ``--help`` and argument errors return at once)."""
-    global np, torch, DataLoader, tqdm, ShardDataset, load_manifest, run_epoch, plot_confusion, plot_curves
+    global np, torch, DataLoader, tqdm, ShardDataset, run_epoch, plot_confusion, plot_curves
     global KeyedSampler, balanced_sampler, build_optimizer, build_scheduler, MODELS, ZooModel
-    global count_parameters, get_model, Task, resolve_class_weights
+    global count_parameters, get_model, Task, resolve_class_weights, save_checkpoint
     import numpy as np
     import torch
     from torch.utils.data import DataLoader
     from tqdm import tqdm
 
-    from zoo.data import ShardDataset, load_manifest
+    from zoo.checkpoints import save_checkpoint
+    from zoo.data import ShardDataset
     from zoo.loop import run_epoch
     from zoo.metrics import plot_confusion, plot_curves
     from zoo.optim import KeyedSampler, balanced_sampler, build_optimizer, build_scheduler
@@ -163,9 +170,14 @@ def resolve_config(spec: ZooModel, args: argparse.Namespace) -> dict:
 
 
 def _datasets(spec: ZooModel, args, cfg: dict) -> tuple[ShardDataset, ShardDataset]:
-    kw = dict(field=spec.field, group=spec.group, stack_clips=spec.stack_clips, target=TARGET_OF_TASK[spec.task],
+    kw = dict(field=spec.field, group=spec.group, stack_clips=spec.stack_clips, target=Task(spec.task).target,
               derive=spec.derive, views=spec.views)
-    view = spec.train_view(cfg, load_manifest(args.shards).get("config") or {}) if spec.train_view else None
+    if spec.train_view:
+        from pipelines.shardset import ShardSet
+
+        view = spec.train_view(cfg, ShardSet(args.shards).config)
+    else:
+        view = None
     if args.fold is not None:
         args.eval_split = f"fold-{args.fold}"  # names the evaluation in the report
         train_set = ShardDataset(args.shards, split=None, fold=(args.fold, False), train_view=view, **kw)
@@ -254,7 +266,7 @@ def train(args: argparse.Namespace) -> dict:
     train_loader, eval_loader = _loaders(train_set, eval_set, cfg, args, gen)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    manifest_sha = hashlib.sha256((args.shards / "manifest.json").read_bytes()).hexdigest()
+    manifest_sha = train_set.shard_set.manifest_sha256()
     config = {**{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, **cfg,
               "task": spec.task, "input": f"{spec.group}/{spec.field}", "stack_clips": spec.stack_clips,
               "in_shape": list(in_shape), "label_names": names, "manifest_sha256": manifest_sha,
@@ -285,10 +297,10 @@ def train(args: argparse.Namespace) -> dict:
         state = {"model": args.model, "state_dict": model.state_dict(), "config": config, "epoch": epoch,
                  "history": history, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                  "scaler": scaler.state_dict() if scaler else None, "rng": _rng_state(gen), "best": best}
-        torch.save(state, out / "last.pt")
+        save_checkpoint(state, out / "last.pt")  # atomic, and read back weights-only before it replaces
         if improved:
-            torch.save({k: state[k] for k in ("model", "state_dict", "config", "epoch", "history")},
-                       out / "checkpoint.pt")
+            save_checkpoint({k: state[k] for k in ("model", "state_dict", "config", "epoch", "history")},
+                            out / "checkpoint.pt")
         if args.patience and epoch - best["epoch"] >= args.patience:
             print(f"early stop: no better eval metric for {args.patience} epochs (best epoch {best['epoch']})",
                   file=sys.stderr)
