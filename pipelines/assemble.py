@@ -13,7 +13,7 @@ from extractors.tracking import track_prominence
 from pipelines.config import ExtractConfig
 from pipelines.crops import crop_box_resized, square_around
 from pipelines.faces import HEAD_CROP_SIZE, head_box
-from pipelines.persons import Identity, identify
+from pipelines.persons import Identity, identify, seen
 from pipelines.represent import face_windows
 from pipelines.represent.pose_features import tracks_pose_features
 from pipelines.represent.segments import body_region
@@ -111,11 +111,6 @@ def timeline_of(openpose18: np.ndarray, cfg: ExtractConfig) -> np.ndarray:
     return skeleton_timeline(xy, size=cfg.timeline_size, length=cfg.timeline_length, pad=cfg.timeline_pad)
 
 
-def _seen(track: np.ndarray) -> np.ndarray:
-    """bool [T']: frames where a track ``[T', V, 3]`` has a pose (any finite joint)."""
-    return np.isfinite(track[..., 0]).any(axis=-1)
-
-
 def head_requests(coco: np.ndarray, frames: dict[int, np.ndarray], cfg: ExtractConfig
                   ) -> tuple[dict, dict]:
     """Head crops of the main person at the kept frames (:func:`kept_positions`: the clip frames,
@@ -131,15 +126,13 @@ def head_requests(coco: np.ndarray, frames: dict[int, np.ndarray], cfg: ExtractC
         ``{position: (float32 [4] box in source pixels, kind)}``. ``kind`` is ``head`` when the
         crop (S = HEAD_CROP_SIZE) is placed from the person's head keypoints, ``frame`` when no
         head keypoint was found and the whole frame, letterboxed at its own size, is searched.
-        Positions where the main person is not seen get no crop (their face stays empty, never
-        someone else's), unless the window has no pose at all (a close-up): then every kept
-        frame is searched whole and :func:`pipelines.persons.attribute_faces` keeps one face
-        identity.
+        Where the main person is not seen (or the window has no pose), the whole frame is
+        searched too; :func:`pipelines.persons.attribute_faces` then keeps a face there only
+        when it is the main person's by appearance, so a crop is never someone else's.
     """
     crops, boxes = {}, {}
-    someone = _seen(coco)
     for pos in sorted(kept_positions(len(coco), cfg)):
-        if pos not in frames or (someone.any() and not someone[pos]):
+        if pos not in frames:
             continue
         box = head_box(coco[pos], cfg.min_keypoint_score)
         if box is None:  # no head keypoints (e.g. a close-up): search the whole frame
@@ -169,7 +162,7 @@ def body_crops(coco: np.ndarray, frames: dict[int, np.ndarray], cfg: ExtractConf
     """
     out = {}
     plan = clip_positions(len(coco), cfg.clips, cfg.frames_per_clip)
-    someone = _seen(coco)
+    someone = seen(coco)
     for (c, k), pos in np.ndenumerate(plan):
         if pos not in frames or (someone.any() and not someone[pos]):
             continue

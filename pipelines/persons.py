@@ -26,7 +26,7 @@ import numpy as np
 
 from pipelines.crops import crop_to_source
 
-__all__ = ["Identity", "identify", "attribute_faces", "FaceAttribution"]
+__all__ = ["Identity", "identify", "attribute_faces", "FaceAttribution", "seen", "FACE_REID_THRESHOLD"]
 
 
 #: :class:`extractors.identity.PersonTracker` settings for poses: PoseNet's pose score is the
@@ -34,6 +34,9 @@ __all__ = ["Identity", "identify", "attribute_faces", "FaceAttribution"]
 #: ByteTrack's face-detector default of 0.6; from 0.2 (the keypoint threshold) a pose starts a
 #: track, poses from 0.05 may only continue one.
 BODY_TRACKING = {"high_threshold": 0.2, "low_threshold": 0.05}
+#: Cosine of head-and-torso descriptors from which a face found on the whole frame is taken for
+#: the main person's (the tracker's ``reid_threshold``, :data:`extractors.identity.DEFAULTS`).
+FACE_REID_THRESHOLD = 0.8
 
 
 @dataclass(frozen=True)
@@ -145,15 +148,38 @@ def _joined(dets: np.ndarray, pose: np.ndarray, crop_box: np.ndarray, side: int,
     return int(np.lexsort((-dets[:, 4], -counts))[0])
 
 
+def seen(track: np.ndarray) -> np.ndarray:
+    """bool [T']: frames where a track ``[T', V, 3]`` has a pose (any finite joint)."""
+    return np.isfinite(track[..., 0]).any(axis=-1)
+
+
+def _face_embeddings(crop: np.ndarray, dets: np.ndarray, head_only: bool = False) -> np.ndarray:
+    """float32 [D, E] unit appearance descriptors of detections in ``crop`` pixels
+    (:func:`extractors.appearance.appearance_embeddings`, kind ``face``: head part, then torso
+    part). ``head_only`` keeps the head part: a head crop holds little of the torso, so faces
+    of head crops and of whole frames are compared on the head alone."""
+    from extractors.appearance import appearance_embeddings
+
+    emb = appearance_embeddings(crop, dets[:, :4].astype(np.float32), kind="face")
+    if head_only:
+        emb = emb[:, : emb.shape[1] // 2]
+        emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    return emb
+
+
 def attribute_faces(record, faces: dict, min_score: float = 0.2) -> FaceAttribution:
     """Keep, at every position, only the face detection of the sample's main person.
 
     Requires the record's ``tracks`` (row 0 = the main person), ``person_ids``, ``shots`` and
-    ``head_boxes``. Windows with a main person: a detection is that person's when it holds
-    their head keypoints (:func:`_joined`); none holds them -> no face at that position.
-    Windows without any pose: the whole-frame detections are tracked and re-identified as
-    faces (:class:`extractors.identity.PersonTracker`, kind ``face``) and the face identity seen
-    at the most positions is kept. Annotated face boxes (``given_faces``) pass unchanged.
+    ``head_boxes``. Where the main person has a pose, a detection is theirs when it holds their
+    head keypoints (:func:`_joined`). Where they have none (the whole frame was searched), a
+    detection is theirs when its appearance (:func:`extractors.appearance.appearance_embeddings`,
+    the head part) matches the mean of the faces joined to their body at least
+    :data:`FACE_REID_THRESHOLD`; with no joined face to compare with, and the main person seen in
+    under half of the frames (a close-up that the pose model mostly misses), the face identity
+    seen at the most of those positions is kept, as in a window without any pose
+    (:func:`_main_face_identity`). Otherwise no face is kept there. Annotated face boxes
+    (``given_faces``) pass unchanged.
 
     Args:
         record: the :class:`pipelines.record.SampleRecord`.
@@ -163,23 +189,43 @@ def attribute_faces(record, faces: dict, min_score: float = 0.2) -> FaceAttribut
     Returns:
         :class:`FaceAttribution`.
     """
-    main = record.tracks[0] if len(record.tracks) else None
-    has_main = main is not None and len(record.person_ids) and record.person_ids[0] >= 0
-    kept, person = {}, {}
-    if has_main:
-        for pos, (crop, dets) in faces.items():
-            box, _ = record.head_boxes[pos]
-            j = _joined(dets, main[pos], box, crop.shape[0], min_score) if len(dets) else None
+    if not len(record.person_ids) or record.person_ids[0] < 0:
+        return _main_face_identity(record, faces, first_id=0)
+    main, main_id = record.tracks[0], int(record.person_ids[0])
+    present = seen(main)
+    kept, person, gallery, elsewhere = {}, {}, [], {}
+    for pos, (crop, dets) in faces.items():
+        if not present[pos]:
+            elsewhere[pos] = (crop, dets)
+            continue
+        box, _ = record.head_boxes[pos]
+        j = _joined(dets, main[pos], box, crop.shape[0], min_score) if len(dets) else None
+        kept[pos] = (crop, dets[j: j + 1] if j is not None else dets[:0])
+        person[pos] = main_id if j is not None else -1
+        if j is not None:
+            gallery.append(_face_embeddings(crop, dets[j: j + 1], head_only=True)[0])
+    if gallery:
+        ref = np.mean(gallery, axis=0)
+        ref /= max(float(np.linalg.norm(ref)), 1e-12)
+        for pos, (crop, dets) in elsewhere.items():
+            sim = _face_embeddings(crop, dets, head_only=True) @ ref if len(dets) else np.zeros(0)
+            j = int(np.argmax(sim)) if len(sim) and sim.max() >= FACE_REID_THRESHOLD else None
             kept[pos] = (crop, dets[j: j + 1] if j is not None else dets[:0])
-            person[pos] = int(record.person_ids[0]) if j is not None else -1
-        return FaceAttribution(kept, person)
-    return _main_face_identity(record, faces)
+            person[pos] = main_id if j is not None else -1
+    elif elsewhere and present.mean() < 0.5:
+        rest = _main_face_identity(record, elsewhere, first_id=int(record.person_ids.max()) + 1)
+        kept.update(rest.faces)
+        person.update(rest.person)
+    else:
+        for pos, (crop, dets) in elsewhere.items():
+            kept[pos], person[pos] = (crop, dets[:0]), -1
+    return FaceAttribution(kept, person)
 
 
-def _main_face_identity(record, faces: dict) -> FaceAttribution:
-    """Faces of a window without poses: track the detections of every position as faces (shots
-    from the record) and keep the identity seen at the most positions."""
-    from extractors.appearance import appearance_embeddings
+def _main_face_identity(record, faces: dict, first_id: int) -> FaceAttribution:
+    """Faces without a body to join them to: track the detections of every position as faces
+    (shots from the record) and keep the identity seen at the most positions; its person id is
+    ``first_id`` + its face-track person (so it never reuses a pose person's id)."""
     from extractors.identity import PersonTracker
 
     tracker = PersonTracker(kind="face")
@@ -191,7 +237,7 @@ def _main_face_identity(record, faces: dict) -> FaceAttribution:
             continue
         box, _ = record.head_boxes[pos]
         src = np.stack([crop_to_source(d, box, crop.shape[0]) for d in dets]).astype(np.float32)
-        emb = appearance_embeddings(crop, dets[:, :4].astype(np.float32), kind="face")
+        emb = _face_embeddings(crop, dets)
         _, ids[pos] = tracker.update(int(record.shots[pos]), src, dets[:, 4].astype(np.float32), emb)
     seen = np.concatenate([v[v >= 0] for v in ids.values()]) if ids else np.zeros(0, np.int32)
     main_id = int(np.bincount(seen).argmax()) if len(seen) else -1
@@ -199,5 +245,5 @@ def _main_face_identity(record, faces: dict) -> FaceAttribution:
     for pos, (crop, dets) in faces.items():
         hit = np.flatnonzero(ids[pos] == main_id) if main_id >= 0 else []
         kept[pos] = (crop, dets[hit[:1]] if len(hit) else dets[:0])
-        person[pos] = main_id if len(hit) else -1
+        person[pos] = first_id + main_id if len(hit) else -1
     return FaceAttribution(kept, person)
