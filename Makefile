@@ -14,7 +14,7 @@ MODEL   ?= accm
 EXTRA   ?=
 SIZES   ?= 200,2000
 
-.PHONY: help venv extract train test bench bench-scale clean
+.PHONY: help venv extract train test bench bench-scale bench-dask clean
 
 help:  ## list targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -28,7 +28,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP)  ## create .venv and install the pinned dependencies
 
-extract: $(STAMP)  ## run the extraction pipeline (DATASET, ROOT, OUT, RUNNER, DEVICE; more flags in EXTRA)
+extract: $(STAMP)  ## run the extraction pipeline (DATASET, ROOT, OUT, RUNNER=direct|dask|portable|..., DEVICE; more flags in EXTRA)
 	$(PY) -m pipelines.extract --dataset $(DATASET) $(if $(ROOT),--root $(ROOT)) \
 		--out $(OUT) --runner $(RUNNER) --device $(DEVICE) $(EXTRA)
 
@@ -50,6 +50,9 @@ bench: $(STAMP)  ## run the benchmarks (results in bench/RESULTS.md and bench/re
 
 bench-scale: $(STAMP)  ## corpus-scale benchmark: throughput, start-up and peak RSS at two sizes (DEVICE; SIZES)
 	$(PY) -m bench.scale --device $(DEVICE) --sizes $(SIZES) --record
+
+bench-dask: $(STAMP)  ## --runner dask against the local runner: throughput ratio and peak RSS at two sizes
+	$(PY) -m bench.dask_runner --record
 
 clean:  ## remove shards and run outputs (keeps .venv)
 	rm -rf shards runs

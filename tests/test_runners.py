@@ -156,3 +156,47 @@ def test_portable_runner_matches_local_run(repo, tmp_path, job_service):
     assert_same_rows(a, b)
     manifest = json.loads((tmp_path / "portable" / "manifest.json").read_text())
     assert manifest["runner"] == "PortableRunner" and manifest["samples"]["written"] == 2
+
+
+def test_dask_defaults_and_options():
+    cores = os.cpu_count() or 1
+    here = extract.parse_args(["--runner", "dask"])
+    workers, threads, decoders, _ = extract.execution_defaults(here)
+    assert (workers, threads, decoders) == (cores, max(1, cores // cores), 1)  # one single-threaded worker per core
+    opts = extract.pipeline_options(here, scheduler="tcp://127.0.0.1:8786").get_all_options(retain_unknown_options=True)
+    assert opts["runner"] == "apache_beam.runners.dask.dask_runner.DaskRunner"
+    assert opts["dask_client_address"] == "tcp://127.0.0.1:8786" and str(opts["dask_partition_size"]) == "1"
+    remote = extract.parse_args(["--runner", "dask", "--", "--dask_client_address=tcp://10.0.0.5:8786",
+                                 "--dask_npartitions=8"])
+    assert extract.execution_defaults(remote)[1] == 0  # torch threads as the remote workers' environment sets them
+    opts = extract.pipeline_options(remote, scheduler="tcp://127.0.0.1:1").get_all_options(retain_unknown_options=True)
+    assert opts["dask_client_address"] == "tcp://10.0.0.5:8786"  # the user's address wins
+    assert str(opts["dask_npartitions"]) == "8" and opts.get("dask_partition_size") is None
+    assert extract.runner_description(here) == "DaskRunner (dask.distributed)"
+
+
+def test_the_graph_has_a_single_leaf():
+    """Beam's Dask runner computes only the last-applied leaf: the graph must have exactly one,
+    with no tagged outputs (the shard logs carry the dead letters)."""
+    import apache_beam as beam
+    from apache_beam.pipeline import PipelineVisitor
+
+    from pipelines.cards import corpus_root, load_card
+    from pipelines.config import config_from_card
+
+    card = load_card("sample")
+    p = beam.Pipeline()
+    extract.build_pipeline(p, [(0, [])], config_from_card(card, corpus_root(card, None), "/tmp"), "hash", {})
+
+    class Leaves(PipelineVisitor):
+        def __init__(self):
+            self.outputs, self.consumed = [], set()
+
+        def visit_transform(self, node):
+            self.outputs += [(node.full_label, o) for o in node.outputs.values()]
+            self.consumed |= {id(i) for i in node.inputs}
+
+    leaves = Leaves()
+    p.visit(leaves)
+    unconsumed = [label for label, out in leaves.outputs if id(out) not in leaves.consumed]
+    assert len(unconsumed) == 1 and unconsumed[0].startswith("ExtractShard")
