@@ -195,6 +195,9 @@ WEIGHTS_INSTALL = ".venv/bin/python -m extractors.weights install dbface-small ~
 EXTRACT_CAER_DBFACE = 'make extract DATASET=caer ROOT=/data/CAER EXTRA="--face dbface"'
 TRAIN_LIST = "python -m zoo.train --list"
 PREDICT_BARE = "python -m zoo.predict"
+PREDICT_PHOTOS = (".venv/bin/python -m zoo.predict mini-xception-fer2013 samples/images/astronaut.png my_photos/ "
+                  "--overlay faces.png --sheet photos.png")
+PREDICT_FRAMES = ".venv/bin/python -m zoo.predict mini-xception-fer2013 my_frames/ --frames-as-video --fps 25"
 TRAIN_BARE = "python -m zoo.train"
 EXTRACT_HELP = "python -m pipelines.extract --help"
 EXTRACT_CUDA = "make extract DATASET=sample OUT=/tmp/shards DEVICE=cuda"
@@ -327,6 +330,48 @@ def run_predict_faces(request, command):
     assert sheet is not None and sheet.shape[0] > 100 and sheet.shape[1] > 100
 
 
+def run_predict_photos(request, command):
+    from PIL import Image
+
+    user = request.getfixturevalue("user")
+    photos = user.cwd / "my_photos"  # a phone JPEG stored sideways (EXIF orientation 6) and a grey PNG
+    photos.mkdir()
+    astronaut = Image.open(REPO / "samples" / "images" / "astronaut.png").convert("RGB").crop((64, 0, 448, 512))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    astronaut.transpose(Image.Transpose.ROTATE_90).save(photos / "IMG_0001.jpg", quality=92, exif=exif.tobytes())
+    astronaut.convert("L").save(photos / "scan.png")
+    ran = user.run(command, subs={"samples/images/astronaut.png": str(REPO / "samples" / "images" / "astronaut.png")})
+    assert ran.rc == 0, ran.why()
+    lines = [json.loads(line) for line in ran.out.splitlines() if line.startswith("{")]
+    heads = [r for r in lines if r["type"] == "image"]
+    assert [Path(h["image"]).name for h in heads] == ["astronaut.png", "IMG_0001.jpg", "scan.png"], ran.why()
+    assert [h["faces"] for h in heads] == [1, 1, 1] and (heads[1]["width"], heads[1]["height"]) == (384, 512)
+    faces = [r for r in lines if r["type"] == "emotion"]
+    assert [Path(r["image"]).name for r in faces] == ["astronaut.png", "IMG_0001.jpg", "scan.png"]
+    for stem in ("astronaut", "IMG_0001", "scan"):
+        assert Image.open(user.cwd / f"faces.{stem}.png").size in ((512, 512), (384, 512)), stem
+    assert Image.open(user.cwd / "photos.png").size[0] >= 3 * 320
+
+
+def run_predict_frames(request, command):
+    from PIL import Image
+
+    user = request.getfixturevalue("user")
+    frames = user.cwd / "my_frames"
+    frames.mkdir()
+    face = Image.open(REPO / "samples" / "images" / "astronaut.png").convert("RGB").resize((160, 160))
+    for i in range(1, 7):
+        face.save(frames / f"{i:04d}.png")
+    ran = user.run(command)
+    assert ran.rc == 0, ran.why()
+    lines = [json.loads(line) for line in ran.out.splitlines() if line.startswith("{")]
+    assert (lines[0]["type"], lines[0]["num_frames"], lines[0]["fps"]) == ("video", 6, 25.0), ran.why()
+    emotions = [r for r in lines if r["type"] == "emotion"]
+    assert [(r["frame"], r["seconds"]) for r in emotions] == [(i, round(i / 25, 4)) for i in range(6)], ran.why()
+    assert [r["type"] for r in lines].count("emotion_summary") == 1
+
+
 def run_predict_checkpoint(request, command):
     user = request.getfixturevalue("user")
     request.getfixturevalue("accm_run")
@@ -432,7 +477,7 @@ def run_predict_bare(request, command):
     user = request.getfixturevalue("user")
     ran = user.run(command)
     assert ran.rc == 2, ran.why()  # argparse: the model and the videos are required
-    assert "usage: python -m zoo.predict" in ran.err and "required: model, videos" in ran.err, ran.why()
+    assert "usage: python -m zoo.predict" in ran.err and "required: model, INPUT" in ran.err, ran.why()
 
 
 def run_train_bare(request, command):
@@ -560,6 +605,8 @@ RUNS: dict[str, How] = {
     EXTRACT_CAER_DBFACE: How(run_extract_caer_dbface, slow=True),
     TRAIN_LIST: How(run_train_list),
     PREDICT_BARE: How(run_predict_bare),
+    PREDICT_PHOTOS: How(run_predict_photos),
+    PREDICT_FRAMES: How(run_predict_frames),
     EXTRACT_HELP: How(run_extract_help),
     EXTRACT_CUDA: How(run_extract_cuda),
     EXPORT: How(run_export, slow=True),
