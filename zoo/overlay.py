@@ -32,7 +32,7 @@ __all__ = ["OPENPOSE18_LIMBS", "draw_annotations", "write_overlay", "write_conta
 #: the layout's edges from :mod:`schemas.keypoints`.
 OPENPOSE18_LIMBS = LAYOUTS["openpose18"].edges
 #: Bones by joint count: OpenPose-18 (the pipeline's stored keypoints) and COCO-17 (PoseNet's own).
-_LIMBS_BY_JOINTS = {18: OPENPOSE18_LIMBS, 17: LAYOUTS["coco17"].edges}
+_LIMBS_BY_JOINTS = {18: OPENPOSE18_LIMBS, 17: LAYOUTS["coco17"].edges, 33: LAYOUTS["blazepose33"].edges}
 #: Overlay encoders tried in order (FFmpeg encoder names through PyAV): H.264 plays in browsers;
 #: MPEG-4 Part 2 is the fallback of FFmpeg builds without an H.264 encoder.
 VIDEO_CODECS = ("libx264", "h264", "mpeg4")
