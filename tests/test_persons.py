@@ -92,20 +92,24 @@ def test_the_face_kept_is_the_one_holding_the_main_persons_head_keypoints():
     assert got.faces[0][1].shape == (0, 17) and got.person == {0: -1}
 
 
-def _concat(parts: list[tuple[Path, float]], dest: Path, size=(640, 480), fps: int = 25) -> list[int]:
-    """Write the first ``seconds`` of each source, resized to ``size``, into one H.264 MP4 with a
-    hard cut between them; returns the first frame index of each part."""
+def _concat(parts: list[tuple], dest: Path, size=(640, 480), fps: int = 25) -> list[int]:
+    """Write ``(source, seconds[, from_s])`` parts, resized to ``size``, into one H.264 MP4 with a
+    hard cut between them (source frames taken one by one from ``from_s``, default 0); returns
+    the first frame index of each part."""
     import av
 
     starts, n = [], 0
     with av.open(str(dest), "w") as out:
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-        for path, seconds in parts:
+        for path, seconds, *skip in parts:
             starts.append(n)
+            first = round((skip[0] if skip else 0.0) * fps)
             with av.open(str(path)) as src:
                 for i, frame in enumerate(src.decode(video=0)):
-                    if i >= seconds * fps:
+                    if i < first:
+                        continue
+                    if i >= first + seconds * fps:
                         break
                     img = frame.to_ndarray(format="rgb24")
                     import cv2
@@ -119,43 +123,55 @@ def _concat(parts: list[tuple[Path, float]], dest: Path, size=(640, 480), fps: i
     return starts
 
 
+VIDEOS = REPO / "samples" / "videos"
+GROUP, HIKERS = VIDEOS / "group_event_smiling.mp4", VIDEOS / "hikers_walking.mp4"
+
+
 @pytest.fixture(scope="module")
 def cut_clip_run(tmp_path_factory):
+    """``make extract DATASET=caer`` over two clips: 0001 = 2.5 s of the group indoors | 1.5 s of
+    the hikers (the group has the most screen time); 0002 = hikers 0-1.5 s | the group for 1 s |
+    the hikers again from 1.5 s (A-B-A: the hikers come back after a shot of other people)."""
     tmp = tmp_path_factory.mktemp("cut")
-    clip = tmp / "CAER" / "test" / "Happy" / "0001.avi"
-    clip.parent.mkdir(parents=True)
-    videos = REPO / "samples" / "videos"
-    # 2.5 s of the group indoors, then 1.5 s of the hikers: the group has the most screen time
-    starts = _concat([(videos / "group_event_smiling.mp4", 2.5), (videos / "hikers_walking.mp4", 1.5)], clip)
+    folder = tmp / "CAER" / "test" / "Happy"
+    folder.mkdir(parents=True)
+    cuts = {"0001": _concat([(GROUP, 2.5), (HIKERS, 1.5)], folder / "0001.avi"),
+            "0002": _concat([(HIKERS, 1.5), (GROUP, 1.0), (HIKERS, 1.5, 1.5)], folder / "0002.avi")}
     out = tmp / "shards"
     proc = subprocess.run([sys.executable, "-m", "pipelines.extract", "--dataset", "caer", "--root",
                            str(tmp / "CAER"), "--out", str(out)], cwd=REPO, capture_output=True, text=True,
-                          timeout=600)
+                          timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    videos_t = pq.read_table(sorted(out.glob("videos-*.parquet"))[0]).to_pylist()
-    clips_t = pq.read_table(sorted(out.glob("clips-*.parquet"))[0]).to_pylist()
-    return {"cut_frame": starts[1], "video": videos_t[0], "clips": clips_t}
+    videos = pq.read_table(sorted(out.glob("videos-*.parquet"))).to_pylist()
+    clips = pq.read_table(sorted(out.glob("clips-*.parquet"))).to_pylist()
+    run = {}
+    for name, starts in cuts.items():
+        video = next(v for v in videos if v["uri"].endswith(f"{name}.avi"))
+        run[name] = {"starts": starts, "video": video,
+                     "clips": [c for c in clips if c["sample_id"] == video["sample_id"]]}
+    return run
+
+
+def _sampled(video: dict, column: str) -> np.ndarray:
+    return np.asarray(video[column])[: video["num_frames"]]
 
 
 def test_a_window_across_a_cut_has_two_shots(cut_clip_run):
-    v = cut_clip_run["video"]
-    n = v["num_frames"]
-    frames = np.asarray(v["frame_indices"])[:n]
-    shots = np.asarray(v["shots"])[:n]
+    run = cut_clip_run["0001"]
+    frames = _sampled(run["video"], "frame_indices")
     # 10 fps sampling of a 25 fps clip: the shot changes exactly at the first frame after the cut
-    np.testing.assert_array_equal(shots, (frames >= cut_clip_run["cut_frame"]).astype(np.int32))
+    np.testing.assert_array_equal(_sampled(run["video"], "shots"), (frames >= run["starts"][1]).astype(np.int32))
 
 
 def test_the_main_person_and_its_faces_come_from_one_side_of_the_cut(cut_clip_run):
-    v, cut = cut_clip_run["video"], cut_clip_run["cut_frame"]
-    n = v["num_frames"]
-    frames = np.asarray(v["frame_indices"])[:n]
-    present = np.asarray(v["main_present"])[:n]
+    run = cut_clip_run["0001"]
+    v, cut = run["video"], run["starts"][1]
+    frames, present = _sampled(v, "frame_indices"), _sampled(v, "main_present")
     assert present[frames < cut].sum() >= 5, "the main person is one of the group (most screen time)"
     assert not present[frames >= cut].any(), "the main person must not be found among the hikers"
     main_id = np.asarray(v["person_ids"])[0]
     faces_at = []
-    for clip in cut_clip_run["clips"]:
+    for clip in run["clips"]:
         for f, found, who in zip(np.asarray(clip["frame_indices"]), clip["face_found"],
                                  np.asarray(clip["face_person"])):
             if found:
@@ -164,3 +180,13 @@ def test_the_main_person_and_its_faces_come_from_one_side_of_the_cut(cut_clip_ru
             else:
                 assert who == -1
     assert faces_at and max(faces_at) < cut, "every face of the super-images is the main person's"
+
+
+def test_a_person_who_comes_back_after_a_cut_keeps_the_person_id(cut_clip_run):
+    run = cut_clip_run["0002"]
+    v, (_, b, a2) = run["video"], run["starts"]
+    frames, shots, present = _sampled(v, "frame_indices"), _sampled(v, "shots"), _sampled(v, "main_present")
+    part = np.digitize(frames, [b, a2])                      # 0 = hikers, 1 = group, 2 = hikers again
+    np.testing.assert_array_equal(shots, part)
+    assert present[part == 0].any() and present[part == 2].any(), "the main hiker is one person in both shots"
+    assert not present[part == 1].any()
