@@ -40,7 +40,7 @@ from typing import ClassVar, Sequence
 
 import numpy as np
 
-from pipelines.frame_index import UnindexableVideo, frame_index
+from pipelines.frame_index import UnindexableVideo, frame_index, seek_start
 
 #: Largest frame (width x height) a back-end accepts by default: twice 4K UHD (3840 x 2160 x 2).
 #: The same cap applies to images (:func:`pipelines.readers.media.load_image`).
@@ -562,7 +562,10 @@ class PyAVDecoder(FrameDecoder):
         return i
 
     def _seek(self, key: int) -> None:
-        self._container.seek(int(self._pts[key]), stream=self._stream, backward=True, any_frame=False)
+        if key == 0:
+            seek_start(self._container, self._stream, int(self._pts[0]))
+        else:
+            self._container.seek(int(self._pts[key]), stream=self._stream, backward=True, any_frame=False)
         self._frames_iter, self._pos = self._decoded(), None
 
     def _decoded(self):
@@ -658,7 +661,7 @@ class OpenCVDecoder(FrameDecoder):
         self._pos = 0
         count = int(count) if math.isfinite(count) and count > 0 else 0
         index = pyav_index(uri)  # the header's count is a hint: count the frames FFmpeg shows
-        frames = index.num_frames if index is not None and index.num_frames else count
+        frames = index.num_frames if index is not None else count
         return VideoInfo(frames, float(fps) if math.isfinite(fps) and fps > 0 else float("nan"), width, height, count,
                          index.packets if index is not None else 0)
 

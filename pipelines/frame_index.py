@@ -96,7 +96,33 @@ def _scan(container, stream) -> tuple[np.ndarray, np.ndarray, int, int]:
     return np.asarray(pts, np.int64)[order], np.asarray(keys, bool)[order], packets, discarded
 
 
-def _tail(container, stream, start_pts: int) -> tuple[list[int], bool]:
+def seek_start(container, stream, first_pts: int) -> None:
+    """Seek to the start of the stream (before the packet of pts ``first_pts``).
+
+    The target is one second before the first frame: MPEG-TS seeking by the first frame's own
+    pts lands after its packet (and the parameter sets in it); AVI refuses negative targets, so
+    the first frame's pts is the fallback.
+    """
+    import av
+
+    try:
+        container.seek(int(first_pts - 1 / stream.time_base), stream=stream, backward=True, any_frame=False)
+    except av.error.FFmpegError:
+        container.seek(int(first_pts), stream=stream, backward=True, any_frame=False)
+
+
+def _frames(container, stream):
+    """Decoded frames from the container's position; packets the decoder refuses are skipped."""
+    import av
+
+    for packet in container.demux(stream):
+        try:
+            yield from packet.decode()
+        except av.error.InvalidDataError:
+            continue
+
+
+def _tail(container, stream, first_pts: int, start_pts: int) -> tuple[list[int], bool]:
     """Decode from the key frame at ``start_pts`` to the end: ``(pts of the frames, clean)``.
 
     ``clean`` is False when a frame came out marked corrupt or a packet the decoder refused was
@@ -104,6 +130,10 @@ def _tail(container, stream, start_pts: int) -> tuple[list[int], bool]:
     """
     import av
 
+    # decode the first frame first: a stream may carry its parameter sets only there (H.264 in
+    # MPEG-TS), and a decoder that has not seen them gives nothing from a later key frame
+    seek_start(container, stream, first_pts)
+    next((f for f in _frames(container, stream)), None)
     container.seek(int(start_pts), stream=stream, backward=True, any_frame=False)
     out, refused, clean = [], False, True
     for packet in container.demux(stream):
@@ -134,12 +164,14 @@ def build_frame_index(container, stream) -> FrameIndex:
         return FrameIndex(pts, (0,), packets, discarded, 0, True, declared)
     key_frames = np.flatnonzero(key)
     last_key = int(key_frames[-1]) if len(key_frames) else 0
-    got, clean = _tail(container, stream, int(pts[last_key]))
+    got, clean = _tail(container, stream, int(pts[0]), int(pts[last_key]))
     tail = pts[last_key:]
     shown = [t for t in got if t >= pts[last_key]]  # open GOP: leading frames belong to the previous group
     exact = set(shown) <= set(tail.tolist()) and got == sorted(got)
     got = shown
     frameless = 0
+    if not got:  # nothing decodes from the last key frame on: leave it to the decoder to report
+        clean = False
     if clean and exact:
         keep = np.ones(len(pts), bool)
         keep[last_key:] = np.isin(tail, got)
