@@ -30,12 +30,12 @@ __all__ = ["Identity", "identify", "attribute_faces", "FaceAttribution", "seen",
 
 
 #: :class:`extractors.identity.PersonTracker` settings for poses: PoseNet's pose score is the
-#: mean of its 17 keypoint scores, so a clearly seen but distant person scores 0.2-0.5, under
-#: ByteTrack's face-detector default of 0.6; from 0.2 (the keypoint threshold) a pose starts a
-#: track, poses from 0.05 may only continue one.
+#: mean of its 17 keypoint scores, so a partly hidden person falls under ByteTrack's default of
+#: 0.6 (a walker of the shipped ``hikers_walking.mp4`` scores 0.53); from 0.2 (the keypoint
+#: threshold) a pose starts a track, poses from 0.05 may only continue one.
 BODY_TRACKING = {"high_threshold": 0.2, "low_threshold": 0.05}
-#: Cosine of head-and-torso descriptors from which a face found on the whole frame is taken for
-#: the main person's (the tracker's ``reid_threshold``, :data:`extractors.identity.DEFAULTS`).
+#: Cosine of head descriptors from which a face found on the whole frame is taken for the main
+#: person's (the tracker's ``reid_threshold``, :data:`extractors.identity.DEFAULTS`).
 FACE_REID_THRESHOLD = 0.8
 
 
