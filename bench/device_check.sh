@@ -19,3 +19,9 @@ step 240 python3 -m bench.scale --device cuda --sizes 200,2000 --cpu-baseline --
 step 60 python3 -m pipelines.extract --out /tmp/par_gpu --device cuda --decoder opencv --no-progress 2>&1 | tee "$OUT/parity.txt"
 step 70 python3 -m pipelines.extract --out /tmp/par_cpu --device cpu --decoder opencv --no-progress 2>&1 | tee -a "$OUT/parity.txt"
 step 20 python3 -m bench.compare_shards /tmp/par_cpu /tmp/par_gpu --stats 2>&1 | tee -a "$OUT/parity.txt"
+# 4. (WITH_DASK=1; dask, distributed and their wheels from requirements.lock added to .whl) the GPU run on
+#    --runner dask: one worker process per GPU, started by the CLI; compare with step 2's figures
+if [ "${WITH_DASK:-0}" = 1 ]; then
+  step 200 python3 -m bench.scale --device cuda --sizes 200,2000 --shards 16 --model-frames 512 --max-batch-size 64 \
+    -- --decoder opencv --runner dask 2>&1 | tee "$OUT/scale_dask.txt"
+fi
