@@ -1,4 +1,4 @@
-"""Face/video models of the zoo: temporal shifts, SISTCM + TLSTM, TSN/TSM, VTT ResNet-18 TSM.
+"""Face/video models of the zoo: temporal shifts, SISTCM + TLSTM, TSN/TSM, VTT ResNet-18/34/50 TSM.
 
 Parity with ``../shared/reference/representations/{temporal_shift,sistcm}`` and the exact
 parameter counts of ``reference/param_counts.json``; forward/backward on small CPU inputs;
@@ -257,6 +257,32 @@ def test_vtt_forward_backward_and_causality():
     torch.testing.assert_close(out_later[:, :2], ref[:, :2], rtol=0, atol=0)  # the future does not leak back
     assert (out_earlier[:, 1] - ref[:, 1]).abs().max() > 1e-6  # the past reaches frame 1 through the shift
     assert (out_earlier[:, 3] - ref[:, 3]).abs().max() > 1e-6  # 3 shifts: frame 0 reaches frame 3
+
+
+@pytest.mark.parametrize("arch", ["resnet34", "resnet50"])
+def test_vtt_deeper_backbones_equal_torchvision_with_the_seed_head(arch):
+    """resnet_tsm.py's resnet34 / resnet50: torchvision's layout (same state-dict keys and shapes)
+    with the 7-class fc; the causal shift adds no parameter and still keeps the future out."""
+    import torchvision
+
+    from zoo.models.vtt import ResNetTSM
+
+    torch.manual_seed(5)
+    model = ResNetTSM(num_classes=7, arch=arch)
+    ref = getattr(torchvision.models, arch)(num_classes=7)
+    assert n_params(model) == n_params(ref) == {"resnet34": 21_288_263, "resnet50": 23_522_375}[arch]
+    assert {k: v.shape for k, v in model.state_dict().items()} == {k: v.shape for k, v in ref.state_dict().items()}
+    model.eval()
+    x = torch.rand(1, 4, 3, 32, 32)
+    with torch.no_grad():
+        out = model(x)
+        later = x.clone()
+        later[:, 3] = torch.rand_like(later[:, 3])
+        moved = model(later)
+    assert out.shape == (1, 4, 7)
+    torch.testing.assert_close(moved[:, :3], out[:, :3], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="unknown VTT backbone 'resnet101'"):
+        ResNetTSM(arch="resnet101")
 
 
 def test_vtt_loss_by_hand():

@@ -38,8 +38,24 @@ REFERENCE_KEYS = {
 }
 
 
+#: Models the reference repo builds but param_counts.json does not list: the torchvision network
+#: whose count they must equal (VTT resnet_tsm.py resnet34 / resnet50 with the seed's 7-class fc).
+TORCHVISION_COUNTS = {"vtt-resnet34-tsm": "resnet34", "vtt-resnet50-tsm": "resnet50"}
+
+
 def test_every_model_has_a_reference_count():
-    assert set(REFERENCE_KEYS) == set(MODELS)
+    assert set(REFERENCE_KEYS) | set(TORCHVISION_COUNTS) == set(MODELS)
+    assert not set(REFERENCE_KEYS) & set(TORCHVISION_COUNTS)
+
+
+@pytest.mark.parametrize("name", sorted(TORCHVISION_COUNTS))
+def test_parameter_count_equals_torchvision_with_the_seed_head(name):
+    import torchvision
+
+    m = MODELS[name]
+    classes = Task(m.task).outputs(m.example_classes)
+    expected = count_parameters(getattr(torchvision.models, TORCHVISION_COUNTS[name])(num_classes=classes))
+    assert count_parameters(m.build(m.example_shape, classes)) == expected
 
 
 def test_recipes_name_the_caer_architectures_in_reference_order():
@@ -74,13 +90,41 @@ def test_parameter_count_equals_reference(name, shared):
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_listed_parameter_count_equals_the_built_model(name):
-    """``zoo.train --list`` prints EXAMPLE_PARAMETERS instead of building every model: it must be exact."""
-    from zoo.registry import EXAMPLE_PARAMETERS
-
+def test_registered_parameter_count_equals_the_built_model(name):
+    """Each model's registration states its parameter count (``zoo.train --list`` prints it
+    without building the network): it must be the built model's."""
     m = MODELS[name]
     model = m.build(m.example_shape, Task(m.task).outputs(m.example_classes))
-    assert EXAMPLE_PARAMETERS[name] == count_parameters(model)
+    assert m.params == count_parameters(model) > 0
+
+
+def test_list_cards_read_from_source_equal_the_registered_models():
+    """``zoo.train --list`` reads each register_model call from the source (no torch): the same
+    names in the same order with the same group, field, task, params and source as the imports."""
+    from zoo.registry import model_cards
+
+    cards = model_cards()
+    assert [c.name for c in cards] == list(MODELS)
+    for c in cards:
+        m = MODELS[c.name]
+        assert (c.group, c.field, c.task, c.params, c.source) == (m.group, m.field, m.task, m.params, m.source)
+        assert m.build.__module__.startswith("zoo.models.")  # registered in the model's own file
+
+
+def test_registration_needs_literal_card_fields(tmp_path, monkeypatch):
+    """A register_model call whose card fields are not literals is named with file and line."""
+    import sys
+
+    from zoo import registry
+
+    (tmp_path / "zoo_fake_model.py").write_text(
+        "from zoo.registry import register_model\nNAME = 'x'\n"
+        "register_model(NAME, group='videos', field='timeline', source='s', params=1)(print)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "MODEL_MODULES", ("zoo_fake_model",))
+    with pytest.raises(ValueError, match=r"zoo_fake_model\.py:3: register_model needs its name"):
+        registry.model_cards()
+    sys.modules.pop("zoo_fake_model", None)
 
 
 FACE_MODELS = ["sistcm", "resnet18-tlstm", "tsn-mobilenetv2", "tsm-resnet50", "tsn-resnet50-fusion",

@@ -66,3 +66,8 @@ VTT_DEFAULTS = {"optimizer": "adam", "lr": 1e-4, "weight_decay": 5e-5, "amsgrad"
 #: Output index -> class name (fer ``FER._get_labels()``; oarriaga/face_classification
 #: ``get_labels('fer2013')``).
 FER2013_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+# ------------------------------------------------------------------ ProxEmo VS-GCNN (gaits)
+
+#: Emotion index -> name, ProxEmo ``demo.py`` order (disputed, see :mod:`zoo.models.vsgcnn`).
+PROXEMO_EMOTIONS: tuple[str, ...] = ("angry", "happy", "sad", "neutral")

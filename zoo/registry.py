@@ -1,20 +1,29 @@
 """The model table of the zoo: one entry per trainable model, read by the CLIs and the docs.
 
-Each entry names the architecture (a builder), the shard field it trains on, its task (loss and
-metrics, :mod:`zoo.tasks`) and the reference's training hyper-parameters, which are the
-defaults of ``python -m zoo.train NAME``. Importing the table does not import torch: builders,
-losses and adapters import their modules when called.
+Each model registers itself in its own module (:mod:`zoo.models`), as timm's
+``@register_model`` does: :func:`register_model` decorates the builder with the shard field it
+trains on, its task (loss and metrics, :mod:`zoo.tasks`), its parameter count in the reference
+setup and the reference's training hyper-parameters, which are the defaults of
+``python -m zoo.train NAME``.
+
+Importing this module does not import torch or the model modules. :data:`MODELS` (and
+:func:`get_model`) imports the modules of :data:`MODEL_MODULES` on first use;
+:func:`model_cards` reads the literal fields of each ``register_model(...)`` call from the
+modules' source without running them (``zoo.train --list`` stays torch-free), and
+``tests/test_zoo_registry.py`` checks that both readings agree and that each ``params`` equals
+the built model's count.
 """
 from __future__ import annotations
 
+import ast
+import importlib
+import importlib.util
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-import numpy as np
+from zoo.inputs import as_float
 
-from zoo.inputs import as_float, clips_to_segments, images_to_unit_chw
-
-if TYPE_CHECKING:  # torch is imported by the builders, not by the table (``zoo.train --list`` stays fast)
+if TYPE_CHECKING:  # torch is imported by the model modules, not by the table
     import torch
     import torch.nn as nn
 
@@ -33,8 +42,11 @@ class ZooModel:
         task: ``multiclass``, ``multilabel`` or ``view_groups`` (:mod:`zoo.tasks`).
         stack_clips: items are all clips of a sample stacked ([C, ...]; SISTCM/TLSTM).
         prepare: maps a stored batch to the model's input on the device.
-        example_shape: an item shape of the reference setup, for ``--list`` parameter counts.
-        example_classes: the reference's class count, for ``--list``.
+        params: parameters of the model built for ``example_shape`` / ``example_classes``
+            (``sum(p.numel() for p in model.parameters())``, the reference's count; printed by
+            ``--list``, checked against the built model by the tests).
+        example_shape: an item shape of the reference setup.
+        example_classes: the reference's class count.
         defaults: training hyper-parameters of the reference: optimizer (adam, adamw, sgd), lr,
             weight_decay, momentum, schedule (step, cosine, none), step_size, gamma, epochs,
             batch_size, label_smoothing, sampler (None or ``balanced``), clip_grad_norm.
@@ -67,259 +79,63 @@ class ZooModel:
     derive: Optional[Callable[[Any, int, int], tuple[Any, int]]] = None
     views: int = 1
     train_view: Optional[Callable[[dict, dict], Any]] = None
+    params: int = 0
 
 
-def _accm(in_shape, outputs, pretrained=False) -> nn.Module:
-    from zoo.models.accm import ACCM
+#: The modules that register zoo models, in listing order.
+MODEL_MODULES = ("zoo.models.accm", "zoo.models.caer", "zoo.models.vsgcnn", "zoo.models.sistcm",
+                 "zoo.models.tsn", "zoo.models.fusion", "zoo.models.vtt")
+#: The fields :func:`model_cards` reads from the source of a ``register_model(...)`` call.
+CARD_FIELDS = ("group", "field", "source", "task", "params")
 
-    return ACCM(in_channels=in_shape[0], num_classes=outputs)
-
-
-def _timeline_cnn(in_shape, outputs, pretrained=False) -> nn.Module:
-    from zoo.models.accm import TimelineCNN
-
-    return TimelineCNN(in_channels=in_shape[0], num_classes=outputs)
+_MODELS: dict[str, ZooModel] = {}
 
 
-_FER_BGER_BODY = {"optimizer": "adam", "lr": 1e-3, "schedule": "step", "step_size": 50, "gamma": 0.1,
-                  "epochs": 200, "batch_size": 8, "clip_grad_norm": 0.0}
+def register_model(name: str, **fields) -> Callable:
+    """Decorator registering ``build`` as zoo model ``name`` (:class:`ZooModel` ``fields``); it
+    returns ``build`` unchanged. Also usable as a call, ``register_model(name, ...)(build)``.
 
-_ENTRIES = [
-    ZooModel("accm", _accm, "videos", "timeline",
-             "FER_BGER ACCM (Janie1996/FER_BGER@b6d53bd Gesture/src/x_y_cnn.py proposed)",
-             example_shape=(56, 64, 300), defaults=_FER_BGER_BODY),
-    ZooModel("accm-cnn", _timeline_cnn, "videos", "timeline",
-             "FER_BGER CNN baseline (same file, class CNN)",
-             example_shape=(56, 64, 300), defaults=_FER_BGER_BODY),
-]
-
-
-def _caer(arch: str):
-    def build(in_shape, outputs, pretrained=False) -> nn.Module:
-        from zoo.models.caer import build_caer
-
-        return build_caer(arch, in_dim=in_shape[-1], num_classes=outputs)
-
-    return build
-
-
-def _caer_view(cfg: dict, extract_config: dict):
-    """CAER training items: the seed's augmentation + random crop from the stored tracks
-    (:class:`zoo.caer_augment.CaerPoseView`) when ``cfg["augment"]``."""
-    from zoo.caer_augment import CaerPoseView
-
-    return CaerPoseView(aug_prob=float(cfg.get("aug_prob", 0.5))) if cfg.get("augment") else None
-
-
-def _caer_entries() -> list[ZooModel]:
-    from zoo.recipes import CAER_ARCHITECTURE_NAMES, CAER_BEST_TRAINING, CAER_TRAINING
-
-    entries = []
-    for arch in CAER_ARCHITECTURE_NAMES:
-        recipe = CAER_BEST_TRAINING if arch == "DeepResidualPreact" else CAER_TRAINING
-        defaults = {**recipe, "schedule": "cosine", "augment": True}
-        name = "caer-" + arch.lower().replace("_", "-")
-        entries.append(ZooModel(
-            name, _caer(arch), "videos", "pose_features",
-            f"CAER pose zoo {arch} (JohnOh3809/EmotionRecognizer-@11e5753)",
-            example_shape=(64, 238), defaults=defaults, train_view=_caer_view))
-    return entries
-
-
-def _vsgcnn(in_shape, outputs, pretrained=False) -> nn.Module:
-    from zoo.models.vsgcnn import build_vsgcnn, load_proxemo_vsgcnn
-
-    if outputs != 16:  # the output is the final 4 x 4 map: 4 emotions x 4 view groups
-        raise ValueError(f"vsgcnn predicts 4 emotions x 4 view groups; this corpus has {outputs // 4} labels "
-                         "(use a 4-label order, e.g. the ewalk card's default)")
-    if pretrained:  # the ProxEmo checkpoint (shipped weights)
-        return load_proxemo_vsgcnn().train()
-    return build_vsgcnn(in_channels=in_shape[-1], num_classes=outputs // 4)
-
-
-def gait_view(gait, num_frames: int, view: int):
-    """VS-GCNN input of one stored gait: ``(float32 [244, 244, 3], view group)`` for training
-    view ``view`` of ProxEmo's four (augment3D at 30/110/200/300 degrees, translation 150,
-   ), computed in float64 from the first ``num_frames`` rows.
+    ``name`` and the :data:`CARD_FIELDS` (``group``, ``field``, ``source``, ``params``, and
+    ``task`` when not multiclass) must be written as literals in the call: :func:`model_cards`
+    reads them from the source.
 
     Raises:
-        ValueError: the stored keypoints are not 16-joint ProxEmo gaits (x, y, z).
+        ValueError: ``name`` is registered already.
     """
-    from pipelines.represent.embedding import (PROXEMO_TRAIN_ANGLES, PROXEMO_TRAIN_TRANS, augment3d,
-                                               gait_embedding, view_group)
+    def wrap(build: Callable) -> Callable:
+        register(ZooModel(name, build, **fields))
+        return build
 
-    if gait.shape[-2:] != (16, 3):
-        raise ValueError(f"vsgcnn trains on 16-joint ProxEmo gaits (EWalk, ELMD cards), got keypoints "
-                         f"{tuple(gait.shape)}")
-    angle = PROXEMO_TRAIN_ANGLES[view]
-    views = augment3d(np.asarray(gait[:num_frames], np.float64), angle, PROXEMO_TRAIN_TRANS, 1.0)
-    return gait_embedding(views), view_group(angle)
-
-
-_ENTRIES += _caer_entries() + [
-    ZooModel("vsgcnn", _vsgcnn, "videos", "keypoints",
-             "ProxEmo VS-GCNN (vijay4313/proxemo@98c4e21 modeling/vs_gcnn.py); "
-             "pretrained: weights proxemo-vsgcnn", task="view_groups", example_shape=(244, 244, 3),
-             example_classes=4, derive=gait_view, views=4,
-             defaults={"optimizer": "adam", "lr": 0.009, "weight_decay": 1e-5, "schedule": "none",
-                       "epochs": 2000, "batch_size": 16}),
-]
-
-
-
-def _sistcm(super_image: bool):
-    def build(in_shape, outputs, pretrained=False) -> nn.Module:
-        from zoo.models.sistcm import SISTCM, ResNet18TLSTM
-
-        frames = in_shape[1]  # [C, K, H, W, 3]
-        if super_image:
-            return SISTCM(num_classes=outputs, frames=frames, pretrained=pretrained)
-        return ResNet18TLSTM(num_classes=outputs, frames=frames, pretrained=pretrained)
-
-    return build
-
-
-def _sistcm_loss(output, target):
-    from zoo.models.sistcm import joint_loss
-
-    return joint_loss(output, target)
-
-
-def _redraw_view(cfg: dict, extract_config: dict):
-    """SISTCM training items drawn anew from ``videos/face_pool`` (:class:`zoo.superimage_sampling.FaceRedraw`)
-    when ``cfg["redraw"]``."""
-    from zoo.superimage_sampling import FaceRedraw
-
-    if not cfg.get("redraw"):
-        return None
-    return FaceRedraw(int(extract_config["clips"]), int(extract_config["frames_per_clip"]))
-
-
-def _tsn(base: str, shift: bool):
-    def build(in_shape, outputs, pretrained=False) -> nn.Module:
-        from zoo.models.tsn import TSN
-
-        return TSN(num_classes=outputs, num_segments=in_shape[0] * in_shape[1], base_model=base, shift=shift,
-                   pretrained=pretrained)
-
-    return build
-
-
-def _tsn_fusion(base: str):
-    def build(in_shape, outputs, pretrained=False) -> nn.Module:
-        from zoo.models.fusion import LateFusion
-
-        return LateFusion(_tsn(base, False)(in_shape[1:], outputs, pretrained))
-
-    return build
-
-
-def _fusion_loss(output, target):
-    from zoo.models.fusion import fusion_loss
-
-    return fusion_loss(output, target)
-
-
-def _fusion_segments(x):
-    from zoo.models.fusion import fusion_segments
-
-    return fusion_segments(x)
-
-
-def _vtt(in_shape, outputs, pretrained=False) -> nn.Module:
-    from zoo.models.vtt import ResNet18TSM
-
-    return ResNet18TSM(num_classes=outputs, pretrained=pretrained)
-
-
-def _vtt_loss(output, target):
-    """VTT's loss on the 7 FER classes (neutral last); with another label set the
-    neutral-vs-rest term has no meaning, so only its per-class BCE term is used."""
-    import torch
-
-    from zoo.models.vtt import vtt_emo_loss
-
-    onehot = torch.nn.functional.one_hot(target, output.shape[-1]).float()
-    if output.shape[-1] == 7:
-        return vtt_emo_loss(output, onehot)
-    return torch.nn.functional.binary_cross_entropy_with_logits(output, onehot[:, None].expand_as(output))
-
-
-def _face_entries() -> list[ZooModel]:
-    from zoo.recipes import RESNET18_TLSTM_DEFAULTS, SISTCM_DEFAULTS, TSN_DEFAULTS, VTT_DEFAULTS
-
-    fer_bger = "Janie1996/FER_BGER@b6d53bd Facial/Model"
-    tsn = {**TSN_DEFAULTS, "schedule": "multistep"}
-    emoreact = "nkegke/deep-affective-bodily-expression-recognition@863cf98 EmoReact/models.py"
-    face_clips = dict(group="clips", field="faces", stack_clips=True, example_shape=(5, 2, 224, 224, 3),
-                      example_classes=7)
-    tsn_clips = dict(group="clips", field="faces", stack_clips=True, prepare=clips_to_segments, task="multilabel",
-                     example_shape=(5, 1, 224, 224, 3), example_classes=8, defaults=tsn)
-    return [
-        ZooModel("sistcm", _sistcm(True), source=f"FER_BGER SISTCM + TLSTM ({fer_bger}/attention_2D_2dim.py), "
-                 "", prepare=images_to_unit_chw,
-                 defaults={**SISTCM_DEFAULTS, "schedule": "none", "redraw": False}, loss=_sistcm_loss,
-                 logits=lambda o: o.fused, train_view=_redraw_view, **face_clips),
-        ZooModel("resnet18-tlstm", _sistcm(False), source=f"FER_BGER ResNet-18 + TLSTM ({fer_bger}/resnet18.py)",
-                 prepare=images_to_unit_chw,
-                 defaults={**RESNET18_TLSTM_DEFAULTS, "schedule": "none", "redraw": False}, loss=_sistcm_loss,
-                 logits=lambda o: o.fused, train_view=_redraw_view, **face_clips),
-        ZooModel("tsn-resnet50", _tsn("resnet50", False), source=f"EmoReact TSN ResNet-50 ({emoreact})",
-                 **tsn_clips),
-        ZooModel("tsm-resnet50", _tsn("resnet50", True),
-                 source=f"EmoReact TSM ResNet-50, shift_div 8 ({emoreact}, temporal_shift.py)",
-                 **tsn_clips),
-        ZooModel("tsn-mobilenetv2", _tsn("mobilenet_v2", False),
-                 source=f"EmoReact TSN MobileNetV2 ({emoreact})", **tsn_clips),
-        ZooModel("tsn-resnet50-fusion", _tsn_fusion("resnet50"),
-                 source=f"EmoReact TSN ResNet-50, --input fusion: body (face blacked) + face crops, late fusion "
-                        f"({emoreact})",
-                 **{**tsn_clips, "field": "body+faces", "prepare": _fusion_segments,
-                    "example_shape": (2, 5, 1, 224, 224, 3)}, loss=_fusion_loss, logits=lambda o: o.mean(1)),
-        ZooModel("vtt-resnet18-tsm", _vtt, "clips", "faces",
-                 "VTT ResNet-18 with causal temporal shift (JanghoonChoi/VTT_vid_emotion@e142d7d src/resnet_tsm.py)",
-                 prepare=images_to_unit_chw, example_shape=(4, 224, 224, 3), example_classes=7,
-                 defaults={**VTT_DEFAULTS, "schedule": "none"}, loss=_vtt_loss, logits=lambda o: o.mean(1)),
-    ]
-
-
-_ENTRIES += _face_entries()
-
-MODELS: dict[str, ZooModel] = {m.name: m for m in _ENTRIES}
-
-#: Parameter count of each model in its reference setup (``example_shape``, ``example_classes``),
-#: as ``python -m zoo.train --list`` prints it without building every network (seconds saved;
-#: ``tests/test_zoo_registry.py`` checks each against the built model).
-EXAMPLE_PARAMETERS: dict[str, int] = {
-    'accm': 429248,
-    'accm-cnn': 213768,
-    'caer-bilstm-h128-l1': 361992,
-    'caer-bilstm-h256-l2': 2956296,
-    'caer-tcn-bilstm': 539784,
-    'caer-transformer-h128': 436552,
-    'caer-gru-h128-l2': 592392,
-    'caer-conv1d': 410504,
-    'caer-multiscale': 311304,
-    'caer-convlstm': 428040,
-    'caer-deepresidual': 693000,
-    'caer-graphskeleton': 2400233,
-    'caer-deepresidualpreact': 693001,
-    'vsgcnn': 334849,
-    'sistcm': 22044885,
-    'resnet18-tlstm': 18557525,
-    'tsn-resnet50': 23524425,
-    'tsm-resnet50': 23524425,
-    'tsn-mobilenetv2': 2234121,
-    'tsn-resnet50-fusion': 23524425,
-    'vtt-resnet18-tsm': 11180103,
-}
+    return wrap
 
 
 def register(entry: ZooModel) -> None:
     """Add an entry (raises ``ValueError`` on a duplicate name)."""
-    if entry.name in MODELS:
+    if entry.name in _MODELS:
         raise ValueError(f"model {entry.name!r} is already registered")
-    MODELS[entry.name] = entry
+    _MODELS[entry.name] = entry
+
+
+def models() -> dict[str, ZooModel]:
+    """Every registered model by name, in :data:`MODEL_MODULES` order, then those registered at
+    run time (imports the modules, so torch, on first use)."""
+    for module in MODEL_MODULES:
+        importlib.import_module(module)
+    rank = {module: i for i, module in enumerate(MODEL_MODULES)}
+    order = sorted(_MODELS.values(), key=lambda e: rank.get(getattr(e.build, "__module__", ""), len(rank)))
+    return {e.name: e for e in order}
+
+
+def __getattr__(name: str):
+    """``MODELS`` = :func:`models` (imported on first use); ``gait_view`` lives in
+    :mod:`zoo.models.vsgcnn`."""
+    if name == "MODELS":
+        return models()
+    if name == "gait_view":
+        from zoo.models.vsgcnn import gait_view
+
+        return gait_view
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def get_model(name: str) -> ZooModel:
@@ -328,14 +144,63 @@ def get_model(name: str) -> ZooModel:
     Raises:
         KeyError: unknown name (the message lists the known ones).
     """
-    if name not in MODELS:
-        raise KeyError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}")
-    return MODELS[name]
+    known = models()
+    if name not in known:
+        raise KeyError(f"unknown model {name!r}; known: {', '.join(sorted(known))}")
+    return known[name]
 
 
 def count_parameters(model: nn.Module) -> int:
     """``sum(p.numel() for p in model.parameters())``, the convention of param_counts.json."""
     return sum(p.numel() for p in model.parameters())
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What ``zoo.train --list`` shows of a model: the literal :data:`CARD_FIELDS` of its
+    ``register_model(...)`` call (no torch needed)."""
+
+    name: str
+    group: str
+    field: str
+    source: str
+    params: int
+    task: str = "multiclass"
+
+
+def _is_register_call(node: ast.AST) -> bool:
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    return (isinstance(func, ast.Name) and func.id == "register_model") or \
+        (isinstance(func, ast.Attribute) and func.attr == "register_model")
+
+
+def _card(node: ast.Call, where: str) -> ModelCard:
+    try:
+        values = {"name": ast.literal_eval(node.args[0])}
+        values.update({k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg in CARD_FIELDS})
+        return ModelCard(**values)
+    except (IndexError, ValueError, TypeError) as exc:
+        raise ValueError(f"{where}:{node.lineno}: register_model needs its name and {', '.join(CARD_FIELDS)} "
+                         f"as literals ({exc})") from None
+
+
+def model_cards() -> list[ModelCard]:
+    """The :class:`ModelCard` of every ``register_model(...)`` call in :data:`MODEL_MODULES`, in
+    order, read from the source with :mod:`ast` (nothing is imported or run).
+
+    Raises:
+        ValueError: a call whose name or card fields are not literals (names the file and line).
+    """
+    cards = []
+    for module in MODEL_MODULES:
+        path = importlib.util.find_spec(module).origin
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), path)
+        calls = sorted((n for n in ast.walk(tree) if _is_register_call(n)), key=lambda n: (n.lineno, n.col_offset))
+        cards += [_card(n, path) for n in calls]
+    return cards
 
 
 # --------------------------------------------------------------------------------------------
@@ -386,7 +251,7 @@ DEFAULT_FACE_MODEL = "mini-xception-fer2013"
 
 
 def _proxemo_classes() -> tuple[str, ...]:
-    from zoo.models.vsgcnn import PROXEMO_EMOTIONS
+    from zoo.recipes import PROXEMO_EMOTIONS
 
     return PROXEMO_EMOTIONS
 

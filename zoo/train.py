@@ -85,17 +85,13 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 
 
 def list_models() -> str:
-    """One line per model: name, input field, task, parameter count in the reference setup, source."""
-    from zoo.registry import EXAMPLE_PARAMETERS, MODELS, count_parameters, list_pretrained
+    """One line per model: name, input field, task, parameter count in the reference setup, source
+    (:func:`zoo.registry.model_cards`: read from the model modules' source, torch is not imported)."""
+    from zoo.registry import model_cards, list_pretrained
 
     lines = [f"{'model':24} {'input':22} {'task':12} {'params':>11}  source"]
-    for m in MODELS.values():
-        n = EXAMPLE_PARAMETERS.get(m.name)
-        if n is None:  # a model registered at run time: build it to count (imports torch)
-            from zoo.tasks import Task
-
-            n = count_parameters(m.build(m.example_shape, Task(m.task).outputs(m.example_classes)))
-        lines.append(f"{m.name:24} {m.group + '/' + m.field:22} {m.task:12} {n:>11,}  {m.source}")
+    for m in model_cards():
+        lines.append(f"{m.name:24} {m.group + '/' + m.field:22} {m.task:12} {m.params:>11,}  {m.source}")
     return "\n".join(lines) + "\n\n" + list_pretrained()
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from zoo.registry import register_model
+
 WIDTH = 128  # feature channels of every conv after the input (reference constant)
 
 
@@ -122,3 +124,24 @@ class TimelineCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(x, self.in_channels)
         return self.fc(self.block2(self.block1(x)))
+
+
+# ------------------------------------------------------------------------- zoo registrations
+_FER_BGER_BODY = {"optimizer": "adam", "lr": 1e-3, "schedule": "step", "step_size": 50, "gamma": 0.1,
+                  "epochs": 200, "batch_size": 8, "clip_grad_norm": 0.0}
+
+
+@register_model("accm", group="videos", field="timeline", params=429_248,
+                source="FER_BGER ACCM (Janie1996/FER_BGER@b6d53bd Gesture/src/x_y_cnn.py proposed)",
+                example_shape=(56, 64, 300), defaults=_FER_BGER_BODY)
+def build_accm(in_shape, outputs: int, pretrained: bool = False) -> ACCM:
+    """:class:`ACCM` for timelines of ``in_shape`` = (2V, size, length) and ``outputs`` classes."""
+    return ACCM(in_channels=in_shape[0], num_classes=outputs)
+
+
+@register_model("accm-cnn", group="videos", field="timeline", params=213_768,
+                source="FER_BGER CNN baseline (same file, class CNN)",
+                example_shape=(56, 64, 300), defaults=_FER_BGER_BODY)
+def build_timeline_cnn(in_shape, outputs: int, pretrained: bool = False) -> TimelineCNN:
+    """:class:`TimelineCNN` for timelines of ``in_shape`` = (2V, size, length)."""
+    return TimelineCNN(in_channels=in_shape[0], num_classes=outputs)

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from zoo.recipes import CAER_BEST_TRAINING, CAER_SEQ_LEN, CAER_TRAINING  # noqa: F401 (re-exported)
+from zoo.registry import register_model
 
 #: Output order of every CAER model (``train_bilstm.CLASSES``); ``other`` is never a label.
 CAER_CLASSES = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise", "other")
@@ -511,3 +512,60 @@ def class_weights(kind: str, num_classes: int = len(CAER_CLASSES)) -> torch.Tens
     elif kind != "uniform":
         raise ValueError(f"class weight kind must be 'uniform' or 'uniform_other_zero', got {kind!r}")
     return weights
+
+
+# ------------------------------------------------------------------------- zoo registrations
+def _zoo_builder(arch: str):
+    """``build(in_shape, outputs, pretrained=False)`` of architecture ``arch`` on pose features
+    of ``in_shape`` = (frames, P*17*7)."""
+    def build(in_shape, outputs: int, pretrained: bool = False) -> nn.Module:
+        return build_caer(arch, in_dim=in_shape[-1], num_classes=outputs)
+
+    return build
+
+
+def _caer_view(cfg: dict, extract_config: dict):
+    """CAER training items: the seed's augmentation + random crop from the stored tracks
+    (:class:`zoo.caer_augment.CaerPoseView`) when ``cfg["augment"]``."""
+    from zoo.caer_augment import CaerPoseView
+
+    return CaerPoseView(aug_prob=float(cfg.get("aug_prob", 0.5))) if cfg.get("augment") else None
+
+
+#: What every CAER entry shares: the stored pose features, the seed's cosine recipe with augmentation.
+_ZOO = dict(example_shape=(64, 238), defaults={**CAER_TRAINING, "schedule": "cosine", "augment": True},
+            train_view=_caer_view)
+register_model("caer-bilstm-h128-l1", group="videos", field="pose_features", params=361_992,
+               source="CAER pose zoo BiLSTM_h128_l1 (JohnOh3809/EmotionRecognizer-@11e5753)",
+               **_ZOO)(_zoo_builder("BiLSTM_h128_l1"))
+register_model("caer-bilstm-h256-l2", group="videos", field="pose_features", params=2_956_296,
+               source="CAER pose zoo BiLSTM_h256_l2 (JohnOh3809/EmotionRecognizer-@11e5753)",
+               **_ZOO)(_zoo_builder("BiLSTM_h256_l2"))
+register_model("caer-tcn-bilstm", group="videos", field="pose_features", params=539_784,
+               source="CAER pose zoo TCN_BiLSTM (JohnOh3809/EmotionRecognizer-@11e5753)",
+               **_ZOO)(_zoo_builder("TCN_BiLSTM"))
+register_model("caer-transformer-h128", group="videos", field="pose_features", params=436_552,
+               source="CAER pose zoo Transformer_h128 (JohnOh3809/EmotionRecognizer-@11e5753)",
+               **_ZOO)(_zoo_builder("Transformer_h128"))
+register_model("caer-gru-h128-l2", group="videos", field="pose_features", params=592_392,
+               source="CAER pose zoo GRU_h128_l2 (JohnOh3809/EmotionRecognizer-@11e5753)",
+               **_ZOO)(_zoo_builder("GRU_h128_l2"))
+register_model("caer-conv1d", group="videos", field="pose_features", params=410_504,
+               source="CAER pose zoo Conv1D (JohnOh3809/EmotionRecognizer-@11e5753)",
+               **_ZOO)(_zoo_builder("Conv1D"))
+register_model("caer-multiscale", group="videos", field="pose_features", params=311_304,
+               source="CAER pose zoo MultiScale (JohnOh3809/EmotionRecognizer-@11e5753)",
+               **_ZOO)(_zoo_builder("MultiScale"))
+register_model("caer-convlstm", group="videos", field="pose_features", params=428_040,
+               source="CAER pose zoo ConvLSTM (JohnOh3809/EmotionRecognizer-@11e5753)",
+               **_ZOO)(_zoo_builder("ConvLSTM"))
+register_model("caer-deepresidual", group="videos", field="pose_features", params=693_000,
+               source="CAER pose zoo DeepResidual (JohnOh3809/EmotionRecognizer-@11e5753)",
+               **_ZOO)(_zoo_builder("DeepResidual"))
+register_model("caer-graphskeleton", group="videos", field="pose_features", params=2_400_233,
+               source="CAER pose zoo GraphSkeleton (JohnOh3809/EmotionRecognizer-@11e5753)",
+               **_ZOO)(_zoo_builder("GraphSkeleton"))
+register_model("caer-deepresidualpreact", group="videos", field="pose_features", params=693_001,
+               source="CAER pose zoo DeepResidualPreact (JohnOh3809/EmotionRecognizer-@11e5753)",
+               **{**_ZOO, "defaults": {**CAER_BEST_TRAINING, "schedule": "cosine", "augment": True}}
+               )(_zoo_builder("DeepResidualPreact"))

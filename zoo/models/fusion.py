@@ -10,6 +10,8 @@ import torch
 from torch import nn
 
 from zoo.inputs import clips_to_segments
+from zoo.models.tsn import TSN_CLIPS, tsn_builder
+from zoo.registry import register_model
 
 
 class LateFusion(nn.Module):
@@ -39,3 +41,18 @@ def fusion_segments(x: torch.Tensor) -> torch.Tensor:
     """uint8 ``[N, 2, C, K, H, W, 3]`` (body, faces) -> float32 ``[N, 2, C*K, 3, H, W]``,
     ImageNet-normalised (:func:`zoo.inputs.clips_to_segments` on each stream)."""
     return torch.stack([clips_to_segments(x[:, 0]), clips_to_segments(x[:, 1])], dim=1)
+
+
+def _mean_of_streams(output: torch.Tensor) -> torch.Tensor:
+    return output.mean(1)
+
+
+@register_model("tsn-resnet50-fusion", group="clips", field="body+faces", task="multilabel", params=23_524_425,
+                source="EmoReact TSN ResNet-50, --input fusion: body (face blacked) + face crops, late fusion "
+                       "(nkegke/deep-affective-bodily-expression-recognition@863cf98 EmoReact/models.py)",
+                **{**TSN_CLIPS, "prepare": fusion_segments, "example_shape": (2, 5, 1, 224, 224, 3)},
+                loss=fusion_loss, logits=_mean_of_streams)
+def build_tsn_fusion(in_shape, outputs: int, pretrained: bool = False) -> LateFusion:
+    """:class:`LateFusion` of one ResNet-50 TSN on stacked (body, faces) clips of ``in_shape`` =
+    (2, C, K, H, W, 3)."""
+    return LateFusion(tsn_builder("resnet50", False)(in_shape[1:], outputs, pretrained))

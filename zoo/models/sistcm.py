@@ -37,7 +37,9 @@ from torchvision.models.resnet import BasicBlock
 from pipelines.represent.superimage import (clips_from_frame_major, clips_to_frame_major, sistcm_unviews,
                                             sistcm_views)
 from zoo.models.tsn import torchvision_backbone
+from zoo.inputs import images_to_unit_chw
 from zoo.recipes import RESNET18_TLSTM_DEFAULTS, SISTCM_DEFAULTS  # noqa: F401
+from zoo.registry import register_model
 
 
 
@@ -297,3 +299,39 @@ def joint_loss(output: TLSTMOutput, target: torch.Tensor) -> torch.Tensor:
     """
     return (F.cross_entropy(output.probs, target) + F.cross_entropy(output.feature, target)
             + F.cross_entropy(output.emotion, target))
+
+
+# ------------------------------------------------------------------------- zoo registrations
+def _redraw_view(cfg: dict, extract_config: dict):
+    """SISTCM training items drawn anew from ``videos/face_pool`` (:class:`zoo.superimage_sampling.FaceRedraw`)
+    when ``cfg["redraw"]``."""
+    from zoo.superimage_sampling import FaceRedraw
+
+    if not cfg.get("redraw"):
+        return None
+    return FaceRedraw(int(extract_config["clips"]), int(extract_config["frames_per_clip"]))
+
+
+def _fused(output: TLSTMOutput) -> torch.Tensor:
+    return output.fused
+
+
+#: What both FER_BGER face models share: C clips of K face crops per sample, 7 classes.
+_FACE_CLIPS = dict(stack_clips=True, example_shape=(5, 2, 224, 224, 3), example_classes=7,
+                   prepare=images_to_unit_chw, loss=joint_loss, logits=_fused, train_view=_redraw_view)
+
+
+@register_model("sistcm", group="clips", field="faces", params=22_044_885,
+                source="FER_BGER SISTCM + TLSTM (Janie1996/FER_BGER@b6d53bd Facial/Model/attention_2D_2dim.py)",
+                defaults={**SISTCM_DEFAULTS, "schedule": "none", "redraw": False}, **_FACE_CLIPS)
+def build_sistcm(in_shape, outputs: int, pretrained: bool = False) -> SISTCM:
+    """:class:`SISTCM` for stacked clips of ``in_shape`` = (C, K, H, W, 3)."""
+    return SISTCM(num_classes=outputs, frames=in_shape[1], pretrained=pretrained)
+
+
+@register_model("resnet18-tlstm", group="clips", field="faces", params=18_557_525,
+                source="FER_BGER ResNet-18 + TLSTM (Janie1996/FER_BGER@b6d53bd Facial/Model/resnet18.py)",
+                defaults={**RESNET18_TLSTM_DEFAULTS, "schedule": "none", "redraw": False}, **_FACE_CLIPS)
+def build_resnet18_tlstm(in_shape, outputs: int, pretrained: bool = False) -> ResNet18TLSTM:
+    """:class:`ResNet18TLSTM` for stacked clips of ``in_shape`` = (C, K, H, W, 3)."""
+    return ResNet18TLSTM(num_classes=outputs, frames=in_shape[1], pretrained=pretrained)

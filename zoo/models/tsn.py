@@ -29,8 +29,10 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
+from zoo.inputs import clips_to_segments
 from zoo.models.temporal_shift import make_temporal_shift
 from zoo.recipes import TSN_DEFAULTS  # noqa: F401
+from zoo.registry import register_model
 
 EMOREACT_LABELS = ("Curiosity", "Uncertainty", "Excitement", "Happiness", "Surprise", "Disgust", "Fear",
                    "Frustration")
@@ -38,6 +40,7 @@ EMOREACT_LABELS = ("Curiosity", "Uncertainty", "Excitement", "Happiness", "Surpr
 
 _TORCHVISION_WEIGHTS = {
     "resnet18": "ResNet18_Weights",
+    "resnet34": "ResNet34_Weights",
     "resnet50": "ResNet50_Weights",
     "mobilenet_v2": "MobileNet_V2_Weights",
 }
@@ -48,7 +51,7 @@ def torchvision_backbone(name: str, pretrained: bool = False) -> nn.Module:
     """A torchvision classification model, random (default) or with ImageNet weights.
 
     Args:
-        name: ``"resnet18"``, ``"resnet50"`` or ``"mobilenet_v2"``.
+        name: ``"resnet18"``, ``"resnet34"``, ``"resnet50"`` or ``"mobilenet_v2"``.
         pretrained: False: ``weights=None`` (random init, no network access). True: torchvision's
             ``IMAGENET1K_V1`` weights (the ones ``resnet50(True)`` / torch.hub v0.10.0 gave the
             reference), downloaded into the torch hub cache on first use.
@@ -188,3 +191,29 @@ def multilabel_bce_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Te
         raise ValueError(f"logits {tuple(logits.shape)} and targets {tuple(targets.shape)} differ in shape")
     return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype))
 
+
+
+# ------------------------------------------------------------------------- zoo registrations
+def tsn_builder(base: str, shift: bool):
+    """``build(in_shape, outputs, pretrained=False)`` of a :class:`TSN` on stacked clips of
+    ``in_shape`` = (C, K, H, W, 3): C*K segments."""
+    def build(in_shape, outputs: int, pretrained: bool = False) -> TSN:
+        return TSN(num_classes=outputs, num_segments=in_shape[0] * in_shape[1], base_model=base, shift=shift,
+                   pretrained=pretrained)
+
+    return build
+
+
+#: What the EmoReact entries share: C clips of one face crop, 8 multi-label targets.
+TSN_CLIPS = dict(stack_clips=True, prepare=clips_to_segments, example_shape=(5, 1, 224, 224, 3),
+                 example_classes=8, defaults={**TSN_DEFAULTS, "schedule": "multistep"})
+
+register_model("tsn-resnet50", group="clips", field="faces", task="multilabel", params=23_524_425,
+               source="EmoReact TSN ResNet-50 (nkegke/deep-affective-bodily-expression-recognition@863cf98 "
+                      "EmoReact/models.py)", **TSN_CLIPS)(tsn_builder("resnet50", False))
+register_model("tsm-resnet50", group="clips", field="faces", task="multilabel", params=23_524_425,
+               source="EmoReact TSM ResNet-50, shift_div 8 (nkegke/deep-affective-bodily-expression-recognition"
+                      "@863cf98 EmoReact/models.py, temporal_shift.py)", **TSN_CLIPS)(tsn_builder("resnet50", True))
+register_model("tsn-mobilenetv2", group="clips", field="faces", task="multilabel", params=2_234_121,
+               source="EmoReact TSN MobileNetV2 (nkegke/deep-affective-bodily-expression-recognition@863cf98 "
+                      "EmoReact/models.py)", **TSN_CLIPS)(tsn_builder("mobilenet_v2", False))

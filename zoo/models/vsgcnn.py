@@ -31,8 +31,8 @@ import numpy as np
 import torch
 from torch import nn
 
-PROXEMO_EMOTIONS = ("angry", "happy", "sad", "neutral")
-"""Emotion index -> name, ProxEmo ``demo.py`` order (disputed, see the module docstring)."""
+from zoo.recipes import PROXEMO_EMOTIONS  # noqa: F401 - emotion index -> name (torch-free table)
+from zoo.registry import register_model
 
 WEIGHTS_NAME = "proxemo-vsgcnn"
 INPUT_SIZE = 244
@@ -247,3 +247,44 @@ def predict_emotion(model: VSGCNN, views_nhwc, names: Sequence[str] = PROXEMO_EM
     x = torch.as_tensor(views_nhwc).to(device=param.device, dtype=param.dtype)
     probs = emotion_probabilities_from_scores(model(x), model.n_classes, model.num_groups)
     return names[int(np.argmax(probs))], probs
+
+
+# ------------------------------------------------------------------------- zoo registrations
+def gait_view(gait, num_frames: int, view: int):
+    """VS-GCNN input of one stored gait: ``(float32 [244, 244, 3], view group)`` for training
+    view ``view`` of ProxEmo's four (augment3D at 30/110/200/300 degrees, translation 150),
+    computed in float64 from the first ``num_frames`` rows.
+
+    Raises:
+        ValueError: the stored keypoints are not 16-joint ProxEmo gaits (x, y, z).
+    """
+    from pipelines.represent.embedding import (PROXEMO_TRAIN_ANGLES, PROXEMO_TRAIN_TRANS, augment3d,
+                                               gait_embedding, view_group)
+
+    if gait.shape[-2:] != (16, 3):
+        raise ValueError(f"vsgcnn trains on 16-joint ProxEmo gaits (EWalk, ELMD cards), got keypoints "
+                         f"{tuple(gait.shape)}")
+    angle = PROXEMO_TRAIN_ANGLES[view]
+    views = augment3d(np.asarray(gait[:num_frames], np.float64), angle, PROXEMO_TRAIN_TRANS, 1.0)
+    return gait_embedding(views), view_group(angle)
+
+
+@register_model("vsgcnn", group="videos", field="keypoints", task="view_groups", params=334_849,
+                source="ProxEmo VS-GCNN (vijay4313/proxemo@98c4e21 modeling/vs_gcnn.py); "
+                       "pretrained: weights proxemo-vsgcnn",
+                example_shape=(244, 244, 3), example_classes=4, derive=gait_view, views=4,
+                defaults={"optimizer": "adam", "lr": 0.009, "weight_decay": 1e-5, "schedule": "none",
+                          "epochs": 2000, "batch_size": 16})
+def build_zoo_vsgcnn(in_shape, outputs: int, pretrained: bool = False) -> VSGCNN:
+    """VS-GCNN with ``outputs`` = 4 emotions x 4 view groups; ``pretrained``: the ProxEmo
+    checkpoint (shipped weights), in training mode.
+
+    Raises:
+        ValueError: ``outputs`` is not 16 (the output is the final 4 x 4 map).
+    """
+    if outputs != 16:  # the output is the final 4 x 4 map: 4 emotions x 4 view groups
+        raise ValueError(f"vsgcnn predicts 4 emotions x 4 view groups; this corpus has {outputs // 4} labels "
+                         "(use a 4-label order, e.g. the ewalk card's default)")
+    if pretrained:  # the ProxEmo checkpoint (shipped weights)
+        return load_proxemo_vsgcnn().train()
+    return build_vsgcnn(in_channels=in_shape[-1], num_classes=outputs // 4)
