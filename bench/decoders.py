@@ -23,6 +23,14 @@ run with the checks off (``bare``) to show what the library does on its own.
 
 torchcodec needs FFmpeg shared libraries from the system; where it cannot load it is reported
 with the reason. Results are appended to ``bench/results_decoders.md``.
+
+``--indexing`` (issue 21): the PyAV back-end's frame index (frames as FFmpeg shows them:
+edit-list packets dropped, a tail check, :mod:`pipelines.frame_index`) against the packet index
+it replaced (:class:`PacketIndexPyAV`, the code of commit a354ee4), round-robin in one run on the
+same plans, frames checked identical; the index cache is emptied before every timed run (one
+index per video per run, as a fresh decoder child pays) and, in a third row, before every open
+(the worst case). ``--conformance``: the conformance table (file kind x back-end) of
+``tests/test_decoder_conformance.py``.
 """
 from __future__ import annotations
 
@@ -86,6 +94,150 @@ def clip_plans(windows: list[tuple[str, float]]) -> dict[str, list[tuple[str, np
         plans["dense"].append((uri, plan_window(start, 2.0, i.fps, i.fps, i.num_frames).astype(np.int64)))
     plans["whole"] = [(str(p), np.arange(info[str(p)].num_frames)) for p in sorted(VIDEOS.glob("*.mp4"))]
     return plans
+
+
+# --- indexing: the frame index against the packet index it replaced (issue 21) -------------------
+
+def _packet_index_class():
+    """:class:`pipelines.decoders.PyAVDecoder` with the packet index of commit a354ee4 (before issue
+    21): frame ``i`` is the ``i``-th packet by pts (edit-list packets and packets without a
+    picture counted), no tail check, no cache, frames after a seek identified by counting."""
+    import av
+
+    from pipelines.decoders import DecodeError, PyAVDecoder, VideoInfo
+
+    class PacketIndexPyAV(PyAVDecoder):
+        def _open(self, uri: str) -> VideoInfo:
+            self._container = container = av.open(uri, metadata_errors="ignore")
+            if not container.streams.video:
+                raise DecodeError(f"{uri}: no video stream")
+            self._stream = stream = container.streams.video[0]
+            ctx = stream.codec_context
+            self._check_pixels(uri, ctx.width, ctx.height)
+            stream.thread_count = self.threads
+            pts, keys = [], []
+            for packet in container.demux(stream):
+                t = packet.pts if packet.pts is not None else packet.dts
+                if t is None:
+                    continue
+                pts.append(t)
+                keys.append(packet.is_keyframe)
+            order = np.argsort(np.asarray(pts, np.int64), kind="stable")
+            self._pts = np.asarray(pts, np.int64)[order]
+            self._index = {int(t): i for i, t in enumerate(self._pts)}
+            self._keys = sorted({0} | {int(i) for i, k in enumerate(np.asarray(keys, bool)[order]) if k})
+            self._exact_pts = False  # counting after the first frame of a run
+            self._frames_iter, self._pos = None, None
+            self._reformatter = av.video.reformatter.VideoReformatter()
+            rate = stream.average_rate or stream.guessed_rate
+            self._quarter_turns = 0
+            self._seek(0)
+            first = next(iter(self._frames_iter), None)
+            self._pos = self._frame_index(first) if first is not None else None
+            return VideoInfo(len(self._pts), float(rate) if rate else float("nan"), int(ctx.width), int(ctx.height),
+                             int(stream.frames or 0))
+
+        def _seek(self, key: int) -> None:
+            self._container.seek(int(self._pts[key]), stream=self._stream, backward=True, any_frame=False)
+            self._frames_iter, self._pos = self._container.decode(self._stream), None
+
+    return PacketIndexPyAV
+
+
+def _decode_with(cls, requests, clear_cache_each_open: bool) -> list[np.ndarray]:
+    from pipelines import frame_index
+
+    out = []
+    for uri, idx in requests:
+        if clear_cache_each_open:
+            frame_index._CACHE.clear()
+        with cls() as dec:
+            dec.open(uri)
+            out.append(dec.get_batch(idx))
+    return out
+
+
+def bench_indexing(plans, repeats: int) -> dict:
+    """Per run: seconds of the packet index (old) and the frame index (new, cold cache per run;
+    and with no cache at all), round-robin; ratios new / old (>1 = slower) and frame identity."""
+    import time
+
+    from pipelines import frame_index
+    from pipelines.decoders import PyAVDecoder
+
+    old_cls = _packet_index_class()
+    variants = {"packet index (before, a354ee4)": (old_cls, False),
+                "frame index, index cached per run": (PyAVDecoder, False),
+                "frame index, no cache (every open indexes)": (PyAVDecoder, True)}
+    res: dict = {}
+    for run, requests in plans.items():
+        frames = sum(len(i) for _, i in requests)
+        ref = _decode_with(old_cls, requests, False)
+        rows = {label: {"s": float("inf"), "identical": all(np.array_equal(a, b) for a, b in
+                                                            zip(ref, _decode_with(cls, requests, every)))}
+                for label, (cls, every) in variants.items()}
+        for _ in range(repeats):
+            for label, (cls, every) in variants.items():
+                frame_index._CACHE.clear()
+                t = time.perf_counter()
+                _decode_with(cls, requests, every)
+                rows[label]["s"] = min(rows[label]["s"], time.perf_counter() - t)
+        base = rows["packet index (before, a354ee4)"]["s"]
+        for r in rows.values():
+            r["fps"], r["ratio"] = frames / r["s"], r["s"] / base
+        res[run] = {"requests": len(requests), "frames": frames, "rows": rows}
+    return res
+
+
+def report_indexing(res: dict, repeats: int, load_before) -> list[str]:
+    load = os.getloadavg()
+    lines = [f"\n## {time.strftime('%Y-%m-%d %H:%M')} — frame index vs packet index (issue 21) — {machine()}",
+             f"Versions: {_versions()}. Load average before / after: {load_before[0]:.1f} / {load[0]:.1f}; best of "
+             f"{repeats} round-robin repeats; PyAV single-threaded; ratio = seconds / seconds of the packet index "
+             f"(>1 = slower).\n",
+             "| run | PyAV indexing | frames/s | time ratio to the packet index | frames identical |",
+             "|---|---|---|---|---|"]
+    for run, r in res.items():
+        what = {"windows": f"sample windows, 2 s at 15 frames/s ({r['requests']} opens, {r['frames']} frames)",
+                "dense": f"same windows, every frame ({r['requests']} opens, {r['frames']} frames)",
+                "whole": f"whole videos ({r['requests']} opens, {r['frames']} frames)"}[run]
+        for label, row in r["rows"].items():
+            lines.append(f"| {what} | {label} | {row['fps']:.0f} | {row['ratio']:.3f} | {row['identical']} |")
+    return lines
+
+
+# --- conformance table ---------------------------------------------------------------------------
+
+def conformance_table(backends: list[str]) -> list[str]:
+    """File kind x back-end: ``ok`` (reference frames, full pass and random access), ``deviation``
+    (listed in KNOWN_DEVIATIONS) or the error's reason, from a run of the suite's files here."""
+    sys.path.insert(0, str(REPO / "tests"))
+    import test_decoder_conformance as conf
+    from pipelines.decoders import DecodeError, make_decoder
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_conformance_"))
+    files = conf.make_files(tmp)
+    nonvideo = {"audio_only.m4a": conf.encode(tmp / "audio_only.m4a", None, audio_s=1.0),
+                "empty_video_stream.mkv": conf.encode(tmp / "empty_video_stream.mkv", "libx264", n=0, audio_s=0.5),
+                "still_image.png": conf.still_image(tmp / "still_image.png")}
+    lines = ["", "| file | " + " | ".join(backends) + " |", "|---|" + "---|" * len(backends)]
+    for name, path in {**files, **nonvideo}.items():
+        ref = None if name in nonvideo else conf.reference_frames(path)
+        cells = []
+        for backend in backends:
+            try:
+                with make_decoder(backend) as dec:
+                    n = dec.open(str(path)).num_frames
+                    idx = list(range(n)) + [n - 1, 0, n // 2, n - 1]
+                    got = dec.get_batch(idx)
+                ok = n == len(ref) and all(np.array_equal(g, ref[i]) for g, i in zip(got, idx))
+                cells.append("ok" if ok else "deviation: " + conf.KNOWN_DEVIATIONS.get((backend, name), "OTHER FRAMES")
+                             .split(" (")[0][:90])
+            except DecodeError as exc:
+                reason = str(exc).removeprefix(f"{path}: ").split("; found:")[0].replace("|", "/")
+                cells.append(f"error: {reason[:110]}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 # --- speed ---------------------------------------------------------------------------------------
@@ -338,6 +490,9 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-reliability", action="store_true")
     ap.add_argument("--note", default="", help="text added to the results heading (e.g. how torchcodec was loaded)")
     ap.add_argument("--no-write", action="store_true", help="print only; do not append to the results file")
+    ap.add_argument("--indexing", action="store_true", help="only the PyAV frame index against the packet "
+                    "index it replaced (issue 21), on the sample windows and whole videos")
+    ap.add_argument("--conformance", action="store_true", help="only the conformance table (file kind x back-end)")
     ap.add_argument("--probe", help=argparse.SUPPRESS)  # child mode of the reliability table
     args = ap.parse_args(argv)
     if args.probe:
@@ -349,6 +504,15 @@ def main(argv=None) -> int:
     load_before = os.getloadavg()
     usable = available_backends()
     backends = [b for b in DECODER_BACKENDS if usable[b]]
+    if args.indexing or args.conformance:
+        lines = []
+        if args.indexing:
+            plans = clip_plans(sample_windows(args.windows or None))
+            lines += report_indexing(bench_indexing(plans, args.repeats), args.repeats, load_before)
+        if args.conformance:
+            lines += [f"\n## {time.strftime('%Y-%m-%d %H:%M')} — conformance table (issue 21)"] + conformance_table(backends)
+        record(lines, "results_decoders.md", "Decoder back-ends (`python -m bench.decoders`)", write=not args.no_write)
+        return 0
     speed = None if args.skip_speed else bench_speed(clip_plans(sample_windows(args.windows or None)), args.repeats)
     reliability = None if args.skip_reliability else bench_reliability(args.timeout, backends)
     lines = report(speed, reliability, backends, load_before, args.repeats, args.note)

@@ -6,10 +6,19 @@ Every back-end is a small class with the same methods::
         info = dec.open(uri)              # VideoInfo(num_frames, fps, width, height)
         frames = dec.get_batch([0, 2, 4])  # uint8 [3, H, W, 3] RGB, in the order asked
 
-Frame ``i`` is the ``i``-th frame in presentation order (packets sorted by their pts), the
-convention of decord's ``VideoReader``; on the shipped sample videos the frames of every
-back-end are identical to decord's (``tests/test_decoders.py``). Speed and behaviour on corrupt
-files are compared in ``bench/decoders.py`` (results in ``bench/results_decoders.md``).
+Frame ``i`` is the ``i``-th frame FFmpeg shows: presentation order, the container's edit list
+applied, packets that give no picture not counted (:mod:`pipelines.frame_index`, built with PyAV
+for every back-end; the header's frame count is only a hint, ``VideoInfo.declared_frames``). On
+the shipped sample videos the frames of every back-end are identical (``tests/test_decoders.py``);
+on files whose packets are not frames (edit lists, trailing packets without a picture, a wrong
+header count, ...) they are compared in ``tests/test_decoder_conformance.py``, with every
+back-end's deviations listed there. Speed and behaviour on corrupt files are compared in
+``bench/decoders.py`` (results in ``bench/results_decoders.md``).
+
+Refusals are one line: the file, what is wrong, what FFmpeg finds in it (container, streams,
+codec: :func:`describe_media`) and what to try (another ``--decoder``, or an ``ffmpeg``
+re-encode command: :func:`refusal`). A file that is no video says what it is (no video stream,
+an empty video stream, a still image: :func:`media_kind`), never that it is damaged.
 
 Shared checks (before the library sees the file): a directory, a missing, non-regular,
 unreadable or empty file is refused with a :class:`DecodeError` naming the path and the reason,
@@ -441,13 +450,14 @@ class DecordDecoder(FrameDecoder):
 class PyAVDecoder(FrameDecoder):
     """PyAV (FFmpeg's libav* bundled in the ``av`` wheel): seek to a key frame, decode forward.
 
-    On open, the video stream's packets are demuxed (not decoded) once to build the frame index:
-    their pts sorted ascending give frame ``i`` its pts, and the key-frame packets give the
-    seek points (decord's convention, so the frame count is what the file really holds, not what
-    the header declares). Decoded frames come out in presentation order: the first frame after a
-    seek is identified by its pts, the following ones by counting (AVI files with B-frames label
-    their frames out of order; see :meth:`_frame_index`). ``get_batch`` visits the wanted frames
-    in ascending order: when the
+    On open, the frame index is built (:func:`pipelines.frame_index.frame_index`: a demux pass,
+    packets an edit list discards left out, and a tail check that drops trailing packets without a
+    picture; cached per process): frame ``i`` has the ``i``-th shown pts, key-frame packets give
+    the seek points. Decoded frames are identified by their pts where the stream's frames carry
+    their packets' pts, else (AVI files with B-frames label their frames out of order; see
+    :meth:`_frame_index`) the first frame after a seek by its pts and the following ones by
+    counting. A packet the decoder refuses that is not an indexed frame is skipped, as ``ffmpeg``
+    does. ``get_batch`` visits the wanted frames in ascending order: when the
     next one is behind the decoder, or its key frame lies more than :attr:`seek_ahead_frames`
     frames ahead of the decoder's position, the container seeks to the last key frame at or
     before it (``container.seek(pts, stream=..., backward=True, any_frame=False)``, pts in the

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
+from conformance_files import encode, still_image
 from pipelines.decode import DecodeError
 from pipelines.isolated_decoder import DecoderCrashed, IsolatedDecoder
 from test_runners import run_extract, shard_rows
@@ -28,7 +29,8 @@ GOOD = {"hikers_walking.mp4": 0.0, "tears_of_steel_excerpt.mp4": 3.0, "tears_as_
 BAD = {"empty.mp4": "empty (0 bytes)", "truncated.mp4": "truncated file", "bitflip.mp4": "only 18 can be decoded",
        "not_a_video.mp4": "cannot open video", "audio_only.mp4": "video stream",
        "huge_frames.avi": "exceeds the decoder limit", "a_folder.mp4": "is a directory",
-       "missing.mp4": "no such file"}
+       "missing.mp4": "no such file", "photo.mp4": "a still image, not a video",
+       "empty_video.mp4": "its video stream is empty"}
 
 
 def make_corpus(root: Path) -> None:
@@ -51,6 +53,8 @@ def make_corpus(root: Path) -> None:
         writer.write(np.zeros((4608, 8192, 3), np.uint8))  # real 37.7-megapixel frames
     writer.release()
     (root / "a_folder.mp4").mkdir()
+    still_image(root / "photo.png").rename(root / "photo.mp4")  # a PNG picture under a video name
+    encode(root / "empty_video.mkv", "libx264", n=0, audio_s=0.5).rename(root / "empty_video.mp4")  # no frame
     cap = cv2.VideoCapture(str(CLIPS / "tears_of_steel_excerpt.mp4"))
     ok, frame = cap.read()
     # written under .avi (OpenCV picks the container from the name), then renamed
@@ -175,7 +179,7 @@ def test_retry_failed_reruns_only_the_failed_samples(repo, corrupt_run):
 
 
 def test_a_retry_with_nothing_fixed_leaves_no_empty_folder(repo, corrupt_run):
-    out = corrupt_run["out"]  # after test_retry_failed_reruns_only_the_failed_samples: 7 still broken
+    out = corrupt_run["out"]  # after test_retry_failed_reruns_only_the_failed_samples: 9 still broken
     run = run_extract(repo, corrupt_run["card"], out, "--retry-failed")
     assert run.returncode == 0, run.stderr[-3000:]
     assert not (out / "retry-02").exists() and "MISSING" not in run.stdout
