@@ -168,7 +168,8 @@ def test_folder_of_numbered_frames_as_a_video(tmp_path):
     assert [e["seconds"] for e in emotions] == [0.0, 0.2, 0.4, 0.6, 0.8]
     assert {e["id"] for e in emotions} == {0}  # one track
     summary = [line for line in lines if line["type"] == "emotion_summary"]
-    assert len(summary) == 1 and summary[0]["frames"] == 5
+    assert len(summary) == 1 and summary[0]["frames"] == 5 and summary[0]["person"] == 0  # one person
+    assert (head["faces"], head["tracks"], head["persons"]) == (5, 1, 1)
     assert head["sheet"] == "s.png" and (tmp_path / "s.png").is_file()
     run, _ = predict("frames", "--frames-as-video", cwd=tmp_path)
     assert run.returncode == 2 and "--frames-as-video needs --fps" in run.stderr

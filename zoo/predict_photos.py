@@ -36,7 +36,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from pipelines.images import IMAGE_SUFFIXES, ImageError, open_image
-from zoo.predict_face import clip_box, summarise_tracks
+from zoo.predict_face import clip_box, summarise_persons
 from zoo.prediction import CHUNK_FRAMES, Options, Sampling, VideoPrediction, round_scores
 
 #: Contact-sheet tiles of photos (width, height in pixels) and their most.
@@ -171,16 +171,16 @@ def predict_photo(predictor, path: str) -> tuple[PhotoPrediction, Optional[np.nd
 def predict_frames(predictor, folder: str, sampling: Sampling, fps: float,
                    progress: bool = False) -> VideoPrediction:
     """A folder of frame images as one video at ``fps``: its image files in natural order are
-    frames 0..N-1 (frame ``i`` at ``i / fps`` s), sampled, detected, tracked and classified like
-    decoded frames (:meth:`zoo.predict_face.FacePredictor._chunk_records`), ``CHUNK_FRAMES`` at a time.
+    frames 0..N-1 (frame ``i`` at ``i / fps`` s), sampled, detected, tracked (shots, tracks and
+    persons: :meth:`zoo.predict_face.FacePredictor.new_tracker`) and classified like decoded frames
+    (:meth:`zoo.predict_face.FacePredictor._chunk_records`), ``CHUNK_FRAMES`` at a time; one
+    ``emotion_summary`` per person (:func:`zoo.predict_face.summarise_persons`).
 
     Returns:
         :class:`zoo.prediction.VideoPrediction` (``video`` = the folder); ``error`` when a frame
         cannot be read or differs in size from frame 0 (names the file; records so far kept).
     """
     from tqdm import tqdm
-
-    from extractors.face_tracks import FaceTracker
 
     files = folder_images(Path(folder))
     try:
@@ -189,7 +189,7 @@ def predict_frames(predictor, folder: str, sampling: Sampling, fps: float,
         return VideoPrediction(folder, error=str(exc))
     h, w = first.shape[:2]
     plan = sampling.plan(fps, len(files))
-    tracker = FaceTracker(predictor.iou_threshold, predictor.max_gap)
+    tracker = predictor.new_tracker()  # shots, tracks and persons, as for a decoded video
     result = VideoPrediction(folder, header={
         "model": predictor.model_name, "detector": predictor.detector_name, "classes": list(predictor.classes),
         "fps": round(fps, 4), "num_frames": len(files), "width": w, "height": h, "decoder": "images",
@@ -203,8 +203,9 @@ def predict_frames(predictor, folder: str, sampling: Sampling, fps: float,
                 bar.update(len(idx))
         except ImageError as exc:
             result.error = str(exc)
-    result.summary = summarise_tracks(result.records, predictor.classes)
-    result.header.update(faces=len(result.records), tracks=len(result.summary))
+    result.summary = summarise_persons(result.records, predictor.classes)
+    result.header.update(faces=len(result.records), tracks=len({r["id"] for r in result.records}),
+                         persons=len(result.summary), shots=tracker.num_shots)
     if not result.records and result.error is None:
         result.message = (f"no face found in {result.header['sampled_frames']} sampled frames of {folder} "
                           f"(detector {predictor.detector_name})")
