@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from zoo.registry import register_model
+from zoo.models.registration import register_model
 
 WIDTH = 128  # feature channels of every conv after the input (reference constant)
 

@@ -25,8 +25,8 @@ from typing import Callable, NamedTuple, Sequence
 import torch
 from torch import nn
 
+from zoo.models.registration import register_model
 from zoo.recipes import CAER_BEST_TRAINING, CAER_SEQ_LEN, CAER_TRAINING  # noqa: F401 (re-exported)
-from zoo.registry import register_model
 
 #: Output order of every CAER model (``train_bilstm.CLASSES``); ``other`` is never a label.
 CAER_CLASSES = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise", "other")

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from zoo.inputs import clips_to_segments
+from zoo.models.registration import register_model
 from zoo.models.tsn import TSN_CLIPS, tsn_builder
-from zoo.registry import register_model
 
 
 class LateFusion(nn.Module):

@@ -36,10 +36,10 @@ from torchvision.models.resnet import BasicBlock
 
 from pipelines.represent.superimage import (clips_from_frame_major, clips_to_frame_major, sistcm_unviews,
                                             sistcm_views)
-from zoo.models.tsn import torchvision_backbone
 from zoo.inputs import images_to_unit_chw
-from zoo.recipes import RESNET18_TLSTM_DEFAULTS, SISTCM_DEFAULTS  # noqa: F401
-from zoo.registry import register_model
+from zoo.models.registration import register_model
+from zoo.models.tsn import torchvision_backbone
+from zoo.recipes import RESNET18_TLSTM_DEFAULTS, SISTCM_DEFAULTS
 
 
 

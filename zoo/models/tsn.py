@@ -30,9 +30,9 @@ import torchvision
 from torch import nn
 
 from zoo.inputs import clips_to_segments
+from zoo.models.registration import register_model
 from zoo.models.temporal_shift import make_temporal_shift
-from zoo.recipes import TSN_DEFAULTS  # noqa: F401
-from zoo.registry import register_model
+from zoo.recipes import TSN_DEFAULTS
 
 EMOREACT_LABELS = ("Curiosity", "Uncertainty", "Excitement", "Happiness", "Surprise", "Disgust", "Fear",
                    "Frustration")

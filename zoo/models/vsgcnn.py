@@ -31,8 +31,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from zoo.models.registration import register_model
 from zoo.recipes import PROXEMO_EMOTIONS  # noqa: F401 - emotion index -> name (torch-free table)
-from zoo.registry import register_model
 
 WEIGHTS_NAME = "proxemo-vsgcnn"
 INPUT_SIZE = 244

@@ -28,10 +28,10 @@ import torch.nn.functional as F
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
 from zoo.inputs import images_to_unit_chw
+from zoo.models.registration import register_model
 from zoo.models.temporal_shift import causal_shift
 from zoo.models.tsn import torchvision_backbone
 from zoo.recipes import VTT_DEFAULTS
-from zoo.registry import register_model
 
 VTT_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 """Class order of the 7 logits (seed spec 4.1); index 6 = neutral."""
