@@ -21,9 +21,9 @@ GROUP = SHARED / "images" / "dbface_group.jpg"
 FER = {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
 
 
-def predict(*args, cwd: Path) -> tuple[subprocess.CompletedProcess, list[dict]]:
+def predict(*args, cwd: Path, **env_vars: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
     """``python -m zoo.predict mini-xception-fer2013 ARGS`` and its JSON lines (stdout)."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), **env_vars}
     run = subprocess.run([sys.executable, "-m", "zoo.predict", "mini-xception-fer2013", *map(str, args),
                           "--no-progress"], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     return run, [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
@@ -74,6 +74,20 @@ def test_group_photo_every_face_with_overlay_png_and_sheet(tmp_path):
     assert head["overlay"] == "faces.png" and head["sheet"] == "sheet.png"
     assert Image.open(tmp_path / "sheet.png").size[0] >= 320
     assert f"{GROUP}: 6 faces" in run.stderr
+
+
+def test_group_photo_with_dbface_small_gives_its_reference_boxes(tmp_path):
+    weights = SHARED / "weights"
+    if not (GROUP.is_file() and (weights / "dbfaceSmallH.pth").is_file()):
+        pytest.skip(f"{GROUP} or the tests-only DBFace weights in {weights} are absent")
+    reference = json.loads((SHARED / "reference" / "dbface_small.json").read_text())["images/dbface_group.jpg"]
+    run, lines = predict(GROUP, "--detector", "dbface-small", cwd=tmp_path, AFFECTZOO_WEIGHTS=str(weights))
+    assert run.returncode == 0, run.stderr
+    boxes = sorted(line["coordinates"] for line in lines if line["type"] == "emotion")
+    expected = sorted(d["box_xyxy"] for d in reference["detections"])
+    assert len(boxes) == len(expected) == 6
+    np.testing.assert_allclose(boxes, expected, atol=1.0)  # the detector's own golden boxes, 0.1 px rounding
+    assert "detector dbface-small" in run.stderr and "decoder" not in run.stderr  # no video, no decoder
 
 
 def _portrait() -> np.ndarray:

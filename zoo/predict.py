@@ -256,7 +256,8 @@ def main(argv=None) -> int:
     detector = f" (detector {head['detector']}" + (f", {head['sampling']})" if "sampling" in head else ")") \
         if head else ""
     print(f"zoo.predict {args.model}" + detector
-          + f", device {args.device}, decoder {args.decoder}" + (", Beam DirectRunner" if use_beam else ""),
+          + f", device {args.device}" + (f", decoder {args.decoder}" if videos else "")
+          + (", Beam DirectRunner" if use_beam else ""),
           file=report)
     if note:
         print(f"  warning: {note}", file=report)
