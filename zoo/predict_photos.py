@@ -298,9 +298,10 @@ def predict_stills(predictor, inputs: Sequence[Input], options: Options, fps: Op
         if inp.kind == "error":
             out.append(VideoPrediction(inp.path, error=inp.error))
         elif getattr(predictor, "kind", None) != "face":
+            what = "photos" if inp.kind == "image" else "folders of frames"
             out.append(PhotoPrediction(inp.path, error=(
-                f"{inp.path}: {getattr(predictor, 'model_name', 'this model')} is a zoo.train checkpoint: it predicts "
-                "on windows of videos, not on photos; use a face model such as mini-xception-fer2013")))
+                f"{inp.path}: the model {getattr(predictor, 'model_name', '')} predicts on videos only, {what} "
+                "are read by face models; use a face model such as mini-xception-fer2013, or give a video")))
         elif inp.kind == "frames":
             result = predict_frames(predictor, inp.path, _frame_sampling(options.sampling), fps, options.progress)
             frames_artefacts(result, options, options.multiple)
@@ -315,7 +316,7 @@ def predict_stills(predictor, inputs: Sequence[Input], options: Options, fps: Op
                                                                   ".png"), used))
             out.append(result)
     if tiles:
-        alone = not with_videos and len(photos) == len(inputs)
+        alone = not with_videos and not any(i.kind == "frames" for i in inputs)
         target = options.sheet if alone else artefact_path(options.sheet, "photos", True, ".png")
         _photo_sheet([r for r in out if isinstance(r, PhotoPrediction)], tiles, len(photos), target)
     return out
