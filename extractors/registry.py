@@ -355,6 +355,8 @@ def to_coco17(keypoints: np.ndarray, layout: Optional[str]) -> np.ndarray:
                          f"shape {arr.shape}")
     if layout == "coco17":
         return arr
+    if layout == "blazepose33":  # x, y, visibility: the (x, y, score) of the 2-D layouts
+        arr = arr[..., :3]
     return map_keypoints(arr, layout, "coco17", has_score=arr.shape[-1] >= 2)
 
 

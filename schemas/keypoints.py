@@ -307,6 +307,8 @@ MAPPINGS: dict[tuple[str, str], Mapping] = {(m.src, m.dst): m for m in (
         "attach); head = mid-ear (head centre); hand = wrist and foot = ankle (the CMU / ELMD "
         "BVH 'Hand' and 'Foot' joints sit at the wrist and ankle); arms and legs on the "
         "person's own sides"),
+    _mapping("blazepose33", "coco17", {n: (n,) for n in COCO17},
+             "the 17 joints COCO names, by name (BlazePose names them alike)"),
 )}
 
 _MPII16_TO_PROXEMO16_ANATOMICAL = _mapping("mpii16", "proxemo16", {

@@ -149,3 +149,13 @@ def test_bad_frames_raise_one_line_errors(model):
         B.estimate_poses(model, [np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.uint8)])
     assert B.estimate_poses(model, []) == []
 
+
+
+def test_to_coco17_picks_the_coco_joints_by_name():
+    from schemas.keypoints import BLAZEPOSE33, COCO17
+
+    kp = np.random.default_rng(0).random((2, 33, 8)).astype(np.float32)
+    coco = R.to_coco17(kp, "blazepose33")
+    assert coco.shape == (2, 17, 3)
+    for j, name in enumerate(COCO17):
+        np.testing.assert_array_equal(coco[:, j], kp[:, BLAZEPOSE33.index(name), :3])
