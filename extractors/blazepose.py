@@ -87,7 +87,7 @@ class BlazePose(nn.Module):
 
 
 def load_blazepose(device="cpu") -> BlazePose:
-    """Read the registered ``blazepose-detector`` and ``blazepose-landmark-full`` graphs
+    """Read the registered ``blazepose-detector`` and ``blazepose-ghum`` (landmark) graphs
     (sha256-checked) into :class:`BlazePose` on ``device`` (eval mode).
 
     Raises:
@@ -95,7 +95,7 @@ def load_blazepose(device="cpu") -> BlazePose:
         extractors.tflite_graph.UnsupportedGraphError for a graph it cannot read.
     """
     det = TFLiteGraph(str(_weights.verify("blazepose-detector")))
-    lmk = TFLiteGraph(str(_weights.verify("blazepose-landmark-full")))
+    lmk = TFLiteGraph(str(_weights.verify("blazepose-ghum")))
     return BlazePose(det, lmk).to(device).eval()
 
 

@@ -247,7 +247,7 @@ def _entries() -> list[Entry]:
               _load_openpose, _infer_openpose,
               default_options={"scale_search": (0.5,), "mode": "fast"}, display_name="OpenPose"),
         Entry("blazepose-ghum", "pose", ("blazepose", "blazepose-full", "mediapipe-pose"),
-              ("blazepose-detector", "blazepose-landmark-full"), "blazepose33", torch.float32,
+              ("blazepose-ghum", "blazepose-detector"), "blazepose33", torch.float32,
               "MediaPipe BlazePose GHUM full: multi-person 33 landmarks, image xy + visibility + "
               "metric 3-D world xyz (TFLite graphs run in torch)",
               _load_blazepose, _infer_blazepose,

@@ -155,7 +155,7 @@ REGISTRY: dict[str, WeightsFile] = {
             "weights, read into torch by extractors.tflite_graph",
         ),
         WeightsFile(
-            "blazepose-landmark-full", "blazepose_landmark_full.tflite",
+            "blazepose-ghum", "blazepose_landmark_full.tflite",
             "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f", 6_440_512,
             "https://pypi.org/project/mediapipe/0.10.21/ (wheel path "
             "mediapipe/modules/pose_landmark/pose_landmark_full.tflite)",
