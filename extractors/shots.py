@@ -14,6 +14,10 @@ https://github.com/Breakthrough/PySceneDetect):
   starts the new shot (no look-ahead);
 - ``ThresholdDetector`` for fades to and from black: a shot ends when the mean pixel falls below
   ``fade_threshold`` and the next one starts at the first frame above it again (``fade_bias=1``).
+  The steps of the ramp itself are no cuts: a frame that is the previous one scaled in brightness
+  (luma ratio beyond 1.15 either way, mean absolute residual of the scaled previous frame under
+  0.3 of the mean; unrelated pictures measured >= 0.38, fade steps of moving scenes <= 0.24)
+  does not count for the content tests.
 
 The frames may be every frame of a video or a sparse sample (e.g. 5 fps): the detectors compare
 consecutive frames *as given*, and ``min_shot_frames`` counts frames as given. Shot indices are
@@ -25,7 +29,7 @@ sampled step changes the picture by more than ``content_threshold``.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Optional
 
 import cv2
 import numpy as np
@@ -40,10 +44,15 @@ DEFAULT_HISTOGRAM_THRESHOLD = 0.3
 DEFAULT_STRONG_THRESHOLD = 65.0
 #: ``ThresholdDetector`` mean-pixel level (0-255) under which a frame is faded out (PySceneDetect's 12).
 DEFAULT_FADE_THRESHOLD = 12.0
+#: ``ContentDetector`` weights of the hue, saturation, luma and edge differences.
+DEFAULT_CONTENT_WEIGHTS = (1.0, 1.0, 1.0, 0.0)
 #: Width in pixels the frames are downscaled to before detection.
 DEFAULT_WIDTH = 160
 #: Frames (as given) a shot lasts at least before the next cut is accepted.
 DEFAULT_MIN_SHOT_FRAMES = 2
+#: A step between frames is a fade step when the luma scales by more than this factor (or its
+#: inverse) and the frame is the previous one so scaled within ``_FADE_RESIDUAL`` of its mean.
+_FADE_RATIO, _FADE_RESIDUAL = 1.15, 0.3
 #: Nominal frame rate of the frame counter handed to PySceneDetect (only its frame numbers matter).
 _COUNTER_FPS = 25.0
 
@@ -67,7 +76,8 @@ class ShotDetector:
                  histogram_threshold: float = DEFAULT_HISTOGRAM_THRESHOLD,
                  strong_threshold: float = DEFAULT_STRONG_THRESHOLD,
                  fade_threshold: float = DEFAULT_FADE_THRESHOLD,
-                 min_shot_frames: int = DEFAULT_MIN_SHOT_FRAMES, width: int = DEFAULT_WIDTH):
+                 min_shot_frames: int = DEFAULT_MIN_SHOT_FRAMES, width: int = DEFAULT_WIDTH,
+                 content_weights: tuple = DEFAULT_CONTENT_WEIGHTS):
         from scenedetect.detectors import ContentDetector, HistogramDetector, ThresholdDetector
 
         if not 0 < content_threshold <= strong_threshold or not 0 < histogram_threshold <= 1:
@@ -78,11 +88,13 @@ class ShotDetector:
                              f"got {fade_threshold}, {min_shot_frames}, {width}")
         self.width, self.min_shot_frames = int(width), int(min_shot_frames)
         # min_scene_len 0 / 1: every frame above threshold is reported; the shot length rule is ours.
-        self._content = ContentDetector(threshold=float(content_threshold), min_scene_len=0)
-        self._strong = ContentDetector(threshold=float(strong_threshold), min_scene_len=0)
+        weights = ContentDetector.Components(*content_weights)
+        self._content = ContentDetector(threshold=float(content_threshold), min_scene_len=0, weights=weights)
+        self._strong = ContentDetector(threshold=float(strong_threshold), min_scene_len=0, weights=weights)
         self._histogram = HistogramDetector(threshold=float(histogram_threshold), min_scene_len=1)
         self._fade = ThresholdDetector(threshold=float(fade_threshold), min_scene_len=1, fade_bias=1.0)
         self._frame, self._shot_start = -1, 0
+        self._grey: Optional[np.ndarray] = None
         self.shot = 0
 
     def _small_bgr(self, frame: np.ndarray) -> np.ndarray:
@@ -93,6 +105,18 @@ class ShotDetector:
         if w > self.width:
             frame = cv2.resize(frame, (self.width, max(1, round(h * self.width / w))), interpolation=cv2.INTER_AREA)
         return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR)
+
+    def _fading(self, small: np.ndarray) -> bool:
+        """Whether ``small`` is the previous frame scaled in brightness (a step of a fade)."""
+        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        prev, self._grey = self._grey, grey
+        if prev is None:
+            return False
+        ratio = (float(grey.mean()) + 1.0) / (float(prev.mean()) + 1.0)
+        if 1 / _FADE_RATIO <= ratio <= _FADE_RATIO:
+            return False
+        residual = float(np.abs(grey - prev * ratio).mean()) / (max(float(grey.mean()), float(prev.mean())) + 1.0)
+        return residual < _FADE_RESIDUAL
 
     def update(self, frame: np.ndarray) -> int:
         """The 0-based shot index of the next frame.
@@ -113,6 +137,8 @@ class ShotDetector:
         tc = FrameTimecode(self._frame, fps=_COUNTER_FPS)
         content, strong, histogram, fade = (bool(d.process_frame(tc, small)) for d in
                                             (self._content, self._strong, self._histogram, self._fade))
+        if self._fading(small):   # a fade step is the same picture darker or brighter: no cut by content
+            content = strong = False
         cut = (content and histogram) or strong or fade
         if cut and self._frame > 0 and self._frame - self._shot_start >= self.min_shot_frames:
             self.shot, self._shot_start = self.shot + 1, self._frame

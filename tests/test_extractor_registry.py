@@ -11,8 +11,8 @@ from extractors import registry as R
 from extractors import weights as W
 from schemas.keypoints import COCO17, LAYOUTS, OPENPOSE18
 
-NAMES = ("posenet-mobilenet-v1-075", "openpose-body", "blazeface-front", "blazeface-back",
-         "dbface-small", "dbface-large")
+NAMES = ("posenet-mobilenet-v1-075", "openpose-body", "blazepose-ghum", "blazeface-front",
+         "blazeface-back", "dbface-small", "dbface-large")
 
 
 def _frame(repo, clip="group_event_smiling", index=0):
@@ -26,7 +26,7 @@ def _frame(repo, clip="group_event_smiling", index=0):
 
 def test_names_roles_and_aliases():
     assert R.names() == NAMES
-    assert R.names("pose") == NAMES[:2] and R.names("face") == NAMES[2:]
+    assert R.names("pose") == NAMES[:3] and R.names("face") == NAMES[3:]
     for alias, name in (("posenet", "posenet-mobilenet-v1-075"), ("openpose", "openpose-body"),
                         ("blazeface", "blazeface-front"), ("dbface", "dbface-small"),
                         ("PoseNet", "posenet-mobilenet-v1-075"), (" blazeface-back ", "blazeface-back")):
