@@ -19,7 +19,9 @@ pixel, x right, y down):
 
 - pose: ``(scores float32 [P], keypoints float32 [P, V, 3])``, rows (x, y, score) in
   ``keypoint_layout`` order (V = 17 for ``coco17``, 18 for ``openpose18``; OpenPose marks a
-  missing part with NaN x, y, score).
+  missing part with NaN x, y, score). ``blazepose33`` (V = 33) has 8 channels: x, y,
+  visibility as the score, then presence, z and the metric world x, y, z
+  (:data:`schemas.keypoints.BLAZEPOSE_CHANNELS`); :func:`to_coco17` keeps the first three.
 - face: ``float32 [D, 5 + 2L]``: ``x1, y1, x2, y2, score``, then L landmarks (x, y); L = 6 for
   BlazeFace, 5 for DBFace.
 

@@ -104,7 +104,8 @@ def test_each_entry_returns_its_layout_on_a_real_frame(name, repo, monkeypatch, 
             scores, kps = res
             joints = LAYOUTS[entry.keypoint_layout].num_joints
             assert scores.dtype == np.float32 and kps.dtype == np.float32
-            assert scores.shape == (len(kps),) and kps.shape[1:] == (joints, 3)
+            channels = 8 if entry.keypoint_layout == "blazepose33" else 3  # + presence, z, world xyz
+            assert scores.shape == (len(kps),) and kps.shape[1:] == (joints, channels)
             assert R.to_coco17(kps, entry.keypoint_layout).shape == (len(kps), 17, 3)
             if real:
                 assert len(kps) >= 1

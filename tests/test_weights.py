@@ -16,7 +16,7 @@ from extractors import weights as W
 
 REPO = Path(W.__file__).resolve().parents[1]
 SHIPPED = ["blazeface-front", "blazeface-back", "blazeface-anchors", "posenet-mobilenet-v1-075",
-           "mini-xception-fer2013", "proxemo-vsgcnn"]
+           "mini-xception-fer2013", "proxemo-vsgcnn", "blazepose-detector", "blazepose-ghum"]
 
 
 def test_registry_names_and_flags():
