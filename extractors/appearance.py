@@ -15,7 +15,8 @@ Parts (``x1, y1, x2, y2`` source pixels, clipped to the frame):
   below the face box's bottom): clothes tell people apart where skin colours do not;
 - ``kind="body"``: the upper and the lower half of the body box.
 
-Each part gives a joint HSV histogram (``cv2.calcHist``, :data:`H_BINS` x :data:`S_BINS` x
+The V channel of the whole frame is first scaled to a mean of 128 (global gain normalisation, so
+a fade or an exposure change does not move the bins). Each part gives a joint HSV histogram (``cv2.calcHist``, :data:`H_BINS` x :data:`S_BINS` x
 :data:`V_BINS` bins over OpenCV's H 0-180, S 0-256, V 0-256) normalised to sum 1; its square root
 (Hellinger map) makes the dot product of two parts their Bhattacharyya coefficient. The parts are
 concatenated and L2-normalised, so the cosine similarity of two descriptors is the mean
@@ -30,6 +31,8 @@ __all__ = ["appearance_embeddings", "embedding_dim", "H_BINS", "S_BINS", "V_BINS
 
 H_BINS, S_BINS, V_BINS = 16, 4, 4
 _PART_DIM = H_BINS * S_BINS * V_BINS
+#: Mean V (0-255) every frame is scaled to before the histograms (global gain normalisation).
+_V_LEVEL = 128.0
 #: Longest side (pixels) a part is resized to before its histogram (cost bound; histograms barely move).
 _MAX_SIDE = 64
 
@@ -72,6 +75,16 @@ def _part_histogram(hsv: np.ndarray, part) -> np.ndarray:
     return np.sqrt(hist / max(float(hist.sum()), 1.0)).astype(np.float32)
 
 
+def _gain_normalised_hsv(frame: np.ndarray) -> np.ndarray:
+    """HSV of ``frame`` with V scaled so that the frame's mean V is :data:`_V_LEVEL`: a fade or an
+    exposure change scales V of the whole frame and leaves H and S alone, so it moves no bin."""
+    hsv = cv2.cvtColor(frame, cv2.COLOR_RGB2HSV)
+    level = float(hsv[..., 2].mean())
+    if level >= 1.0:
+        hsv[..., 2] = cv2.convertScaleAbs(hsv[..., 2], alpha=_V_LEVEL / level)
+    return hsv
+
+
 def appearance_embeddings(frame: np.ndarray, boxes: np.ndarray, kind: str = "face") -> np.ndarray:
     """Appearance descriptors of the people in ``boxes`` of one frame.
 
@@ -99,7 +112,7 @@ def appearance_embeddings(frame: np.ndarray, boxes: np.ndarray, kind: str = "fac
     out = np.zeros((len(boxes), embedding_dim(kind)), np.float32)
     if not len(boxes):
         return out
-    hsv = cv2.cvtColor(frame, cv2.COLOR_RGB2HSV)
+    hsv = _gain_normalised_hsv(frame)
     for i, box in enumerate(boxes[:, :4]):
         if not np.isfinite(box).all() or box[2] <= box[0] or box[3] <= box[1]:
             continue

@@ -50,7 +50,7 @@ DEFAULTS = {
     "low_match_iou": 0.5,      # second stage: IoU >= this (ByteTrack's 0.5)
     "max_missed": 5,           # frames (as given) a track may go without a box
     "appearance_gate": 0.55,   # descriptor cosine under which a box never continues a track
-    "reid_threshold": 0.80,    # descriptor cosine a new track needs to take an earlier person
+    "reid_threshold": 0.85,    # descriptor cosine a new track needs to take an earlier person
     "smoothing": 0.9,          # track descriptor EMA (JDE / FairMOT)
 }
 _WP, _WV = 1.0 / 20, 1.0 / 160   # DeepSORT's position / velocity noise weights (of the box height)
