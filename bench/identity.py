@@ -115,6 +115,9 @@ def scenarios(shared: bool) -> dict[str, tuple[list[Segment], int]]:
                                               Segment(close, 80, 164, 4)], 0)
         out["A-B-A close, ntu, close"] = ([Segment(close, 0, 80, 4), Segment(ntu, 0, 103, 4),
                                            Segment(close, 84, 164, 4)], 0)
+        # a face of the room and the first hiker's face sit at one place (IoU 0.44 across the cut)
+        out["cut room, H (faces at one place)"] = ([Segment(room, 0, 13, 2),
+                                                     Segment(REPO / "samples/videos/hikers_walking.mp4", 0, 36, 6)], 0)
     return out
 
 

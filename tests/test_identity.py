@@ -144,3 +144,19 @@ def test_predict_aba_on_shared_clips(tmp_path):
     close, room = SHARED_VIDEOS / "face_closeup_makeup.avi", SHARED_VIDEOS / "two_people_room.mp4"
     _check_aba(tmp_path, [Segment(close, 0, 40, 4), Segment(room, 0, 36, 3), Segment(close, 80, 120, 4)],
                person_clip=0)
+
+
+@pytest.mark.skipif(not SHARED_VIDEOS.is_dir(), reason="shared clips (/work/shared/data/videos) absent")
+def test_predict_cut_between_faces_at_one_place(repo, tmp_path):
+    """A face of two_people_room and the first hiker's face overlap (IoU ~0.44) across the cut:
+    box IoU alone (the old tracker) joined them into one id."""
+    frames, segment, _ = build_frames([Segment(SHARED_VIDEOS / "two_people_room.mp4", 0, 13, 2),
+                                       Segment(repo / "samples/videos/hikers_walking.mp4", 0, 36, 6)])
+    lines = _predict(write_clip(tmp_path / "cut.mp4", frames, fps=5), tmp_path / "p.jsonl")
+    faces = [r for r in lines if r["type"] == "emotion"]
+    assert {segment[r["frame"]] for r in faces} == {0, 1}
+    for key in ("id", "person"):
+        sides = {}
+        for r in faces:
+            sides.setdefault(r[key], set()).add(int(segment[r["frame"]]))
+        assert all(len(s) == 1 for s in sides.values()), (key, sides)
