@@ -160,3 +160,21 @@ def test_predict_cut_between_faces_at_one_place(repo, tmp_path):
         for r in faces:
             sides.setdefault(r[key], set()).add(int(segment[r["frame"]]))
         assert all(len(s) == 1 for s in sides.values()), (key, sides)
+
+
+def test_predict_body_joins_each_face_to_its_pose(repo, tmp_path):
+    """--body: the face's line carries the box of the pose whose head keypoints the face holds."""
+    clip = repo / "samples/videos/group_event_smiling.mp4"
+    lines = _predict(clip, tmp_path / "b.jsonl", "--max-frames", "2", "--body")
+    assert lines[0]["body"] == "posenet-mobilenet-v1-075"
+    faces = [r for r in lines if r["type"] == "emotion"]
+    assert faces and all("body" in r for r in faces)
+    joined = [r for r in faces if r["body"] is not None]
+    assert len(joined) >= 2
+    for r in joined:
+        (fx1, fy1, fx2, fy2), (bx1, by1, bx2, by2) = r["coordinates"], r["body"]
+        assert bx1 <= fx2 and fx1 <= bx2 and by1 <= fy2          # the head keypoints lie in the face
+        assert by2 - by1 > 2 * (fy2 - fy1)                        # and the body reaches below it
+    ran = subprocess.run([sys.executable, "-m", "zoo.predict", "mini-xception-fer2013", str(clip), "--body",
+                          "blazeface-back"], capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 2 and "--body" in ran.stderr

@@ -67,7 +67,7 @@ from typing import Optional
 from pipelines import cli
 from pipelines.decode import DEFAULT_BACKEND
 from pipelines.decoders import DECODER_BACKENDS
-from zoo.predict_face import DEFAULT_DETECTOR, check_detector
+from zoo.predict_face import DEFAULT_DETECTOR, check_body, check_detector
 from zoo.predict_load import load_predictor
 from zoo.predict_photos import Input, PhotoPrediction, expand_inputs, predict_stills
 from zoo.prediction import DEFAULT_FPS, Options, PredictError, Sampling, VideoPrediction, predict_one
@@ -146,6 +146,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--detector", default=DEFAULT_DETECTOR, metavar="NAME",
                     help="face detector of face models, a face extractor of extractors.registry: "
                          "blazeface-back = whole scenes, blazeface-front = close-ups, dbface-*")
+    ap.add_argument("--body", nargs="?", const="posenet", default=None, metavar="POSE",
+                    help="face models: also run a pose extractor (default posenet) and join each face to the "
+                         "pose whose head keypoints it holds: a body box per line, the skeleton on overlays, "
+                         "one person id for both")
     ap.add_argument("--decoder", default=DEFAULT_BACKEND, choices=DECODERS,
                     help="video decoder back-end (pipelines.decoders; the same frames from each)")
     ap.add_argument("--shards", default=None, help="extraction folder of a checkpoint, if it has moved")
@@ -223,7 +227,7 @@ def main(argv=None) -> int:
     problem = (cli.check_device(args.device) or check_outputs(args)
                or (f"--decoder {args.decoder}: {backend_status()[args.decoder]}"
                    if backend_status()[args.decoder] else None)
-               or check_detector(args.detector))
+               or check_detector(args.detector) or check_body(args.body))
     if problem:
         return cli.fail(problem)
     if args.torch_threads:
@@ -233,7 +237,7 @@ def main(argv=None) -> int:
     sampling = Sampling(every=args.every, fps=None if args.every else (args.fps or DEFAULT_FPS),
                         max_frames=args.max_frames)
     inputs = expand_inputs(args.videos, args.frames_as_video)
-    options = Options(sampling, args.overlay, args.sheet, not args.no_progress, len(inputs) > 1)
+    options = Options(sampling, args.overlay, args.sheet, not args.no_progress, len(inputs) > 1, body=args.body)
     videos = sum(i.kind == "video" for i in inputs)
     use_beam = videos > 0 and (args.beam or videos > BEAM_MIN_VIDEOS)
     try:

@@ -40,6 +40,19 @@ def face_detector(name: str):
         raise PredictError(f"--detector: {exc}") from exc
 
 
+def check_body(name: Optional[str]) -> Optional[str]:
+    """Why ``--body name`` is no pose extractor of :mod:`extractors.registry` (None when it is, or unset)."""
+    if not name:
+        return None
+    from extractors import registry
+
+    try:
+        registry.resolve(name, role="pose")
+    except ValueError as exc:
+        return f"--body: {exc}"
+    return None
+
+
 def check_detector(name: str) -> Optional[str]:
     """Why ``--detector name`` is no face extractor of :mod:`extractors.registry` (None when it is)."""
     try:
@@ -149,6 +162,7 @@ class FacePredictor:
         self.model = spec.load(device, weights)
         self.model_name = str(weights) if weights else spec.name
         self.classes = spec.classes()
+        self._poses: dict = {}   # pose extractor name -> (entry, model), loaded on first use (--body)
 
     def new_tracker(self) -> FaceIdentity:
         """A fresh :class:`FaceIdentity` for one video (or one folder of frames)."""
@@ -186,8 +200,38 @@ class FacePredictor:
             x = torch.from_numpy(np.stack(inputs))[:, None].to(self.device)
             return torch.softmax(self.model(x), dim=1).cpu().numpy()
 
-    def predict_video(self, path: str, sampling: Sampling, progress: bool = False) -> VideoPrediction:
+    def pose_extractor(self, name: str):
+        """``(entry, model)`` of a pose extractor of :mod:`extractors.registry`, loaded once.
+
+        Raises:
+            PredictError: unknown name, or its weights missing / damaged.
+        """
+        from extractors import registry
+
+        cache = self._poses
+        if name not in cache:
+            try:
+                entry = registry.resolve(name, role="pose")
+                cache[name] = (entry, entry.load(self.device))
+            except (FileNotFoundError, ValueError) as exc:
+                raise PredictError(f"--body {name}: {exc}") from exc
+        return cache[name]
+
+    def detect_poses(self, name: str, frames) -> list[np.ndarray]:
+        """COCO-17 poses float32 [P, 17, 3] (x, y, score) of each frame (:func:`extractors.registry.to_coco17`)."""
+        from extractors import registry
+
+        entry, model = self.pose_extractor(name)
+        return [registry.to_coco17(k, entry.keypoint_layout)[..., :3].astype(np.float32)
+                for _, k in entry.infer(model, list(frames), self.device, dtype="float32")]
+
+    def predict_video(self, path: str, sampling: Sampling, progress: bool = False,
+                      body: Optional[str] = None) -> VideoPrediction:
         """Predict on the sampled frames of one video.
+
+        With ``body`` (a pose extractor name, e.g. ``posenet``) every face is joined to the pose
+        whose head keypoints it holds (:func:`extractors.identity.faces_to_poses`): its line gets
+        that pose's ``body`` box and the overlay its skeleton, under the face's person id.
 
         Returns:
             :class:`VideoPrediction` with one ``emotion`` record per classified face per sampled
@@ -206,13 +250,15 @@ class FacePredictor:
         result = VideoPrediction(path, header={
             "model": self.model_name, "detector": self.detector_name, "classes": list(self.classes),
             "fps": round(fps, 4), "num_frames": n, "width": w, "height": h, "decoder": self.decoder,
-            "sampling": sampling.describe(), "sampled_frames": 0})
+            "sampling": sampling.describe(), "sampled_frames": 0,
+            **({"body": self.pose_extractor(body)[0].name} if body else {})})
         with reader, tqdm(total=len(plan), unit="frame", desc=Path(path).name, disable=not progress,
                           file=sys.stderr, leave=False) as bar:
             try:
                 for idx, frames in frame_chunks(reader, path, plan):
                     dets = self.detector.detect(frames)
-                    self._chunk_records(result, idx, frames, dets, tracker, fps, (h, w))
+                    poses = self.detect_poses(body, frames) if body else None
+                    self._chunk_records(result, idx, frames, dets, tracker, fps, (h, w), poses)
                     result.header["sampled_frames"] += len(idx)
                     bar.update(len(idx))
             except DecodeError as exc:
@@ -227,9 +273,9 @@ class FacePredictor:
                               f"(detector {self.detector_name})")
         return result
 
-    def _chunk_records(self, result, idx, frames, dets, tracker, fps, hw) -> None:
+    def _chunk_records(self, result, idx, frames, dets, tracker, fps, hw, poses=None) -> None:
         """Track (``tracker``: :meth:`new_tracker`), classify (one forward for the chunk) and
-        record the tracked faces of a chunk."""
+        record the tracked faces of a chunk; ``poses``: COCO-17 poses per frame to join, or None."""
         per_frame, inputs = [], []
         for frame, d in zip(frames, dets):
             ids, persons, shot = _frame_ids(tracker, frame, d)
@@ -238,8 +284,9 @@ class FacePredictor:
             per_frame.append((d, ids, persons, shot, [j for _, j in kept_x], len(inputs)))
             inputs += [xi for xi, _ in kept_x]
         probs = self.classify(inputs)
-        for f, (d, ids, persons, shot, kept, first) in zip(idx, per_frame):
+        for t, (f, (d, ids, persons, shot, kept, first)) in enumerate(zip(idx, per_frame)):
             f, anns = int(f), []
+            bodies = _bodies(d, poses[t], hw) if poses is not None else None
             for p, j in zip(probs[first:first + len(kept)], kept):
                 box = clip_box(d[j], *hw)
                 if box[2] <= box[0] or box[3] <= box[1]:
@@ -249,10 +296,23 @@ class FacePredictor:
                     "type": "emotion", "class": cls, "scores": round_scores(p, self.classes), "frame": f,
                     "seconds": round(f / fps, 4), "coordinates": box, "id": int(ids[j]),
                     "person": int(persons[j]), "shot": int(shot),
-                    "confidence": round(float(d[j, 4]), 4), "video": result.video})
+                    "confidence": round(float(d[j, 4]), 4), "video": result.video,
+                    **({"body": bodies[j][0]} if bodies is not None else {})})
                 anns.append({"box": box, "id": int(persons[j]), "track": int(ids[j]),
-                             "label": f"P{persons[j]} {cls} {p.max():.2f}"})
+                             "label": f"P{persons[j]} {cls} {p.max():.2f}",
+                             **({"keypoints": bodies[j][1]} if bodies is not None and bodies[j][1] is not None else {})})
             result.annotations[f] = anns
+
+
+def _bodies(dets: np.ndarray, poses: np.ndarray, hw) -> list[tuple]:
+    """Per face row of ``dets``: (body box [x1, y1, x2, y2] of the pose holding its head keypoints,
+    clipped and rounded, or None; that pose's keypoints float32 [17, 3] or None)."""
+    from extractors.identity import faces_to_poses, pose_boxes
+
+    dets = np.asarray(dets, np.float32).reshape(len(dets), -1)
+    match = faces_to_poses(dets[:, :4], poses) if len(dets) else np.zeros(0, np.int32)
+    boxes = pose_boxes(poses) if len(poses) else np.zeros((0, 4), np.float32)
+    return [(clip_box(boxes[m], *hw), poses[m]) if m >= 0 else (None, None) for m in match]
 
 
 def _frame_ids(tracker, frame, dets) -> tuple[np.ndarray, np.ndarray, int]:

@@ -174,13 +174,15 @@ def frame_chunks(decoder: FrameDecoder, path: str, indices: np.ndarray,
 
 @dataclass(frozen=True)
 class Options:
-    """Per-video options: sampling, progress, and where overlays / sheets go (None = none)."""
+    """Per-video options: sampling, progress, where overlays / sheets go (None = none), and the
+    pose extractor that joins faces to bodies (``body``, face models only; None = none)."""
 
     sampling: Sampling = Sampling()
     overlay: Optional[str] = None
     sheet: Optional[str] = None
     progress: bool = False
     multiple: bool = False
+    body: Optional[str] = None
 
     def to_dict(self) -> dict:
         """Plain values (for a Beam DoFn: nothing of this module's classes is pickled)."""
@@ -210,8 +212,12 @@ def predict_one(predictor, video: str, options: Options) -> VideoPrediction:
     """
     from zoo import overlay
 
+    body = getattr(options, "body", None)
+    if body and getattr(predictor, "kind", None) != "face":
+        return VideoPrediction(video, error=f"{video}: --body joins faces to bodies: it needs a face model")
     try:
-        result = predictor.predict_video(video, options.sampling, options.progress)
+        result = predictor.predict_video(video, options.sampling, options.progress,
+                                         **({"body": body} if body else {}))
     except (DecodeError, BackendUnavailable, OSError, ValueError, RuntimeError) as exc:
         msg = str(exc) if video in str(exc) else f"{video}: {exc}"
         return VideoPrediction(video, error=msg)
