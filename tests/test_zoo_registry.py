@@ -218,3 +218,13 @@ def test_fullbody_clip_crops_train_tsn(extracted, tmp_path):
                  "--batch-size", "3", "--out", str(out), "--no-progress", "--no-tensorboard"]) == 0
     ckpt = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)
     assert ckpt["config"]["input"] == "clips/fullbody"
+
+
+def test_resolve_finds_trainable_and_pretrained_models():
+    from zoo.registry import PRETRAINED, UnknownModelError, model_names, resolve
+
+    assert resolve("accm") is MODELS["accm"] and resolve("vtt-resnet34-tsm").params == 21_288_263
+    assert resolve("mini-xception-fer2013") is PRETRAINED["mini-xception-fer2013"]
+    assert model_names()[: len(MODELS)] == tuple(MODELS)
+    with pytest.raises(UnknownModelError, match="did you mean 'mini-xception-fer2013'"):
+        resolve("mini-xception-fer")

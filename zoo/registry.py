@@ -198,7 +198,7 @@ class UnknownModelError(ValueError):
 
 def model_names() -> tuple[str, ...]:
     """Every model name: the trainable :data:`MODELS`, then the :data:`PRETRAINED` ones."""
-    return tuple(MODELS) + tuple(PRETRAINED)
+    return tuple(models()) + tuple(PRETRAINED)
 
 
 def resolve(name: str, listing: Optional[str] = None):
@@ -214,8 +214,9 @@ def resolve(name: str, listing: Optional[str] = None):
     """
     if name in PRETRAINED:
         return PRETRAINED[name]
-    if name in MODELS:
-        return MODELS[name]
+    trainable = models()
+    if name in trainable:
+        return trainable[name]
     from pipelines import cli
 
     raise UnknownModelError(cli.unknown("model", name, model_names(), listing=listing))
