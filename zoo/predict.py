@@ -192,7 +192,8 @@ def _describe(result: VideoPrediction) -> list[str]:
         lines.append(f"  {result.video}: {_count(h['windows'], 'window')} of {h['window_s']:g} s")
         for s in result.summary:
             top = sorted(s["scores"].items(), key=lambda kv: -kv[1])
-            lines.append("    " + ", ".join(f"{k} {v:.2f}" for k, v in top))
+            who = f"person {s['person']}: " if "person" in s else ""  # gait models: one summary per walker
+            lines.append("    " + who + ", ".join(f"{k} {v:.2f}" for k, v in top))
     if result.message:
         lines.append(f"    {result.message}")
     if result.error:

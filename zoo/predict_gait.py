@@ -60,6 +60,8 @@ class GaitPredictor:
         decoder: decoder back-end.
     """
 
+    kind = "gait"
+
     def __init__(self, network, names: Sequence[str], model_name: str, device: str = "cpu",
                  decoder: str = DEFAULT_BACKEND):
         from extractors import registry
