@@ -278,7 +278,7 @@ class FacePredictor:
         record the tracked faces of a chunk; ``poses``: COCO-17 poses per frame to join, or None."""
         per_frame, inputs = [], []
         for frame, d in zip(frames, dets):
-            ids, persons, shot = _frame_ids(tracker, frame, d)
+            ids, persons, shot = tracker.update(frame, d)
             x, kept = self.face_inputs(frame, d)
             kept_x = [(xi, j) for xi, j in zip(x, kept) if ids[j] >= 0]
             per_frame.append((d, ids, persons, shot, [j for _, j in kept_x], len(inputs)))
@@ -315,15 +315,6 @@ def _bodies(dets: np.ndarray, poses: np.ndarray, hw) -> list[tuple]:
     return [(clip_box(boxes[m], *hw), poses[m]) if m >= 0 else (None, None) for m in match]
 
 
-def _frame_ids(tracker, frame, dets) -> tuple[np.ndarray, np.ndarray, int]:
-    """``(track ids, person ids, shot)`` of one frame's faces from a :class:`FaceIdentity`, or from
-    the old :class:`extractors.face_tracks.FaceTracker` (IoU only: person = track, shot 0)."""
-    if isinstance(tracker, FaceIdentity):
-        return tracker.update(frame, dets)
-    ids = tracker.update(dets)
-    return ids, ids, 0
-
-
 def summarise_persons(records: Sequence[dict], classes: Sequence[str]) -> list[dict]:
     """One ``emotion_summary`` line per person of the ``emotion`` records of one video.
 
@@ -347,7 +338,3 @@ def summarise_persons(records: Sequence[dict], classes: Sequence[str]) -> list[d
                     "first_seconds": rs[0]["seconds"], "last_seconds": rs[-1]["seconds"],
                     "votes": {c: v for c, v in votes.items() if v}})
     return out
-
-
-#: The former name (per track); summaries are per person now.
-summarise_tracks = summarise_persons
