@@ -122,3 +122,48 @@ def test_pretrained_list_shows_the_gait_model():
     assert run.returncode == 0
     row = next(line for line in run.stdout.splitlines() if line.startswith("proxemo-vsgcnn"))
     assert "walking-video" in row and " 4 " in row
+
+
+@pytest.fixture(scope="module")
+def gait_checkpoint(tmp_path_factory):
+    """A ``zoo.train vsgcnn`` checkpoint: one epoch from ProxEmo's weights on 12 STEP gaits."""
+    if not STEP.is_file():
+        pytest.skip(f"shared gait fixtures absent ({STEP})")
+    sys.path.insert(0, str(REPO / "tests"))
+    from corpus_fixtures import step_pair
+    from test_corpora import _small_card
+
+    from zoo.train import main
+
+    tmp = tmp_path_factory.mktemp("gait_ckpt")
+    fx = step_pair(tmp / "step", STEP.parents[2])
+    card = _small_card("ewalk", tmp, **{'features = ["features.h5"]': 'features = ["features4DCVAEGCN.h5"]',
+                                        "max_frames = 240": "max_frames = 24"})
+    shards = tmp / "shards"
+    run = subprocess.run([sys.executable, "-m", "pipelines.extract", "--dataset", str(card), "--root",
+                          str(fx.root), "--out", str(shards), "--no-progress", "--num-shards", "1", "--limit", "12"],
+                         cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = tmp / "run"
+    assert main(["vsgcnn", "--shards", str(shards), "--pretrained", "--epochs", "1", "--batch-size", "8",
+                 "--lr", "1e-3", "--train-split", "train", "--eval-split", "train", "--out", str(out),
+                 "--no-progress", "--no-tensorboard"]) == 0
+    return out / "checkpoint.pt"
+
+
+def test_trained_gait_checkpoint_predicts_like_the_pretrained_model(gait_checkpoint, walker_keypoints):
+    import torch
+
+    from zoo.predict_gait import GaitPredictor
+    from zoo.predict_load import load_predictor
+
+    trained = load_predictor(str(gait_checkpoint))
+    pretrained = load_predictor("proxemo-vsgcnn")
+    assert isinstance(trained, GaitPredictor) and isinstance(pretrained, GaitPredictor)
+    assert trained.names == ("Angry", "Happy", "Sad", "Neutral")
+    a, b = trained.network.state_dict(), pretrained.network.state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # fine-tuned, not ProxEmo's weights
+    gait = G.gait_from_blazepose(walker_keypoints)
+    p_trained, p_pretrained = trained._classify(gait), pretrained._classify(gait)
+    assert p_trained.shape == p_pretrained.shape == (4,) and abs(p_trained.sum() - 1) < 1e-6
+    np.testing.assert_array_equal(p_trained, trained._classify(gait))  # deterministic
