@@ -33,7 +33,6 @@ from the camera: GHUM's metric frame).
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import numpy as np
 import torch
