@@ -10,10 +10,11 @@ stacks each person's poses into one track; the **main person** is the one with t
 time, and every representation of the main person is built from that person's frames only.
 
 Faces: the face detector searches a head crop placed from the main person's head keypoints, or
-the whole frame where that person has no head keypoints or the window has no pose at all.
-:func:`attribute_faces` keeps only the detections that belong to the main person (joined to
-the body by the head keypoints, :func:`extractors.identity.faces_to_poses`; in a window without
-poses, the face identity with the most frames), so a face crop is never someone else's.
+the whole frame where that person has no head keypoints, is not seen, or the window has no pose
+at all. :func:`attribute_faces` keeps only the detections that belong to the main person: the
+face holding their head keypoints, and on whole frames the faces the face tracker links to
+those (:func:`face_persons`); in a window without poses, the face identity seen most. So a face
+crop is never someone else's.
 
 Pure functions (numpy in, numpy out), no state kept between samples.
 """
@@ -26,7 +27,7 @@ import numpy as np
 
 from pipelines.crops import crop_to_source
 
-__all__ = ["Identity", "identify", "attribute_faces", "FaceAttribution", "seen", "FACE_REID_THRESHOLD"]
+__all__ = ["Identity", "identify", "attribute_faces", "face_persons", "FaceAttribution", "seen"]
 
 
 #: :class:`extractors.identity.PersonTracker` settings for poses: PoseNet's pose score is the
@@ -34,9 +35,6 @@ __all__ = ["Identity", "identify", "attribute_faces", "FaceAttribution", "seen",
 #: 0.6 (a walker of the shipped ``hikers_walking.mp4`` scores 0.53); from 0.2 (the keypoint
 #: threshold) a pose starts a track, poses from 0.05 may only continue one.
 BODY_TRACKING = {"high_threshold": 0.2, "low_threshold": 0.05}
-#: Cosine of head descriptors from which a face found on the whole frame is taken for the main
-#: person's (the tracker's ``reid_threshold``, :data:`extractors.identity.DEFAULTS`).
-FACE_REID_THRESHOLD = 0.8
 
 
 @dataclass(frozen=True)
@@ -153,18 +151,40 @@ def seen(track: np.ndarray) -> np.ndarray:
     return np.isfinite(track[..., 0]).any(axis=-1)
 
 
-def _face_embeddings(crop: np.ndarray, dets: np.ndarray, head_only: bool = False) -> np.ndarray:
-    """float32 [D, E] unit appearance descriptors of detections in ``crop`` pixels
-    (:func:`extractors.appearance.appearance_embeddings`, kind ``face``: head part, then torso
-    part). ``head_only`` keeps the head part: a head crop holds little of the torso, so faces
-    of head crops and of whole frames are compared on the head alone."""
-    from extractors.appearance import appearance_embeddings
+def face_persons(record, faces: dict) -> dict:
+    """Face person ids of every detection: the detections of all positions, in order, mapped to
+    source pixels and tracked as faces (:class:`extractors.identity.PersonTracker`, kind
+    ``face``, the record's shots). Whole-frame crops give appearance descriptors
+    (:func:`extractors.appearance.appearance_embeddings`); head crops, zoomed around one head,
+    give none (their histograms are not comparable with a whole frame's), so those faces are
+    linked by motion within the shot.
 
-    emb = appearance_embeddings(crop, dets[:, :4].astype(np.float32), kind="face")
-    if head_only:
-        emb = emb[:, : emb.shape[1] // 2]
-        emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-    return emb
+    Returns:
+        ``{position: int32 [D]}`` face person ids (-1 = not tracked), ids of this tracker only.
+    """
+    from extractors.appearance import appearance_embeddings
+    from extractors.identity import PersonTracker
+
+    tracker = PersonTracker(kind="face")
+    ids = {}
+    for pos in sorted(faces):
+        crop, dets = faces[pos]
+        box, kind = record.head_boxes[pos]
+        src = np.stack([crop_to_source(d, box, crop.shape[0]) for d in dets]).astype(np.float32) \
+            if len(dets) else np.zeros((0, 4), np.float32)
+        emb = appearance_embeddings(crop, dets[:, :4].astype(np.float32), kind="face") if kind == "frame" else None
+        _, ids[pos] = tracker.update(int(record.shots[pos]), src, dets[:, 4].astype(np.float32), emb)
+    return ids
+
+
+def _keep(faces: dict, ids: dict, wanted: set, person_id: int) -> FaceAttribution:
+    """At every position, the best-scoring detection whose face person is in ``wanted``."""
+    kept, person = {}, {}
+    for pos, (crop, dets) in faces.items():
+        hit = [j for j in np.argsort(-dets[:, 4]) if int(ids[pos][j]) in wanted] if len(dets) else []
+        kept[pos] = (crop, dets[hit[:1]] if hit else dets[:0])
+        person[pos] = person_id if hit else -1
+    return FaceAttribution(kept, person)
 
 
 def attribute_faces(record, faces: dict, min_score: float = 0.2) -> FaceAttribution:
@@ -173,13 +193,12 @@ def attribute_faces(record, faces: dict, min_score: float = 0.2) -> FaceAttribut
     Requires the record's ``tracks`` (row 0 = the main person), ``person_ids``, ``shots`` and
     ``head_boxes``. Where the main person has a pose, a detection is theirs when it holds their
     head keypoints (:func:`_joined`). Where they have none (the whole frame was searched), a
-    detection is theirs when its appearance (:func:`extractors.appearance.appearance_embeddings`,
-    the head part) matches the mean of the faces joined to their body at least
-    :data:`FACE_REID_THRESHOLD`; with no joined face to compare with, and the main person seen in
-    under half of the frames (a close-up that the pose model mostly misses), the face identity
-    seen at the most of those positions is kept, as in a window without any pose
-    (:func:`_main_face_identity`). Otherwise no face is kept there. Annotated face boxes
-    (``given_faces``) pass unchanged.
+    detection is theirs when the face tracker (:func:`face_persons`: motion within a shot,
+    appearance across shots) gives it the face person of a face joined to their body. With no
+    joined face, and the main person seen in under half of the frames (a close-up that the pose
+    model mostly misses), the face identity seen at the most of those positions is kept, as in a
+    window without any pose (its person id follows the pose persons'). Otherwise no face is kept
+    there. Annotated face boxes (``given_faces``) pass unchanged.
 
     Args:
         record: the :class:`pipelines.record.SampleRecord`.
@@ -189,11 +208,12 @@ def attribute_faces(record, faces: dict, min_score: float = 0.2) -> FaceAttribut
     Returns:
         :class:`FaceAttribution`.
     """
+    ids = face_persons(record, faces)
     if not len(record.person_ids) or record.person_ids[0] < 0:
-        return _main_face_identity(record, faces, first_id=0)
+        return _most_seen_face(faces, ids, first_id=0)
     main, main_id = record.tracks[0], int(record.person_ids[0])
     present = seen(main)
-    kept, person, gallery, elsewhere = {}, {}, [], {}
+    kept, person, joined, elsewhere = {}, {}, set(), {}
     for pos, (crop, dets) in faces.items():
         if not present[pos]:
             elsewhere[pos] = (crop, dets)
@@ -202,48 +222,23 @@ def attribute_faces(record, faces: dict, min_score: float = 0.2) -> FaceAttribut
         j = _joined(dets, main[pos], box, crop.shape[0], min_score) if len(dets) else None
         kept[pos] = (crop, dets[j: j + 1] if j is not None else dets[:0])
         person[pos] = main_id if j is not None else -1
-        if j is not None:
-            gallery.append(_face_embeddings(crop, dets[j: j + 1], head_only=True)[0])
-    if gallery:
-        ref = np.mean(gallery, axis=0)
-        ref /= max(float(np.linalg.norm(ref)), 1e-12)
-        for pos, (crop, dets) in elsewhere.items():
-            sim = _face_embeddings(crop, dets, head_only=True) @ ref if len(dets) else np.zeros(0)
-            j = int(np.argmax(sim)) if len(sim) and sim.max() >= FACE_REID_THRESHOLD else None
-            kept[pos] = (crop, dets[j: j + 1] if j is not None else dets[:0])
-            person[pos] = main_id if j is not None else -1
-    elif elsewhere and present.mean() < 0.5:
-        rest = _main_face_identity(record, elsewhere, first_id=int(record.person_ids.max()) + 1)
-        kept.update(rest.faces)
-        person.update(rest.person)
+        if j is not None and ids[pos][j] >= 0:
+            joined.add(int(ids[pos][j]))
+    if joined or present.mean() >= 0.5:
+        rest = _keep(elsewhere, ids, joined, main_id)
     else:
-        for pos, (crop, dets) in elsewhere.items():
-            kept[pos], person[pos] = (crop, dets[:0]), -1
+        rest = _most_seen_face(elsewhere, ids, first_id=int(record.person_ids.max()) + 1)
+    kept.update(rest.faces)
+    person.update(rest.person)
     return FaceAttribution(kept, person)
 
 
-def _main_face_identity(record, faces: dict, first_id: int) -> FaceAttribution:
-    """Faces without a body to join them to: track the detections of every position as faces
-    (shots from the record) and keep the identity seen at the most positions; its person id is
-    ``first_id`` + its face-track person (so it never reuses a pose person's id)."""
-    from extractors.identity import PersonTracker
-
-    tracker = PersonTracker(kind="face")
-    ids = {}
-    for pos in sorted(faces):
-        crop, dets = faces[pos]
-        if not len(dets):
-            ids[pos] = np.zeros(0, np.int32)
-            continue
-        box, _ = record.head_boxes[pos]
-        src = np.stack([crop_to_source(d, box, crop.shape[0]) for d in dets]).astype(np.float32)
-        emb = _face_embeddings(crop, dets)
-        _, ids[pos] = tracker.update(int(record.shots[pos]), src, dets[:, 4].astype(np.float32), emb)
-    seen = np.concatenate([v[v >= 0] for v in ids.values()]) if ids else np.zeros(0, np.int32)
-    main_id = int(np.bincount(seen).argmax()) if len(seen) else -1
-    kept, person = {}, {}
-    for pos, (crop, dets) in faces.items():
-        hit = np.flatnonzero(ids[pos] == main_id) if main_id >= 0 else []
-        kept[pos] = (crop, dets[hit[:1]] if len(hit) else dets[:0])
-        person[pos] = first_id + main_id if len(hit) else -1
-    return FaceAttribution(kept, person)
+def _most_seen_face(faces: dict, ids: dict, first_id: int) -> FaceAttribution:
+    """Faces without a body to join them to: keep the face person seen at the most positions;
+    its person id is ``first_id`` + its face person (never a pose person's id)."""
+    found = [ids[pos][ids[pos] >= 0] for pos in faces]
+    found = np.concatenate(found) if found else np.zeros(0, np.int32)
+    if not len(found):
+        return _keep(faces, ids, set(), -1)
+    face_id = int(np.bincount(found).argmax())
+    return _keep(faces, ids, {face_id}, first_id + face_id)
