@@ -144,7 +144,7 @@ class PersonTracker:
         if not 0 <= s["low_threshold"] <= s["high_threshold"] or s["max_missed"] < 0:
             raise ValueError(f"need 0 <= low_threshold <= high_threshold and max_missed >= 0, got {s}")
         self._tracks: list[_Track] = []
-        self._persons: list[np.ndarray] = []   # per person: sum of its unit descriptors
+        self._persons: list[Optional[np.ndarray]] = []   # per person: sum of its unit descriptors (None: none yet)
         self._shot: Optional[int] = None
         self.num_tracks = 0
 
@@ -154,8 +154,10 @@ class PersonTracker:
         return len(self._persons)
 
     def person_embedding(self, person: int) -> np.ndarray:
-        """Unit mean descriptor float32 [D] of a person (zeros without descriptors)."""
+        """Unit mean descriptor float32 [D] of a person (float32 [0] before its first descriptor)."""
         v = self._persons[person]
+        if v is None:
+            return np.zeros(0, np.float32)
         return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
 
     def update(self, shot: int, boxes: np.ndarray, scores: np.ndarray,
@@ -167,7 +169,9 @@ class PersonTracker:
                 ends every track.
             boxes: float32 ``[N, 4]`` x1, y1, x2, y2 source pixels (N may be 0).
             scores: float32 ``[N]`` detector scores.
-            embeddings: float32 ``[N, D]`` unit descriptors (:mod:`extractors.appearance`) or None.
+            embeddings: float32 ``[N, D]`` unit descriptors (:mod:`extractors.appearance`) or None;
+                frames with and without descriptors may be mixed (a person is matched by
+                appearance once one of its boxes came with a descriptor).
 
         Returns:
             ``(track_ids int32 [N], person_ids int32 [N])``, -1 for a box not tracked.
@@ -202,7 +206,8 @@ class PersonTracker:
         self._tracks = [t for t in self._tracks if t.missed <= s["max_missed"]]
         if emb is not None:
             for j in np.flatnonzero(person_ids >= 0):
-                self._persons[person_ids[j]] += emb[j]
+                p = person_ids[j]
+                self._persons[p] = emb[j].copy() if self._persons[p] is None else self._persons[p] + emb[j]
         return track_ids, person_ids
 
     def _check(self, boxes, scores, embeddings):
@@ -242,7 +247,7 @@ class PersonTracker:
         for j, person in zip(new, persons):
             if person < 0:
                 person = len(self._persons)
-                self._persons.append(np.zeros(0 if emb is None else emb.shape[1], np.float32))
+                self._persons.append(None)
             else:   # the person is back: an unmatched (occluded) track of theirs ends here
                 self._tracks = [t for t in self._tracks if t.person != person]
             tr = _Track(self.num_tracks, person, _kalman(boxes[j]), None if emb is None else emb[j])
@@ -253,7 +258,7 @@ class PersonTracker:
     def _match_persons(self, new, emb, taken: set) -> list[int]:
         """Earlier person of each new box (Hungarian on descriptor cosine >= reid_threshold), or -1."""
         out = [-1] * len(new)
-        free = [p for p in range(len(self._persons)) if p not in taken]
+        free = [p for p in range(len(self._persons)) if p not in taken and self._persons[p] is not None]
         if emb is None or not new or not free:
             return out
         gallery = np.stack([self.person_embedding(p) for p in free])

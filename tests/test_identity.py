@@ -54,6 +54,18 @@ def test_person_comes_back_after_a_cut_and_never_twice_in_a_frame():
     assert sorted(both.tolist()) != [pa, pa] and pa in both.tolist()
 
 
+def test_frames_with_and_without_descriptors_mix():
+    # a person first seen without a descriptor (a zoomed head crop), then with one, then a new
+    # person with a descriptor: no crash, and the re-id gallery only holds described persons
+    tr = PersonTracker()
+    p0 = tr.update(0, _box(50, 50), [0.9])[1][0]
+    assert tr.update(0, _box(52, 50), [0.9], A[None])[1][0] == p0
+    pb = tr.update(1, _box(300, 50), [0.9], B[None])[1][0]       # cut to someone else
+    pa = tr.update(2, _box(100, 80), [0.9], A[None])[1][0]       # cut back: matched by appearance
+    assert pb != p0 and pa == p0
+    assert tr.person_embedding(p0).shape == (4,)
+
+
 def test_appearance_gate_keeps_a_missed_cut_from_joining_two_people():
     tr = PersonTracker()
     t0, p0 = tr.update(0, _box(50, 50), [0.9], A[None])
