@@ -228,3 +228,15 @@ def test_resolve_finds_trainable_and_pretrained_models():
     assert model_names()[: len(MODELS)] == tuple(MODELS)
     with pytest.raises(UnknownModelError, match="did you mean 'mini-xception-fer2013'"):
         resolve("mini-xception-fer")
+
+
+def test_models_is_one_dict_that_keeps_run_time_entries(monkeypatch):
+    """MODELS is the same dict on every access, so an entry set on it (a test, a plug-in) is seen
+    by get_model and zoo.train."""
+    import dataclasses
+
+    from zoo import registry
+
+    extra = dataclasses.replace(MODELS["accm"], name="accm-extra")
+    monkeypatch.setitem(registry.MODELS, "accm-extra", extra)
+    assert registry.MODELS is registry.models() and registry.get_model("accm-extra") is extra

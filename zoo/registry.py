@@ -35,12 +35,16 @@ MODEL_MODULES = ("zoo.models.accm", "zoo.models.caer", "zoo.models.vsgcnn", "zoo
 
 def models() -> dict[str, ZooModel]:
     """Every registered model by name, in :data:`MODEL_MODULES` order, then those registered at
-    run time (imports the modules, so torch, on first use)."""
+    run time (imports the modules, so torch, on first use). Always the same dict
+    (:data:`zoo.models.registration._MODELS`)."""
     for module in MODEL_MODULES:
         importlib.import_module(module)
     rank = {module: i for i, module in enumerate(MODEL_MODULES)}
     order = sorted(_MODELS.values(), key=lambda e: rank.get(getattr(e.build, "__module__", ""), len(rank)))
-    return {e.name: e for e in order}
+    if list(_MODELS) != [e.name for e in order]:  # reordered in place: MODELS stays one dict
+        _MODELS.clear()
+        _MODELS.update((e.name, e) for e in order)
+    return _MODELS
 
 
 def __getattr__(name: str):
