@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator, Optional, Sequence
 
-from pipelines.shards import sha256_file
 from schemas.shards import SCHEMA_VERSION, ShardSchemaError
 
 __all__ = ["MANIFEST", "TABLES", "ShardIntegrityError", "ShardSet", "Shard", "check_schema_version",
@@ -135,6 +134,8 @@ def cached_sha256(path: Path) -> str:
     """sha256 of a file, computed once per file version: cached (in memory and in the user's
     cache folder, never in the run folder a shard set came with) under the resolved path, size,
     mtime, ctime and inode, so an edited or replaced file is hashed again."""
+    from pipelines.shards import sha256_file  # the writer's hash; imports h5py, so only when hashing
+
     path = Path(path).resolve()
     st = path.stat()
     key = f"{path}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}"
