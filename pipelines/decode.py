@@ -11,8 +11,11 @@ clip plan, ...) live in :mod:`pipelines.sampling`:
   on a corrupt file loses only that file. The pipeline's ``Decode`` stage uses it.
 
 Decoding goes through one interface, :class:`pipelines.decoders.FrameDecoder` (PyAV by
-default, :data:`DEFAULT_BACKEND`; decord and OpenCV give identical frames). Before any frame is
-decoded, a video whose frames exceed :data:`MAX_FRAME_PIXELS` is refused.
+default, :data:`DEFAULT_BACKEND`; decord and OpenCV give identical frames on normal files, their
+deviations are listed in ``tests/test_decoder_conformance.py``). Frame ``i`` is the ``i``-th frame
+FFmpeg shows (:mod:`pipelines.frame_index`); the header's frame count is a hint, used only to
+name a truncated file. Before any frame is decoded, a video whose frames exceed
+:data:`MAX_FRAME_PIXELS` is refused.
 """
 from __future__ import annotations
 
@@ -101,8 +104,8 @@ def open_video(uri: str, window: tuple[float, float, float] | None = None,
     Raises:
         DecodeError: a folder or other non-regular file, unreadable container, no video stream, frames larger
             than ``max_pixels``, a truncated file (the header declares clearly more frames than
-            the decoder finds) whose missing part the plan needs, or nothing of the plan inside
-            the video.
+            the container holds packets) whose missing part the plan needs, or nothing of the plan
+            inside the video.
         KeyError: unknown back-end; ImportError: its package is missing.
     """
     decoder = make_decoder(backend, max_pixels=max_pixels)

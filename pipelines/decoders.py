@@ -414,8 +414,8 @@ class DecordDecoder(FrameDecoder):
         width, height, declared, rotation = _header(uri)
         self._check_pixels(uri, width, height)
         if rotation:
-            raise DecodeError(refusal(uri, f"decord cannot turn frames by the video's rotation metadata ({rotation} "
-                                           f"degrees; it fails or returns frames as stored)",
+            raise DecodeError(refusal(uri, f"decord cannot turn frames by the video's rotation metadata (a turn of "
+                                           f"{rotation} degrees clockwise; it fails or returns frames as stored)",
                                       "--decoder pyav (the default) or --decoder opencv"))
         index = pyav_index(uri)
         if index is not None and index.discarded:

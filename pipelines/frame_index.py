@@ -122,19 +122,23 @@ def _frames(container, stream):
             continue
 
 
-def _tail(container, stream, first_pts: int, start_pts: int) -> tuple[list[int], bool]:
-    """Decode from the key frame at ``start_pts`` to the end: ``(pts of the frames, clean)``.
+def _tail(container, stream, first_pts: int, start_pts: int, prime: bool) -> tuple[list[int], bool]:
+    """Decode from the key frame at ``start_pts`` to the end: ``(pts of the frames, clean)``;
+    ``prime``: decode the first frame of the stream before.
 
     ``clean`` is False when a frame came out marked corrupt or a packet the decoder refused was
     followed by more frames (damage, not a trailing packet without a picture).
     """
     import av
 
-    # decode the first frame first: a stream may carry its parameter sets only there (H.264 in
-    # MPEG-TS), and a decoder that has not seen them gives nothing from a later key frame
-    seek_start(container, stream, first_pts)
-    next((f for f in _frames(container, stream)), None)
-    container.seek(int(start_pts), stream=stream, backward=True, any_frame=False)
+    if prime:  # a stream may carry its parameter sets only in its first packet (H.264 in MPEG-TS): a
+        # decoder that has not seen them gives nothing from a later key frame
+        seek_start(container, stream, first_pts)
+        next((f for f in _frames(container, stream)), None)
+    if start_pts == first_pts:
+        seek_start(container, stream, first_pts)
+    else:
+        container.seek(int(start_pts), stream=stream, backward=True, any_frame=False)
     out, refused, clean = [], False, True
     for packet in container.demux(stream):
         try:
@@ -164,7 +168,9 @@ def build_frame_index(container, stream) -> FrameIndex:
         return FrameIndex(pts, (0,), packets, discarded, 0, True, declared)
     key_frames = np.flatnonzero(key)
     last_key = int(key_frames[-1]) if len(key_frames) else 0
-    got, clean = _tail(container, stream, int(pts[0]), int(pts[last_key]))
+    got, clean = _tail(container, stream, int(pts[0]), int(pts[last_key]), prime=False)
+    if not got and last_key > 0:
+        got, clean = _tail(container, stream, int(pts[0]), int(pts[last_key]), prime=True)
     tail = pts[last_key:]
     shown = [t for t in got if t >= pts[last_key]]  # open GOP: leading frames belong to the previous group
     exact = set(shown) <= set(tail.tolist()) and got == sorted(got)
