@@ -15,7 +15,8 @@ the CLI), one after the other, and prints:
 
 Corpora: the shipped sample (27 windows of 2 s at 15 frames/s) and the generated card at
 ``--sizes`` (default 50 and 200 windows of 0.5 s at 4 frames/s). Every run must write every
-planned sample. ``--record`` appends the figures to ``bench/RESULTS.md``.
+planned sample or report it in ``errors.jsonl``, and both runners must write the same samples
+(a failing sample costs both the same). ``--record`` appends the figures to ``bench/RESULTS.md``.
 """
 from __future__ import annotations
 
@@ -36,10 +37,14 @@ def run_pair(card: Path, limit: int, out: Path, common: list[str]) -> dict[str, 
     """Both runners on ``card``'s first ``limit`` samples: ``{runner: run_extract result}``."""
     runs = {}
     for name, flags in RUNNERS.items():
-        runs[name] = run_extract(card, out / f"{card.stem}_{limit}_{name}", limit, [*flags, *common])
-        r = runs[name]
-        print(f"  {card.stem} {limit:>4} {name:>5}: {r['wall_s']:6.1f} s, peak RSS {r['peak_rss'] / 1e9:.2f} GB "
-              f"({r['manifest']['runner']})", flush=True)
+        folder = out / f"{card.stem}_{limit}_{name}"
+        runs[name] = r = run_extract(card, folder, limit, [*flags, *common], allow_failed=True)
+        failed = r["manifest"]["samples"]["failed"]
+        first = (folder / "errors.jsonl").read_text().splitlines()[0] if failed else ""
+        print(f"  {card.stem} {limit:>4} {name:>5}: {r['wall_s']:6.1f} s, peak RSS {r['peak_rss'] / 1e9:.2f} GB, "
+              f"{failed} failed ({r['manifest']['runner']}) {first}", flush=True)
+    if runs["local"]["manifest"]["samples"] != runs["dask"]["manifest"]["samples"]:
+        raise SystemExit(f"the runners wrote different samples: {[r['manifest']['samples'] for r in runs.values()]}")
     return runs
 
 
@@ -47,13 +52,13 @@ def report(sample: dict, sizes: dict[int, dict], workers: int, loads: tuple) -> 
     lines = [f"## bench.dask_runner, {time.strftime('%Y-%m-%d')}, CPU, {workers} workers", "",
              f"Machine: {machine()}; 1-minute load average {loads[0]:.2f} before, {loads[1]:.2f} after "
              "(other processes on the machine count in it).", "",
-             "| corpus | samples | local wall s | dask wall s | dask / local throughput "
+             "| corpus | samples (written) | local wall s | dask wall s | dask / local throughput "
              "| local peak RSS | dask peak RSS |", "|---|---|---|---|---|---|---|"]
     rows = [("sample (2 s at 15 fps)", 27, sample)]
     rows += [(f"generated ({WINDOW_S} s at {SAMPLE_FPS:g} fps)", n, r) for n, r in sorted(sizes.items())]
     for name, n, r in rows:
         lo, da = r["local"], r["dask"]
-        lines.append(f"| {name} | {n} | {lo['wall_s']:.1f} | {da['wall_s']:.1f} | **{lo['wall_s'] / da['wall_s']:.2f}x** "
+        lines.append(f"| {name} | {n} ({lo['manifest']['samples']['written']}) | {lo['wall_s']:.1f} | {da['wall_s']:.1f} | **{lo['wall_s'] / da['wall_s']:.2f}x** "
                      f"| {lo['peak_rss'] / 1e9:.2f} GB | {da['peak_rss'] / 1e9:.2f} GB |")
     (a, ra), (b, rb) = sorted(sizes.items())
     per = int(round(WINDOW_S * SAMPLE_FPS))
