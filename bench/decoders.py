@@ -500,6 +500,7 @@ def main(argv=None) -> int:
     ap.add_argument("--indexing", action="store_true", help="only the PyAV frame index against the packet "
                     "index it replaced (issue 21), on the sample windows and whole videos")
     ap.add_argument("--conformance", action="store_true", help="only the conformance table (file kind x back-end)")
+    ap.add_argument("--runs", default="windows,dense,whole", help="runs of --indexing (comma-separated)")
     ap.add_argument("--probe", help=argparse.SUPPRESS)  # child mode of the reliability table
     args = ap.parse_args(argv)
     if args.probe:
@@ -516,7 +517,8 @@ def main(argv=None) -> int:
         if args.conformance:  # first: libvpx-vp9 once failed to open (EINVAL) after the timed runs in one process
             lines += [f"\n## {time.strftime('%Y-%m-%d %H:%M')} — conformance table (issue 21)"] + conformance_table(backends)
         if args.indexing:
-            plans = clip_plans(sample_windows(args.windows or None))
+            plans = {k: v for k, v in clip_plans(sample_windows(args.windows or None)).items()
+                     if k in args.runs.split(",")}
             lines += report_indexing(bench_indexing(plans, args.repeats), args.repeats, load_before)
         record(lines, "results_decoders.md", "Decoder back-ends (`python -m bench.decoders`)", write=not args.no_write)
         return 0
