@@ -37,7 +37,9 @@ class ExtractConfig:
     ``face_pool`` stores the face crop of every sampled frame (``videos/face_pool``, the SISTCM
     redraw pool; the face detector then runs on all T frames instead of the C x K clip frames);
     ``face_mask`` stores ``clips/faces_masked`` (the clip faces with the synthetic medical mask);
-    ``face_crop`` picks how an annotated face box is cropped: ``given`` (square of side
+    ``world_joints`` is V of the 3-D joints the pose extractor gives (``blazepose-ghum``: 33,
+    stored as ``videos/joints3d`` with the seed-000 gait; 0 for 2-D extractors; derived from
+    ``pose_extractor`` by :func:`config_from_card`). ``face_crop`` picks how an annotated face box is cropped: ``given`` (square of side
     ``sqrt((w + m)(h + m))``, ``m = given_box_margin (w + h)``, resampled with sub-pixel
     precision), ``vtt_friends`` / ``vtt_static`` (the VTT seed's crop rules ``friends`` /
     ``static`` of :mod:`pipelines.represent.face_windows`, integer centre and side, seed_specs
@@ -76,6 +78,7 @@ class ExtractConfig:
     face_pool: bool = False
     face_mask: bool = False
     face_crop: str = "given"
+    world_joints: int = 0
     # --- how the run executes (EXECUTION metadata: not part of content_hash) ---
     root: str = _run("")
     out: str = _run("")
@@ -103,7 +106,8 @@ class ExtractConfig:
                            timeline_size=self.timeline_size, timeline_length=self.timeline_length,
                            persons=2, classes=len(self.label_names),
                            pool_frames=self.frames if self.face_pool and self.modality != "skeleton" else 0,
-                           masked_frames=self.frames_per_clip if self.face_mask else 0)
+                           masked_frames=self.frames_per_clip if self.face_mask else 0,
+                           world_joints=self.world_joints if self.modality == "video" else 0)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -149,7 +153,23 @@ def config_from_card(card: dict, root: str, out: str, **overrides) -> ExtractCon
                       coordinate_scale=float(skeleton.get("coordinate_scale", 1.0)),
                       frame_rate=float(skeleton.get("frame_rate", 0.0)))
     values.update({k: v for k, v in overrides.items() if v is not None})
+    if values["modality"] == "video":
+        values["world_joints"] = world_joints_of(values["pose_extractor"])
     return ExtractConfig(**values)
+
+
+def world_joints_of(pose_extractor: str) -> int:
+    """V of the 3-D (world) joints a pose extractor gives (33 for ``blazepose-ghum``), 0 for a
+    2-D one: the layouts of :data:`schemas.keypoints.WORLD_LAYOUTS`.
+
+    Raises:
+        extractors.registry.UnknownExtractorError: an extractor the registry lacks.
+    """
+    from extractors.registry import resolve
+    from schemas.keypoints import WORLD_LAYOUTS, get_layout
+
+    layout = resolve(pose_extractor, role="pose").keypoint_layout
+    return get_layout(layout).num_joints if layout in WORLD_LAYOUTS else 0
 
 
 #: Names of the execution fields of :class:`ExtractConfig`.

@@ -140,13 +140,15 @@ def video_items(samples: list, cfg: ExtractConfig, models, decoder: DecodeAhead,
     items = ((s, d if isinstance(d, DecodedSample) else StepFailed("decode", d)) for s, d in zip(samples, decoded))
     for group in _groups(items, batch_frames):
         frames = [list(d.frames) if isinstance(d, DecodedSample) else [] for _, d in group]
-        poses = _infer_each(models.poses, frames, timer, "pose")
+        raw = _infer_each(models.raw_poses, frames, timer, "pose")
         records, crops_of = [], []
-        for (sample, d), p in zip(group, poses):
-            if isinstance(d, Exception) or isinstance(p, Exception):
-                records.append(d if isinstance(d, Exception) else p)
+        for (sample, d), r in zip(group, raw):
+            if isinstance(d, Exception) or isinstance(r, Exception):
+                records.append(d if isinstance(d, Exception) else r)
                 crops_of.append(None)
                 continue
+            p = [models.coco17(found) for found in r]
+            world = [k for _, k in r] if cfg.world_joints else None
             identity = _try(timer, "identity", identify, p, d.frames, cfg.min_keypoint_score)
             if isinstance(identity, Exception):
                 records.append(identity)
@@ -154,7 +156,7 @@ def video_items(samples: list, cfg: ExtractConfig, models, decoder: DecodeAhead,
                 continue
             keep = assemble.kept_positions(len(d.frames), cfg)
             built = _try(timer, "assemble", video_record, _meta(sample, d), dict(enumerate(p)),
-                         {i: d.frames[i] for i in keep}, cfg, identity)
+                         {i: d.frames[i] for i in keep}, cfg, identity, world)
             records.append(built if isinstance(built, Exception) else built[0])
             crops_of.append(None if isinstance(built, Exception) else built[1])
         yield from _finish_group(group, crops_of, records, models, cfg, timer)

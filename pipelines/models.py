@@ -57,13 +57,23 @@ class ExtractorModels:
     def poses(self, frames: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per frame ``(pose_scores float32 [P], keypoints float32 [P, 17, 3])``: COCO-17
         (x, y, score) in source-frame pixels. ``frames``: RGB uint8 [H, W, 3]."""
-        from extractors import registry
+        return [self.coco17(found) for found in self.raw_poses(frames)]
 
+    def raw_poses(self, frames: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per frame ``(pose_scores float32 [P], keypoints float32 [P, V, C])`` in the
+        extractor's own layout (``blazepose-ghum``: V = 33, C = 8 with metric world
+        coordinates, :data:`schemas.keypoints.BLAZEPOSE_CHANNELS`)."""
         def run(batch):
             return self.pose.infer(self.pose_model, batch, device=self.cfg.device, **self._pose_options)
 
-        found = _chunked(run, frames, self.cfg.max_batch_size)
-        return [(s, registry.to_coco17(k, self.pose.keypoint_layout)) for s, k in found]
+        return _chunked(run, frames, self.cfg.max_batch_size)
+
+    def coco17(self, found: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """One frame of :meth:`raw_poses` as ``(pose_scores, keypoints float32 [P, 17, 3])``."""
+        from extractors import registry
+
+        scores, keypoints = found
+        return scores, registry.to_coco17(keypoints, self.pose.keypoint_layout)
 
     def faces(self, crops: list[np.ndarray]) -> list[np.ndarray]:
         """Per crop ``float32 [D, 5 + 2L]`` detections (box x1, y1, x2, y2, score, L landmarks)

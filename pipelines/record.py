@@ -23,6 +23,7 @@ from pipelines.assemble import (body_crops, given_faces_at, head_requests, ident
                                 pose_features_of, timeline_of)
 from pipelines.config import ExtractConfig
 from pipelines.persons import Identity, identify
+from pipelines.represent.joints3d import main_gait, person_joints3d
 from pipelines.represent.timeline import skeleton_timeline
 from pipelines.sampling import clip_positions, even_positions
 from schemas.keypoints import COCO17, coco17_to_openpose18
@@ -61,6 +62,10 @@ class SampleRecord:
             face box (:func:`pipelines.assemble.given_faces_at`).
         body_crops: ``{(c, k): (uint8 [S, S, 3], float32 [4] box)}`` full-body crops
             (:func:`pipelines.assemble.body_crops`).
+        joints3d: float32 [P, T', W, 8] the ``tracks`` persons' 3-D keypoints, gait: float32
+            [T, 16, 3] the main person's seed-000 gait, gait_embedding: float32 [244, 244, 3]
+            its ProxEmo embedding (:mod:`pipelines.represent.joints3d`); None with a 2-D pose
+            extractor.
     """
 
     sample: dict[str, Any]
@@ -79,10 +84,14 @@ class SampleRecord:
     head_boxes: dict = field(default_factory=dict)
     given_faces: dict = field(default_factory=dict)
     body_crops: dict = field(default_factory=dict)
+    joints3d: np.ndarray | None = None
+    gait: np.ndarray | None = None
+    gait_embedding: np.ndarray | None = None
 
 
 def video_record(meta: dict[str, Any], poses: dict[int, tuple], frames: dict[int, np.ndarray],
-                 cfg: ExtractConfig, identity: Identity | None = None) -> tuple[SampleRecord, dict]:
+                 cfg: ExtractConfig, identity: Identity | None = None,
+                 world: list[np.ndarray] | None = None) -> tuple[SampleRecord, dict]:
     """Assemble one video (or image) sample after pose estimation.
 
     Requires ``sample``, ``frame_indices``, ``timestamps_s``, ``fps`` (``meta``), the poses of
@@ -97,6 +106,8 @@ def video_record(meta: dict[str, Any], poses: dict[int, tuple], frames: dict[int
             (:func:`pipelines.assemble.kept_positions`).
         identity: shots and person ids from all sampled frames (:func:`pipelines.persons.identify`);
             None = computed from the poses alone (one shot, no re-identification).
+        world: per sampled frame float32 [P_t, W, 8] the 3-D extractor's keypoints, in the order
+            of ``poses`` (``cfg.world_joints`` > 0); None for a 2-D extractor.
 
     Returns:
         ``(record, head_crops)``: the :class:`SampleRecord` and the head crops
@@ -127,6 +138,9 @@ def video_record(meta: dict[str, Any], poses: dict[int, tuple], frames: dict[int
         frame_shape=np.array(meta.get("frame_shape", shape), np.int32),
         clip_plan=clip_positions(n, cfg.clips, cfg.frames_per_clip), head_boxes=boxes, given_faces=given_faces,
         body_crops=body_crops(tracks[0], frames, cfg))
+    if world is not None:
+        record.joints3d = person_joints3d(world, identity.pose_person, person_ids)
+        record.gait, record.gait_embedding = main_gait(record.joints3d[0], cfg.frames)
     return record, crops
 
 

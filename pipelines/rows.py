@@ -186,7 +186,17 @@ def video_row(record: SampleRecord, cfg: ExtractConfig, faces: dict | None = Non
             "tracks": _pad(record.tracks.transpose(1, 0, 2, 3), t, np.nan).transpose(1, 0, 2, 3),
             "pose_features": record.pose_features, **annotation_columns(sample),
             "targets_vector": targets_vector(sample, len(cfg.label_names)), "fold_index": fold_index(sample),
-            **dict(zip(("face_pool", "face_pool_found"), face_pool_of(record, faces or {}, cfg)))}
+            **dict(zip(("face_pool", "face_pool_found"), face_pool_of(record, faces or {}, cfg))),
+            **_world_arrays(record, t)}
+
+
+def _world_arrays(record: SampleRecord, frames: int) -> dict[str, np.ndarray]:
+    """The HDF5-only 3-D datasets of a record made with a 3-D pose extractor (``joints3d``
+    padded to ``frames`` with NaN, ``gait``, ``gait_embedding``); none for a 2-D one."""
+    if record.joints3d is None:
+        return {}
+    joints = _pad(record.joints3d.transpose(1, 0, 2, 3), frames, np.nan).transpose(1, 0, 2, 3)
+    return {"joints3d": joints, "gait": record.gait, "gait_embedding": record.gait_embedding}
 
 
 def fold_index(sample: dict[str, Any]) -> int:

@@ -31,7 +31,7 @@ import numpy as np
 
 __all__ = [
     "COCO17", "OPENPOSE18", "MPII16", "PROXEMO16", "KINECT25", "EMILYA28",
-    "BLAZEPOSE33", "BLAZEPOSE_CHANNELS",
+    "BLAZEPOSE33", "BLAZEPOSE_CHANNELS", "WORLD_LAYOUTS",
     "COCO17_HEAD", "EMILYA28_UPPER_BODY",
     "Layout", "LAYOUTS", "Mapping", "MAPPINGS",
     "get_layout", "map_keypoints", "coco17_to_openpose18", "mpii16_to_proxemo16",
@@ -105,6 +105,9 @@ BLAZEPOSE33 = (
 #: the metric world coordinates (metres, origin between the hips, x right, y down, z away from
 #: the camera).
 BLAZEPOSE_CHANNELS = ("x", "y", "visibility", "presence", "z", "world_x", "world_y", "world_z")
+#: Layouts whose keypoints carry metric 3-D (world) coordinates, with their channel names: the
+#: extraction stores them whole (``videos/joints3d``) next to their COCO-17 2-D view.
+WORLD_LAYOUTS = {"blazepose33": BLAZEPOSE_CHANNELS}
 
 #: Head joints of COCO-17 (used to place a head region for face detection).
 COCO17_HEAD = tuple(COCO17.index(n) for n in ("nose", "left_eye", "right_eye", "left_ear", "right_ear"))

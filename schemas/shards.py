@@ -31,7 +31,15 @@ import pyarrow as pa
 #: (:attr:`ShardShapes.pool_frames` / :attr:`ShardShapes.masked_frames` = 0). Version 4 made
 #: ``tracks`` one track per *person* (identity across shots, the main person = most screen
 #: time) and added ``shots``, ``person_ids`` and ``main_present`` to the videos table and
-#: group, ``shots`` and ``face_person`` (whose face each clip crop is) to the clips.
+#: group, ``shots`` and ``face_person`` (whose face each clip crop is) to the clips, and the
+#: HDF5-only 3-D datasets of a 3-D pose extractor (``--body blazepose-ghum``, seed 000):
+#: ``videos/joints3d`` float32 [P, T, W, 8] (the ``tracks`` persons' BlazePose keypoints, channels
+#: :data:`schemas.keypoints.BLAZEPOSE_CHANNELS`: image x, y px, visibility, presence, z, and
+#: metric world x, y, z in metres; NaN where a person is not seen), ``videos/gait`` float32
+#: [T, 16, 3] (the main person's ProxEmo-16 joints in the gait frame: y up, root-centred, body
+#: height 0.92, gaps interpolated; zeros when the person is never fully seen; the EWalk layout,
+#: so ``zoo.train vsgcnn --input gait`` trains on it) and ``videos/gait_embedding`` float32
+#: [244, 244, 3] (ProxEmo's image embedding of that gait); with a 2-D extractor their axes are 0.
 SCHEMA_VERSION = 4
 
 
@@ -55,6 +63,9 @@ class ShardShapes:
             ``face_pool`` is on, 0 when off (the datasets then hold no pixels).
         masked_frames: frames of ``clips/faces_masked``: K when the card's ``face_mask`` is on,
             0 when off.
+        world_joints: W, joints of the 3-D pose layout stored in ``videos/joints3d`` (33 with
+            ``blazepose-ghum``), 0 with a 2-D pose extractor (the 3-D datasets then hold
+            nothing: zero-length joint and frame axes).
     """
 
     frames: int
@@ -69,10 +80,21 @@ class ShardShapes:
     feature_frames: int = 64
     pool_frames: int = 0
     masked_frames: int = 0
+    world_joints: int = 0
 
     @property
     def timeline_channels(self) -> int:
         return 2 * self.joints
+
+    @property
+    def gait_frames(self) -> int:
+        """Frames of ``videos/gait``: T with a 3-D pose extractor, else 0."""
+        return self.frames if self.world_joints else 0
+
+    @property
+    def gait_embedding_size(self) -> int:
+        """Side of ``videos/gait_embedding`` (ProxEmo's 244) with a 3-D pose extractor, else 0."""
+        return 244 if self.world_joints else 0
 
     @property
     def feature_dim(self) -> int:
@@ -199,6 +221,9 @@ H5_LAYOUT = {
     "videos/shots": ("int32", lambda s: (s.frames,)),
     "videos/person_ids": ("int32", lambda s: (s.persons,)),
     "videos/main_present": ("bool", lambda s: (s.frames,)),
+    "videos/joints3d": ("float32", lambda s: (s.persons, s.gait_frames, s.world_joints, 8)),
+    "videos/gait": ("float32", lambda s: (s.gait_frames, 16, 3)),
+    "videos/gait_embedding": ("float32", lambda s: (s.gait_embedding_size, s.gait_embedding_size, 3)),
     "clips/sample_id": ("str", lambda s: ()),
     "clips/clip_index": ("int64", lambda s: ()),
     "clips/label": ("int64", lambda s: ()),

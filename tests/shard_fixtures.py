@@ -16,6 +16,17 @@ SHAPES = ShardShapes(frames=T, joints=V, clips=1, frames_per_clip=2, face_size=8
 LABELS = ["c0", "c1", "c2"]
 
 
+def identity_columns(frames: int, persons: int = 2) -> dict:
+    """The schema-4 person and shot columns of a videos row with nobody tracked."""
+    return {"shots": np.zeros(frames, np.int32), "person_ids": np.full(persons, -1, np.int32),
+            "main_present": np.zeros(frames, bool)}
+
+
+def clip_identity_columns(k: int) -> dict:
+    """The schema-4 person and shot columns of a clips row without faces."""
+    return {"face_person": np.full(k, -1, np.int32), "shots": np.zeros(k, np.int32)}
+
+
 def video_row(sample_id: str, split: str, label: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     kp = rng.uniform(0, 100, (T, V, 3)).astype(np.float32)
@@ -25,7 +36,8 @@ def video_row(sample_id: str, split: str, label: int, seed: int) -> dict:
             "persons": np.ones(T), "timeline": rng.uniform(0, 1, (2 * V, 4, 3)).astype(np.float32),
             "frame_shape": np.zeros(2, np.int32), "tracks": np.full((2, T, 17, 3), np.nan, np.float32),
             "pose_features": np.zeros((64, 238), np.float32), "targets": [], "valence": None, "arousal": None,
-            "fold": None, "fold_index": -1, "targets_vector": np.eye(3, dtype=np.float32)[label]}
+            "fold": None, "fold_index": -1, "targets_vector": np.eye(3, dtype=np.float32)[label],
+            **identity_columns(T)}
 
 
 def clip_row(video: dict) -> dict:
@@ -35,7 +47,7 @@ def clip_row(video: dict) -> dict:
             "keypoints": np.full((2, V, 3), np.nan), "superimage_png": b"", "superimage_layout": "{}",
             "faces": np.zeros((2, 8, 8, 3), np.uint8), "fullbody": np.zeros((2, 8, 8, 3), np.uint8),
             "body": np.zeros((2, 8, 8, 3), np.uint8), "body_boxes": np.full((2, 4), np.nan), "fullbody_png": b"",
-            "fold_index": -1}
+            "fold_index": -1, **clip_identity_columns(2)}
 
 
 def toy_run(out: Path, shards: int = 2, rows: int = 8, prefix: str = "toy/v") -> dict:

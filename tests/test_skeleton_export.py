@@ -12,6 +12,7 @@ from pipelines import export as E
 from pipelines.represent.skeleton import annotation, annotation_file, validate_annotation
 from pipelines.shards import write_shard
 from schemas.shards import SCHEMA_VERSION, ShardShapes
+from shard_fixtures import clip_identity_columns, identity_columns
 
 
 def _tracks():
@@ -93,7 +94,8 @@ def _video_row(sample_id, split, label, uri, num_frames, seed):
             "timestamps_s": np.zeros(T), "keypoints": kp, "persons": np.ones(T),
             "timeline": np.zeros((2 * V, 4, 3)), "frame_shape": np.zeros(2, np.int32),
             "tracks": np.full((2, T, 17, 3), np.nan, np.float32), "pose_features": np.zeros((64, 238), np.float32),
-            "targets": [], "valence": None, "arousal": None, "fold": None, "fold_index": -1, "targets_vector": np.eye(3, dtype=np.float32)[label]}
+            "targets": [], "valence": None, "arousal": None, "fold": None, "fold_index": -1,
+            "targets_vector": np.eye(3, dtype=np.float32)[label], **identity_columns(T)}
 
 
 def _clip_row(video):
@@ -103,7 +105,7 @@ def _clip_row(video):
             "keypoints": np.full((2, V, 3), np.nan), "superimage_png": b"", "superimage_layout": "{}",
             "faces": np.zeros((2, 8, 8, 3), np.uint8), "fullbody": np.zeros((2, 8, 8, 3), np.uint8),
             "body": np.zeros((2, 8, 8, 3), np.uint8),
-            "body_boxes": np.full((2, 4), np.nan), "fullbody_png": b"", "fold_index": -1}
+            "body_boxes": np.full((2, 4), np.nan), "fullbody_png": b"", "fold_index": -1, **clip_identity_columns(2)}
 
 
 def _write(out, rows):
