@@ -173,7 +173,9 @@ def build_frame_index(container, stream) -> FrameIndex:
         got, clean = _tail(container, stream, int(pts[0]), int(pts[last_key]), prime=True)
     tail = pts[last_key:]
     shown = [t for t in got if t >= pts[last_key]]  # open GOP: leading frames belong to the previous group
-    exact = set(shown) <= set(tail.tolist()) and got == sorted(got)
+    # frames can be told apart by pts: the tail's frames carry their packets' pts, in order, and
+    # no two packets share one (a broken muxer's duplicates are counted instead)
+    exact = set(shown) <= set(tail.tolist()) and got == sorted(got) and bool(np.all(np.diff(pts) > 0))
     got = shown
     frameless = 0
     if not got:  # nothing decodes from the last key frame on: leave it to the decoder to report
