@@ -3,7 +3,7 @@
 ``python -m bench.identity [--no-write]``
 
 Clips are built by concatenating frames of shipped clips (``samples/videos``) and, when present,
-shared ones (``/work/shared/data/videos``) with PyAV, so the truth is known by construction:
+shared ones (``../shared/data/videos``) with PyAV, so the truth is known by construction:
 detections from different source clips are different people. Scenarios: a hard cut ``A | B``,
 ``A - B - A`` (A's person comes back), a fade ``A ~ B`` through black. Every clip is run through
 the face detector of ``zoo.predict`` (BlazeFace back) and, in the same run, through
@@ -21,6 +21,7 @@ ids against its 4-5 visible faces. Results go to ``bench/RESULTS.md``.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,8 @@ import numpy as np
 
 from bench.common import REPO, machine, record
 
-SHARED_VIDEOS = Path("/work/shared/data/videos")
+#: The shared test-only clips (``../shared`` beside the checkout, or ``$AFFECTZOO_SHARED``).
+SHARED_VIDEOS = Path(os.environ.get("AFFECTZOO_SHARED", REPO.parent / "shared")) / "data" / "videos"
 SIZE = (640, 360)   # width, height of the built clips
 
 

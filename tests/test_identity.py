@@ -151,14 +151,14 @@ def test_predict_aba_on_shipped_clips(repo, tmp_path):
         [(r["seconds"], r["person"], r["class"]) for r in faces]
 
 
-@pytest.mark.skipif(not SHARED_VIDEOS.is_dir(), reason="shared clips (/work/shared/data/videos) absent")
+@pytest.mark.skipif(not SHARED_VIDEOS.is_dir(), reason="shared clips (../shared/data/videos) absent")
 def test_predict_aba_on_shared_clips(tmp_path):
     close, room = SHARED_VIDEOS / "face_closeup_makeup.avi", SHARED_VIDEOS / "two_people_room.mp4"
     _check_aba(tmp_path, [Segment(close, 0, 40, 4), Segment(room, 0, 36, 3), Segment(close, 80, 120, 4)],
                person_clip=0)
 
 
-@pytest.mark.skipif(not SHARED_VIDEOS.is_dir(), reason="shared clips (/work/shared/data/videos) absent")
+@pytest.mark.skipif(not SHARED_VIDEOS.is_dir(), reason="shared clips (../shared/data/videos) absent")
 def test_predict_cut_between_faces_at_one_place(repo, tmp_path):
     """A face of two_people_room and the first hiker's face overlap (IoU ~0.44) across the cut:
     box IoU alone (the old tracker) joined them into one id."""
