@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from pipelines.decode import DEFAULT_BACKEND, MAX_FRAME_PIXELS, DecodedWindow, DecodeError, iter_chunks, open_video
+from pipelines.decoders import looks_truncated
 
 
 class MediaError(RuntimeError):
@@ -154,22 +155,34 @@ def load_sheet(path: str | Path, joints: int = 28, sheet_index: int = 2) -> np.n
     return out
 
 
-def declared_frames(uri: str) -> int:
-    """Frame count the container declares (OpenCV's ``CAP_PROP_FRAME_COUNT``); 0 when unknown."""
-    import cv2
+def declared_and_packets(uri: str) -> tuple[int, int]:
+    """``(declared, packets)`` of a video's first video stream, from a PyAV demux pass (no
+    decoding): the frame count its header declares (``stream.frames``; 0 when it gives none) and
+    the packets that hold data. A header that declares clearly more frames than there are
+    packets is a truncated file; packets that give no picture (edit lists, trailing packets)
+    are not a loss (:func:`pipelines.decoders.looks_truncated`).
 
-    cap = cv2.VideoCapture(uri)
+    Raises:
+        MediaError: the file does not open or has no video stream.
+    """
+    import av
+
     try:
-        n = cap.get(cv2.CAP_PROP_FRAME_COUNT) if cap.isOpened() else 0.0
-    finally:
-        cap.release()
-    return int(n) if math.isfinite(n) and n > 0 else 0
+        with av.open(uri) as container:
+            if not container.streams.video:
+                raise MediaError(f"{uri}: no video stream")
+            stream = container.streams.video[0]
+            packets = sum(1 for packet in container.demux(stream) if packet.size)
+            return int(stream.frames or 0), packets
+    except av.FFmpegError as exc:
+        raise MediaError(f"{uri}: video does not open: {exc}") from exc
 
 
 def verify_video(uri: str, decoder=None, backend: str = DEFAULT_BACKEND) -> int:
-    """Decode every frame of a video the way extraction does, and compare the decodable frame
-    count with the count the container declares (a truncated AVI still opens and decodes: FFmpeg
-    rebuilds its index from what is left, so only the declared count shows the loss).
+    """Decode every frame of a video the way extraction does, and compare the packets present
+    with the frame count the container declares (a truncated AVI still opens and decodes: FFmpeg
+    rebuilds its index from what is left, so only the declared count shows the loss; packets
+    without a picture, as an edit list or a trailing packet makes, are not taken for a loss).
 
     The frames go through :func:`pipelines.decode.open_video` / ``iter_chunks`` with the
     pipeline's back-end: the same file checks, frame cap, corrupt-frame refusal and truncation
@@ -182,9 +195,9 @@ def verify_video(uri: str, decoder=None, backend: str = DEFAULT_BACKEND) -> int:
 
     Raises:
         MediaError: the video does not open or a frame does not decode (the decoder's reason),
-            or fewer frames than declared are decodable (more than ``max(2, 2 %)`` missing).
+            or the header declares clearly more frames than there are packets
+            (:func:`pipelines.decoders.looks_truncated`: more than ``max(2, 1 %)`` missing).
     """
-    declared = declared_frames(uri)
 
     def decode(indices: tuple[int, ...]) -> tuple[int, int]:
         """(frames in the video, frames decoded) for ``indices``, through the extraction's path."""
@@ -197,15 +210,15 @@ def verify_video(uri: str, decoder=None, backend: str = DEFAULT_BACKEND) -> int:
 
     try:
         n, _ = decode((0,))
-        # every frame, up to what the header declares: open_video refuses a truncated file whose
-        # missing frames are asked for, as it does for an extraction window that needs them
-        n, decoded = decode(tuple(range(max(n, declared))))
+        n, decoded = decode(tuple(range(n)))
     except DecodeError as exc:
         raise MediaError(f"{uri}: video does not decode: {str(exc).removeprefix(f'{uri}: ')}") from exc
     if decoded < 1:
         raise MediaError(f"{uri}: no video frames")
-    if declared > n + max(2, 0.02 * declared):
-        raise MediaError(f"{uri}: truncated: the container declares {declared} frames, only {n} are decodable")
+    declared, packets = declared_and_packets(uri)  # after the (isolated) decode: the file opens safely
+    if looks_truncated(declared, packets):
+        raise MediaError(f"{uri}: truncated (or its header count is wrong): the container declares {declared} "
+                         f"frames, only {packets} packets are present ({n} decodable)")
     return decoded
 
 
