@@ -3,11 +3,11 @@
 Beam's ``DaskRunner`` (``apache_beam.runners.dask.dask_runner``) runs the pipeline on a
 ``dask.distributed`` scheduler. :func:`dask_cluster` gives it one:
 
-* without an address, a cluster on this machine, closed when the run ends: a
-  ``distributed.LocalCluster`` with one single-threaded worker process per CPU core (``--workers``),
-  or with ``--device cuda`` one worker process per GPU, each seeing only its own GPU
-  (dask-cuda's ``LocalCUDACluster`` where installed, else a ``SpecCluster`` of nannies with
-  ``CUDA_VISIBLE_DEVICES`` set per worker), so every GPU holds one copy of each model and every
+* without an address, a cluster on this machine, closed when the run ends: the scheduler of a
+  ``distributed.LocalCluster`` in this process and one single-threaded ``dask worker
+  --no-nanny`` process per CPU core (``--workers``), or with ``--device cuda`` one per GPU,
+  each seeing only its own GPU (``CUDA_VISIBLE_DEVICES`` per process; dask-cuda's
+  ``LocalCUDACluster`` where installed), so every GPU holds one copy of each model and every
   worker has its own decoder children;
 * with ``-- --dask_client_address=HOST:PORT`` (or ``--dask_scheduler_file``), the existing
   scheduler (``dask scheduler`` + ``dask worker``, dask-jobqueue on SLURM/PBS, Kubernetes...).
@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -82,55 +85,71 @@ def gpu_ids() -> list[int]:
     return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
 
 
-def _gpu_cluster(gpus: list[int], log_level: int) -> tuple[Any, str]:
-    """One single-threaded worker process per GPU in ``gpus``, each seeing only its GPU."""
-    try:
-        from dask_cuda import LocalCUDACluster
-    except ImportError:
-        LocalCUDACluster = None
-    common = {"dashboard_address": None, "silence_logs": log_level}
-    if LocalCUDACluster is not None:
-        return (LocalCUDACluster(CUDA_VISIBLE_DEVICES=",".join(map(str, gpus)), threads_per_worker=1,
-                                 memory_limit=0, host="127.0.0.1", **common), "LocalCUDACluster")
-    return gpu_spec_cluster(gpus, log_level), "SpecCluster (one nanny per GPU, CUDA_VISIBLE_DEVICES per worker)"
+def worker_processes(address: str, envs: list[dict[str, str]], log_level: int) -> list[subprocess.Popen]:
+    """One ``dask worker --no-nanny`` process per entry of ``envs`` (extra environment variables),
+    single-threaded, connected to ``address``.
+
+    No nanny: in a nanny-managed worker process torch ran PoseNet at half the speed of a plain
+    process (bench/RESULTS.md, 2026-12-06), and a run's own cluster needs no restarts.
+    """
+    cmd = [sys.executable, "-m", "dask", "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
+           "--memory-limit", "0", "--death-timeout", "60"]
+    base = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p),
+                DASK_LOGGING__DISTRIBUTED=logging.getLevelName(log_level).lower())
+    return [subprocess.Popen([*cmd, "--name", f"worker-{n}"], env={**base, **env}, stdin=subprocess.DEVNULL)
+            for n, env in enumerate(envs)]
 
 
-def gpu_spec_cluster(gpus: list[int], log_level: int = logging.ERROR):
-    """A ``distributed.SpecCluster`` of single-threaded nanny workers on 127.0.0.1, worker ``n``
-    with ``CUDA_VISIBLE_DEVICES=gpus[n]`` (so ``--device cuda`` is its own GPU)."""
-    from distributed import Nanny, Scheduler, SpecCluster
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
-    workers = {f"gpu-{g}": {"cls": Nanny, "options": {
-        "nthreads": 1, "memory_limit": 0, "host": "127.0.0.1", "silence_logs": log_level,
-        "env": {"CUDA_VISIBLE_DEVICES": str(g)}}} for g in gpus}
-    scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard_address": None}}
-    return SpecCluster(workers=workers, scheduler=scheduler, silence_logs=log_level)
 
-
-def start_local(device: str, workers: int, verbose: bool = False) -> DaskCluster:
+def start_local(device: str, workers: int, verbose: bool = False, gpus: list[int] | None = None) -> DaskCluster:
     """Start the run's own cluster on this machine (see the module docstring).
 
     Args:
-        device: ``cpu``; ``cuda`` (one worker per GPU); ``cuda:N`` (one worker, on GPU N).
+        device: ``cpu``; ``cuda`` (one worker per GPU); ``cuda:N`` (``workers`` workers, on GPU N).
         workers: worker processes on CPU (and with ``cuda:N``).
+        gpus: with ``cuda``, the GPUs to use (default: all that torch sees).
     Raises:
         DaskClusterError: the cluster did not start.
     """
     from distributed import Client, LocalCluster
 
     level = quiet_logs(verbose)
+    gpus = (gpu_ids() if gpus is None else gpus) if device == "cuda" else []
     try:
-        if device == "cuda":
-            cluster, kind = _gpu_cluster(gpu_ids(), level)
+        if gpus and _local_cuda_cluster() is not None:
+            cluster, kind, procs = _local_cuda_cluster()(
+                CUDA_VISIBLE_DEVICES=",".join(map(str, gpus)), threads_per_worker=1, memory_limit=0,
+                host="127.0.0.1", dashboard_address=None, silence_logs=level), "LocalCUDACluster", []
         else:
-            cluster, kind = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                         host="127.0.0.1", dashboard_address=None, memory_limit=0,
-                                         silence_logs=level), "LocalCluster"
+            cluster = LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=None, silence_logs=level)
+            envs = [{"CUDA_VISIBLE_DEVICES": str(g)} for g in gpus] or [{} for _ in range(workers)]
+            procs, kind = worker_processes(cluster.scheduler_address, envs, level), "LocalCluster"
         client = Client(cluster)
+        client.wait_for_workers(max(1, len(procs)), timeout=CONNECT_TIMEOUT_S * 6)
     except (OSError, RuntimeError, TimeoutError) as exc:
         raise DaskClusterError(f"could not start a local Dask cluster: {exc}") from exc
     count = len(client.scheduler_info(n_workers=-1)["workers"])
-    return DaskCluster(cluster.scheduler_address, count, kind, [cluster.close, client.close])
+    return DaskCluster(cluster.scheduler_address, count, kind, [cluster.close, lambda: _stop(procs), client.close])
+
+
+def _local_cuda_cluster():
+    """dask-cuda's ``LocalCUDACluster`` where installed, else None."""
+    try:
+        from dask_cuda import LocalCUDACluster
+    except ImportError:
+        return None
+    return LocalCUDACluster
 
 
 def connect(address: str | None, scheduler_file: str | None = None, timeout_s: float = CONNECT_TIMEOUT_S,

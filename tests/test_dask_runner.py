@@ -241,17 +241,26 @@ def test_an_unreachable_scheduler_is_one_error_line(repo, tmp_path):
 
 
 def test_one_worker_per_gpu_sees_only_its_gpu():
+    """The cluster ``--device cuda`` starts: one single-threaded worker process per GPU, each with
+    only its GPU visible (checked through the environment: no GPU here)."""
     from distributed import Client
 
-    from pipelines.dask_cluster import gpu_spec_cluster
+    from pipelines.dask_cluster import start_local
 
-    with gpu_spec_cluster([0, 1]) as spec, Client(spec) as client:
-        client.wait_for_workers(2, timeout=120)
-        seen = client.run(lambda: (os.environ.get("CUDA_VISIBLE_DEVICES"), os.getpid()))
-        info = client.scheduler_info()["workers"]
+    cluster = start_local("cuda", 0, gpus=[0, 1])
+    try:
+        with Client(cluster.address) as client:
+            seen = client.run(lambda: (os.environ.get("CUDA_VISIBLE_DEVICES"), os.getpid()))
+            info = client.scheduler_info()["workers"]
+    finally:
+        cluster.close()
+    assert cluster.workers == 2 and cluster.started == "LocalCluster"
     assert sorted(v[0] for v in seen.values()) == ["0", "1"]
     assert len({v[1] for v in seen.values()}) == 2  # two processes
     assert all(w["nthreads"] == 1 for w in info.values())
+    for pid in {v[1] for v in seen.values()}:  # stopped with the cluster
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
 
 
 def test_slurm_recipe_builds_a_one_gpu_job_script(repo, monkeypatch, capsys):
