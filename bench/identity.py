@@ -9,7 +9,7 @@ detections from different source clips are different people. Scenarios: a hard c
 the face detector of ``zoo.predict`` (BlazeFace back) and, in the same run, through
 
 - BEFORE: the old greedy IoU tracker (:class:`extractors.face_tracks.FaceTracker`), id = track;
-- AFTER: :class:`zoo.predict_face.FaceIdentity` (shots + appearance + PersonTracker), id = person.
+- AFTER: :class:`zoo.predict.face.FaceIdentity` (shots + appearance + PersonTracker), id = person.
 
 Figures per scenario: ids, identity purity (share of each id's detections from its majority
 source clip; the minimum over ids and the detection-weighted mean), cross-cut errors (ids holding
@@ -175,13 +175,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.identity", description=__doc__.split("\n")[0])
     ap.add_argument("--no-write", action="store_true", help="print only, do not append to bench/RESULTS.md")
     args = ap.parse_args(argv)
-    from zoo.predict_face import FaceDetector
+    from zoo.predict.face import FaceDetector
 
     detector = FaceDetector("blazeface-back")
     shared = SHARED_VIDEOS.is_dir()
     lines = [f"\n## {time.strftime('%Y-%m-%d')}: identity across shots (issue 20), card = CPU", "",
              f"`python -m bench.identity` on {machine()}; BEFORE = greedy IoU tracks "
-             "(extractors.face_tracks), AFTER = persons of zoo.predict_face.FaceIdentity (shots + HSV "
+             "(extractors.face_tracks), AFTER = persons of zoo.predict.face.FaceIdentity (shots + HSV "
              "part-histogram appearance + Kalman/Hungarian/ByteTrack PersonTracker); BlazeFace back "
              f"detector; clips {SIZE[0]}x{SIZE[1]} built with PyAV; shared clips "
              f"{'used' if shared else 'absent (skipped)'}.", "",

@@ -62,8 +62,8 @@ def main(argv=None) -> int:
 
     import torch
 
-    from zoo.predict_face import FacePredictor
-    from zoo.prediction import Sampling, frame_chunks, open_video
+    from zoo.predict.face import FacePredictor
+    from zoo.predict.core import Sampling, frame_chunks, open_video
 
     sampling = Sampling(every=args.every, max_frames=args.frames)
     predictor = FacePredictor(args.device, args.detector)

@@ -3,7 +3,7 @@
 Used by the extraction's image corpora (AffectNet, RAF-DB, CK+, ... through
 :func:`pipelines.readers.media.load_images`), ``python -m pipelines.corpora check``,
 ``python -m zoo.evaluate --images`` and the photos of ``python -m zoo.predict``
-(:mod:`zoo.predict_photos`). What an image *is* is decided here, once (Pillow,
+(:mod:`zoo.predict.photos`). What an image *is* is decided here, once (Pillow,
 https://pillow.readthedocs.io):
 
 * **Orientation**: the EXIF ``Orientation`` tag is honoured (``ImageOps.exif_transpose``): the

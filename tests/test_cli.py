@@ -304,7 +304,7 @@ def test_evaluate_face_model_on_shards_and_unknown_model(shards, trained, tmp_pa
 def test_predict_timeline_of_a_window_equals_the_stored_one(shards, trained):
     import pyarrow.parquet as pq
 
-    from zoo.predict_checkpoint import CheckpointPredictor
+    from zoo.predict.checkpoint import CheckpointPredictor
 
     ckpt = trained[0] / "runs" / "accm" / "latest" / "checkpoint.pt"
     predictor = CheckpointPredictor(ckpt, shards=str(shards))

@@ -1,5 +1,5 @@
 """Seed 000 end to end: BlazePose joints -> ProxEmo gait frame -> VS-GCNN through
-``python -m zoo.predict proxemo-vsgcnn VIDEO`` (zoo/predict_gait.py, pipelines/represent/gait.py).
+``python -m zoo.predict proxemo-vsgcnn VIDEO`` (zoo/predict/gait.py, pipelines/represent/gait.py).
 
 No labelled walking video exists here, so nothing below claims accuracy: the CLI runs end to end
 on the shipped clip and its outputs are deterministic (two runs, same lines); the mapped gaits
@@ -154,8 +154,8 @@ def gait_checkpoint(tmp_path_factory):
 def test_trained_gait_checkpoint_predicts_like_the_pretrained_model(gait_checkpoint, walker_keypoints):
     import torch
 
-    from zoo.predict_gait import GaitPredictor
-    from zoo.predict_load import load_predictor
+    from zoo.predict.gait import GaitPredictor
+    from zoo.predict.load import load_predictor
 
     trained = load_predictor(str(gait_checkpoint))
     pretrained = load_predictor("proxemo-vsgcnn")

@@ -168,7 +168,7 @@ def face_inputs(items: Sequence[tuple[Path, str]], detector=None, device: str = 
 
     Args:
         items: ``(path, folder)`` pairs.
-        detector: a loaded :class:`zoo.predict_face.FaceDetector` to classify the largest face
+        detector: a loaded :class:`zoo.predict.face.FaceDetector` to classify the largest face
             of each image (``--detect-faces``), or None when the images are face crops.
         device: unused (the detector runs on its own device); kept for callers.
 
@@ -308,8 +308,8 @@ def refuse_checkpoint(path: Path) -> str:
     """Why the file at ``path`` cannot be evaluated on face images (a zoo.train checkpoint takes a
     video representation; anything else is no face model)."""
     from zoo import registry
-    from zoo.predict_checkpoint import load_checkpoint
-    from zoo.prediction import PredictError
+    from zoo.predict.checkpoint import load_checkpoint
+    from zoo.predict.core import PredictError
 
     try:
         ckpt = load_checkpoint(path)
@@ -322,13 +322,13 @@ def refuse_checkpoint(path: Path) -> str:
 
 
 def load_detector(name: str, device: str = "cpu"):
-    """A :class:`zoo.predict_face.FaceDetector` (a face extractor of :mod:`extractors.registry`).
+    """A :class:`zoo.predict.face.FaceDetector` (a face extractor of :mod:`extractors.registry`).
 
     Raises:
         EvaluateError: unknown detector name, or its weights missing / damaged.
     """
-    from zoo.predict_face import FaceDetector
-    from zoo.prediction import PredictError
+    from zoo.predict.core import PredictError
+    from zoo.predict.face import FaceDetector
 
     try:
         return FaceDetector(name, device)
@@ -462,7 +462,7 @@ def _main_shards(args) -> int:
 def main(argv=None) -> int:
     args = parse_args(argv)
     cli.quiet_library_logs(args.verbose)
-    from zoo.predict_face import check_detector
+    from zoo.predict.face import check_detector
 
     problem = cli.check_device(args.device) or check_detector(args.detector)
     if problem:

@@ -12,7 +12,7 @@ An *annotation* is a plain dict (what :mod:`zoo.predict` produces per sampled fr
                                               # OpenPose-18, 17 COCO-17 (bones by joint count)
 
 Annotations are keyed by the 0-based frame index of the video they belong to. Photos
-(:mod:`zoo.predict_photos`) get a PNG each (:func:`write_image_overlay`) and a contact sheet of
+(:mod:`zoo.predict.photos`) get a PNG each (:func:`write_image_overlay`) and a contact sheet of
 fitted tiles (:func:`image_tile`, :func:`write_tile_sheet`).
 """
 from __future__ import annotations

@@ -167,7 +167,7 @@ def _load_mini_xception(device: str = "cpu", path: Optional[str] = None) -> nn.M
 
 
 #: The pretrained face model of a weights file given by path (a Keras ``.hdf5`` mini-Xception), and
-#: of :class:`zoo.predict_face.FacePredictor` when no model is named.
+#: of :class:`zoo.predict.face.FacePredictor` when no model is named.
 DEFAULT_FACE_MODEL = "mini-xception-fer2013"
 
 
@@ -191,7 +191,7 @@ PRETRAINED: dict[str, PretrainedModel] = {m.name: m for m in [
                     _fer2013_classes, _load_mini_xception),
     PretrainedModel("proxemo-vsgcnn", "walking-video", "proxemo-vsgcnn",
                     "ProxEmo VS-GCNN (vijay4313/proxemo@98c4e21, mdl_epoch134) on BlazePose GHUM 3-D joints "
-                    "(seed 000, zoo.predict_gait); the pretrained weights of the zoo model vsgcnn",
+                    "(seed 000, zoo.predict.gait); the pretrained weights of the zoo model vsgcnn",
                     _proxemo_classes, _load_proxemo_vsgcnn),
 ]}
 

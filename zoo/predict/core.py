@@ -10,8 +10,8 @@
   ``error`` result, never an exception.
 
 A *predictor* is anything with ``predict_video(path, sampling, progress) -> VideoPrediction``
-(:class:`zoo.predict_face.FacePredictor`, :class:`zoo.predict_checkpoint.CheckpointPredictor`;
-:func:`zoo.predict_load.load_predictor` picks one by model name or file). This module imports
+(:class:`zoo.predict.face.FacePredictor`, :class:`zoo.predict.checkpoint.CheckpointPredictor`;
+:func:`zoo.predict.load.load_predictor` picks one by model name or file). This module imports
 none of them.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Face prediction of ``python -m zoo.predict``: a pretrained face model on detected faces.
 
-Sampled frames are decoded in chunks (:func:`zoo.prediction.frame_chunks`), faces are detected
+Sampled frames are decoded in chunks (:func:`zoo.predict.core.frame_chunks`), faces are detected
 on the whole frame by a face extractor of :mod:`extractors.registry` (``blazeface-back`` by
 default: 256 px input, it finds the small faces of whole scenes that the front model misses).
 :class:`FaceIdentity` gives every face a track and a person: shot boundaries on the sampled
@@ -21,7 +21,7 @@ import numpy as np
 
 from pipelines.decode import DEFAULT_BACKEND
 from pipelines.decoders import DecodeError
-from zoo.prediction import PredictError, Sampling, VideoPrediction, frame_chunks, open_video, round_scores
+from zoo.predict.core import PredictError, Sampling, VideoPrediction, frame_chunks, open_video, round_scores
 
 DEFAULT_DETECTOR = "blazeface-back"
 

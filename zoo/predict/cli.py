@@ -2,12 +2,12 @@
 
 Photos (image files, folders of images, globs; every face of each, one ``image`` line and one
 ``emotion`` line per face) and folders of frames read as a video (``--frames-as-video``, at
-``--fps``) are :mod:`zoo.predict_photos`; the rest of this docstring is about videos.
+``--fps``) are :mod:`zoo.predict.photos`; the rest of this docstring is about videos.
 
 Two kinds of model:
 
 * **face models** (the pretrained models of :data:`zoo.registry.PRETRAINED`, e.g.
-  ``mini-xception-fer2013``; :mod:`zoo.predict_face`): decode sampled frames through the pipeline's
+  ``mini-xception-fer2013``; :mod:`zoo.predict.face`): decode sampled frames through the pipeline's
   decoder interface (:class:`pipelines.decoders.FrameDecoder`, PyAV by default, ``--decoder``;
   in chunks, never the whole video; the pipeline's pixel limit and corrupt-frame refusal apply),
   detect faces on the whole frame with a face extractor of :mod:`extractors.registry`
@@ -16,7 +16,7 @@ Two kinds of model:
   each tracked face with mini-Xception on ``fer``'s exact crop
   (:func:`zoo.face_preprocess.fer_face_input`) and write one JSON line per face per sampled
   frame in the VTT format, then one summary line per track.
-* **zoo checkpoints** (``checkpoint.pt`` of ``python -m zoo.train``; :mod:`zoo.predict_checkpoint`):
+* **zoo checkpoints** (``checkpoint.pt`` of ``python -m zoo.train``; :mod:`zoo.predict.checkpoint`):
   cut the video into the windows of the extraction config the checkpoint was trained on, run
   that config's decode (:func:`pipelines.decode.decode_window`, the pipeline's window plan),
   pose estimation, tracking and representation (the pipeline's own functions), classify each
@@ -39,22 +39,15 @@ summary is per person. ``--format vtt`` writes only the VTT form of the face lin
 there are several videos).
 
 One video runs in-process; several (``--beam`` or more than ``BEAM_MIN_VIDEOS``) go through a
-small Apache Beam pipeline (DirectRunner, :mod:`zoo.predict_beam`) that calls the same per-video
+small Apache Beam pipeline (DirectRunner, :mod:`zoo.predict.beam`) that calls the same per-video
 function. A video with no
 face is a result with a message (exit 0); a missing or corrupt video is an error record naming
 it, the other videos still run; the exit status is 1 only when every video failed (or any, with
 ``--fail-on-error``), 2 for a bad command line, model, device or output path (checked before
 any video is read).
 
-Modules, one job each (no module imports one that imports it back):
-
-* :mod:`zoo.prediction`: the shared core: options, results, decoding in chunks, one video;
-* :mod:`zoo.predict_face`: a pretrained face model on detected, tracked faces;
-* :mod:`zoo.predict_checkpoint`: a ``zoo.train`` checkpoint on the pipeline's windows;
-* :mod:`zoo.predict_load`: a model name (:func:`zoo.registry.resolve`) or file -> a predictor;
-* :mod:`zoo.predict_beam`: the Beam path;
-* :mod:`zoo.predict_photos`: photos and folders of frames;
-* this module: the command line.
+This module is the command line; the other modules of the package, one job each, are listed in
+:mod:`zoo.predict`.
 """
 from __future__ import annotations
 
@@ -67,10 +60,10 @@ from typing import Optional
 from pipelines import cli
 from pipelines.decode import DEFAULT_BACKEND
 from pipelines.decoders import DECODER_BACKENDS
-from zoo.predict_face import DEFAULT_DETECTOR, check_body, check_detector
-from zoo.predict_load import load_predictor
-from zoo.predict_photos import Input, PhotoPrediction, expand_inputs, predict_stills
-from zoo.prediction import DEFAULT_FPS, Options, PredictError, Sampling, VideoPrediction, predict_one
+from zoo.predict.core import DEFAULT_FPS, Options, PredictError, Sampling, VideoPrediction, predict_one
+from zoo.predict.face import DEFAULT_DETECTOR, check_body, check_detector
+from zoo.predict.load import load_predictor
+from zoo.predict.photos import Input, PhotoPrediction, expand_inputs, predict_stills
 
 #: More videos than this go through the Beam pipeline without ``--beam``.
 BEAM_MIN_VIDEOS = 4
@@ -81,14 +74,14 @@ DECODERS = tuple(DECODER_BACKENDS)
 def predict_videos(args, options: Options, beam: bool, videos: list[str],
                    predictor=None) -> tuple[list[VideoPrediction], Optional[str]]:
     """``(results in input order, warning note or None)`` of ``videos``: in-process
-    (:func:`zoo.prediction.predict_one`, with ``predictor`` or one loaded from ``args``) or
-    through Beam (:func:`zoo.predict_beam.predict_many`).
+    (:func:`zoo.predict.core.predict_one`, with ``predictor`` or one loaded from ``args``) or
+    through Beam (:func:`zoo.predict.beam.predict_many`).
 
     Raises:
         PredictError: the model cannot be loaded.
     """
     if beam:
-        from zoo.predict_beam import predict_many
+        from zoo.predict.beam import predict_many
 
         return predict_many(args.model, videos, options, args.device, args.detector, args.shards,
                             args.decoder), None
@@ -98,7 +91,7 @@ def predict_videos(args, options: Options, beam: bool, videos: list[str],
 
 def predict_inputs(args, options: Options, inputs: list[Input], beam: bool) -> tuple[list, Optional[str]]:
     """``(results in input order, note)`` of videos (:func:`predict_videos`) and photos, folders of
-    frames and unreadable names (:func:`zoo.predict_photos.predict_stills`), one model load.
+    frames and unreadable names (:func:`zoo.predict.photos.predict_stills`), one model load.
 
     Raises:
         PredictError: the model cannot be loaded.
@@ -277,11 +270,3 @@ def main(argv=None) -> int:
     if failed and (len(failed) == len(results) or args.fail_on_error):
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    # Run the importable module's main, not this __main__ copy: everything a Beam worker unpickles
-    # must refer to ``zoo.predict``, never to ``__main__``.
-    from zoo.predict import main as _main
-
-    sys.exit(_main())

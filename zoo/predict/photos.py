@@ -10,8 +10,8 @@ by default), tracked and summarised like a decoded video.
 A photo is read by the one image loader (:func:`pipelines.images.open_image`: EXIF orientation
 honoured, so boxes are in the displayed image's pixels; alpha, grey, palette, 16-bit and CMYK
 converted; size cap), its faces are found on the whole image by the same face extractor as
-videos (``--detector``, :class:`zoo.predict_face.FaceDetector`) and each is classified on fer's
-crop (:meth:`zoo.predict_face.FacePredictor.face_inputs`). JSON lines per photo, in input order::
+videos (``--detector``, :class:`zoo.predict.face.FaceDetector`) and each is classified on fer's
+crop (:meth:`zoo.predict.face.FacePredictor.face_inputs`). JSON lines per photo, in input order::
 
     {"type": "image", "image": ..., "model": ..., "detector": ..., "width": W, "height": H,
      "format": "JPEG", "mode": "RGB", "orientation": 1, "faces": n, "message": ..., "error": ...}
@@ -36,8 +36,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from pipelines.images import IMAGE_SUFFIXES, ImageError, open_image
-from zoo.predict_face import clip_box, summarise_persons
-from zoo.prediction import CHUNK_FRAMES, Options, Sampling, VideoPrediction, round_scores
+from zoo.predict.core import CHUNK_FRAMES, Options, Sampling, VideoPrediction, round_scores
+from zoo.predict.face import clip_box, summarise_persons
 
 #: Contact-sheet tiles of photos (width, height in pixels) and their most.
 SHEET_TILE = (320, 240)
@@ -132,7 +132,7 @@ class PhotoPrediction:
 
 
 def predict_photo(predictor, path: str) -> tuple[PhotoPrediction, Optional[np.ndarray]]:
-    """Every face of one photo. ``predictor`` is a :class:`zoo.predict_face.FacePredictor`.
+    """Every face of one photo. ``predictor`` is a :class:`zoo.predict.face.FacePredictor`.
 
     Returns:
         ``(result, image)``: the :class:`PhotoPrediction` (``error`` set when the image cannot be
@@ -172,12 +172,12 @@ def predict_frames(predictor, folder: str, sampling: Sampling, fps: float,
                    progress: bool = False) -> VideoPrediction:
     """A folder of frame images as one video at ``fps``: its image files in natural order are
     frames 0..N-1 (frame ``i`` at ``i / fps`` s), sampled, detected, tracked (shots, tracks and
-    persons: :meth:`zoo.predict_face.FacePredictor.new_tracker`) and classified like decoded frames
-    (:meth:`zoo.predict_face.FacePredictor._chunk_records`), ``CHUNK_FRAMES`` at a time; one
-    ``emotion_summary`` per person (:func:`zoo.predict_face.summarise_persons`).
+    persons: :meth:`zoo.predict.face.FacePredictor.new_tracker`) and classified like decoded frames
+    (:meth:`zoo.predict.face.FacePredictor._chunk_records`), ``CHUNK_FRAMES`` at a time; one
+    ``emotion_summary`` per person (:func:`zoo.predict.face.summarise_persons`).
 
     Returns:
-        :class:`zoo.prediction.VideoPrediction` (``video`` = the folder); ``error`` when a frame
+        :class:`zoo.predict.core.VideoPrediction` (``video`` = the folder); ``error`` when a frame
         cannot be read or differs in size from frame 0 (names the file; records so far kept).
     """
     from tqdm import tqdm
@@ -280,11 +280,11 @@ def _unique(path: str, used: set) -> str:
 def predict_stills(predictor, inputs: Sequence[Input], options: Options, fps: Optional[float],
                    with_videos: bool = False) -> list:
     """Results of the non-video inputs, in order: a :class:`PhotoPrediction` per photo (overlay
-    PNG each, one contact sheet for all), a :class:`zoo.prediction.VideoPrediction` per folder of
+    PNG each, one contact sheet for all), a :class:`zoo.predict.core.VideoPrediction` per folder of
     frames, an error result per input that names nothing readable. Never raises for a bad file.
 
     Args:
-        predictor: a :class:`zoo.predict_face.FacePredictor` (anything else gets an error per input).
+        predictor: a :class:`zoo.predict.face.FacePredictor` (anything else gets an error per input).
         fps: the frame rate of folders of frames (``--fps``).
         with_videos: videos are predicted in the same run (the photos' sheet is then
             ``<sheet stem>.photos.png``).

@@ -3,7 +3,7 @@ embedding -> VS-GCNN (``python -m zoo.predict proxemo-vsgcnn VIDEO``).
 
 Per video:
 
-1. frames decoded in chunks of 32 through :mod:`zoo.prediction` (every frame: a gait window is
+1. frames decoded in chunks of 32 through :mod:`zoo.predict.core` (every frame: a gait window is
    31 *consecutive* frames; ``--every N`` takes every N-th, ``--max-frames`` the first K);
 2. :mod:`extractors.blazepose` (``blazepose-ghum``) on each chunk: every person's 33 landmarks
    with metric world coordinates;
@@ -33,7 +33,7 @@ import numpy as np
 
 from pipelines.decode import DEFAULT_BACKEND
 from pipelines.represent.gait import GAIT_WINDOW, MIN_VISIBLE_FRAMES, gait_from_blazepose, tile_short_gait
-from zoo.prediction import Sampling, VideoPrediction, frame_chunks, open_video, round_scores
+from zoo.predict.core import Sampling, VideoPrediction, frame_chunks, open_video, round_scores
 
 __all__ = ["GaitPredictor", "EXTRACTOR", "MIN_VISIBILITY", "is_gait_checkpoint", "load_gait_predictor"]
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from pipelines.decode import DEFAULT_BACKEND, DecodedWindow
 from pipelines.sampling import window_starts
-from zoo.prediction import PredictError, Sampling, VideoPrediction, open_video, round_scores
+from zoo.predict.core import PredictError, Sampling, VideoPrediction, open_video, round_scores
 
 
 def _find_manifest_dir(config: dict, checkpoint: Path, shards: Optional[str]) -> Path:

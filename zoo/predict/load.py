@@ -2,9 +2,9 @@
 
 Every model name resolves through the zoo's one model table (:func:`zoo.registry.resolve`): a
 pretrained model (:data:`zoo.registry.PRETRAINED`, e.g. ``mini-xception-fer2013``) gives a
-:class:`zoo.predict_face.FacePredictor`; a trainable zoo model is told to train first. Files: a
+:class:`zoo.predict.face.FacePredictor`; a trainable zoo model is told to train first. Files: a
 Keras ``.hdf5`` mini-Xception gives a face predictor, a ``zoo.train`` checkpoint (or its run
-folder) a :class:`zoo.predict_checkpoint.CheckpointPredictor`.
+folder) a :class:`zoo.predict.checkpoint.CheckpointPredictor`.
 """
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from typing import Optional
 
 from pipelines import cli
 from pipelines.decode import DEFAULT_BACKEND
-from zoo.predict_checkpoint import CheckpointPredictor
-from zoo.predict_face import DEFAULT_DETECTOR, FacePredictor
-from zoo.prediction import PredictError
+from zoo.predict.checkpoint import CheckpointPredictor
+from zoo.predict.core import PredictError
+from zoo.predict.face import DEFAULT_DETECTOR, FacePredictor
 
 #: File suffixes of face-model weights files (Keras HDF5 mini-Xception).
 FACE_WEIGHTS_SUFFIXES = (".hdf5", ".h5")
@@ -69,7 +69,7 @@ def load_predictor(model: str, device: str = "cpu", detector: str = DEFAULT_DETE
     if problem:
         raise PredictError(problem)
     path = Path(model)
-    from zoo.predict_gait import is_gait_checkpoint, load_gait_predictor
+    from zoo.predict.gait import is_gait_checkpoint, load_gait_predictor
     from zoo.registry import PRETRAINED
 
     if model in PRETRAINED and PRETRAINED[model].input == "walking-video" \

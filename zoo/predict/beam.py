@@ -1,12 +1,12 @@
 """The Apache Beam path of ``python -m zoo.predict``: several videos, one element each.
 
-Imported only when Beam is used (``--beam`` or more than :data:`zoo.predict.BEAM_MIN_VIDEOS` videos), so
+Imported only when Beam is used (``--beam`` or more than :data:`zoo.predict.cli.BEAM_MIN_VIDEOS` videos), so
 that ``zoo.predict --help`` and single-video runs never import Beam. The DoFn is a module-level
 class holding plain values only (model name, device, options as a dict): Beam pickles it by
 reference, never the ``__main__`` module of ``python -m zoo.predict`` (pickling a DoFn defined
 inside a function of ``__main__`` dragged torch's ``_Classes`` along and failed).
 
-Imports the shared core (:mod:`zoo.prediction`) and the loading (:mod:`zoo.predict_load`);
+Imports the shared core (:mod:`zoo.predict.core`) and the loading (:mod:`zoo.predict.load`);
 neither imports this module.
 """
 from __future__ import annotations
@@ -19,17 +19,17 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.decode import DEFAULT_BACKEND
-from zoo.predict_face import DEFAULT_DETECTOR
-from zoo.predict_load import load_predictor
-from zoo.prediction import Options, VideoPrediction, predict_one
+from zoo.predict.core import Options, VideoPrediction, predict_one
+from zoo.predict.face import DEFAULT_DETECTOR
+from zoo.predict.load import load_predictor
 
 class PredictVideos(beam.DoFn):
-    """``(position, video)`` -> writes ``<tmp>/<position>.json`` (a :class:`zoo.prediction.VideoPrediction`)
-    with :func:`zoo.prediction.predict_one`; the predictor is loaded once per DoFn instance in ``setup``.
+    """``(position, video)`` -> writes ``<tmp>/<position>.json`` (a :class:`zoo.predict.core.VideoPrediction`)
+    with :func:`zoo.predict.core.predict_one`; the predictor is loaded once per DoFn instance in ``setup``.
 
     Args:
-        model, device, detector, shards, decoder: as :func:`zoo.predict_load.load_predictor`.
-        options: :meth:`zoo.prediction.Options.to_dict`.
+        model, device, detector, shards, decoder: as :func:`zoo.predict.load.load_predictor`.
+        options: :meth:`zoo.predict.core.Options.to_dict`.
         tmp: folder the results are written to.
     """
 
@@ -56,7 +56,7 @@ def predict_many(model: str, videos: Sequence[str], options: Options, device: st
                  detector: str = DEFAULT_DETECTOR, shards: Optional[str] = None,
                  decoder: str = DEFAULT_BACKEND) -> list[VideoPrediction]:
     """Predict several videos through an Apache Beam pipeline (DirectRunner), one element per
-    video, with :func:`zoo.prediction.predict_one`. Results come back in input order (a video
+    video, with :func:`zoo.predict.core.predict_one`. Results come back in input order (a video
     whose element produced nothing gets an error record).
 
     Raises:
