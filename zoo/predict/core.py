@@ -201,6 +201,23 @@ def _artefact_path(base: str, video: str, multiple: bool) -> str:
     return str(b.with_name(f"{b.stem}.{Path(video).stem}{b.suffix}"))
 
 
+def truncation_note(video: str, backend: str = DEFAULT_BACKEND) -> Optional[str]:
+    """A note when the video's header declares clearly more frames than it holds packets (a
+    cut-off download): its frames that do decode were predicted, the rest is missing
+    (:func:`pipelines.decoders.looks_truncated`). None otherwise, or when it does not open."""
+    from pipelines.decoders import looks_truncated
+
+    try:
+        reader, info = open_video(video, backend)
+    except (DecodeError, BackendUnavailable, OSError, ValueError):
+        return None
+    reader.close()
+    if not looks_truncated(info.declared_frames, info.packets or info.num_frames):
+        return None
+    return (f"{video}: truncated: the header declares {info.declared_frames} frames, the file holds "
+            f"{info.packets or info.num_frames} packets; predicted from the {info.num_frames} frames that decode")
+
+
 def predict_one(predictor, video: str, options: Options) -> VideoPrediction:
     """Predict one video and write its overlay / contact sheet; failures become ``error``.
 
@@ -222,6 +239,9 @@ def predict_one(predictor, video: str, options: Options) -> VideoPrediction:
         msg = str(exc) if video in str(exc) else f"{video}: {exc}"
         return VideoPrediction(video, error=msg)
     decoder = getattr(predictor, "decoder", DEFAULT_BACKEND)
+    note = truncation_note(video, decoder)
+    if note:
+        result.message = f"{result.message}; {note}" if result.message else note
     for key, base, write in (("overlay", options.overlay, overlay.write_overlay),
                              ("sheet", options.sheet, overlay.write_contact_sheet)):
         if not base or not result.annotations:
