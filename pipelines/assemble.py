@@ -202,7 +202,7 @@ def given_face(frame: np.ndarray, box, cfg: ExtractConfig) -> np.ndarray:
     """uint8 [S, S, 3] crop of an annotated face box ``(x1, y1, x2, y2)`` (source pixels) under
     ``cfg.face_crop``: ``given`` = :func:`given_face_square` with ``cfg.given_box_margin``,
     resampled with sub-pixel precision (:func:`pipelines.crops.crop_box_resized`); ``vtt_friends`` /
-    ``vtt_static`` = :func:`pipelines.represent.face_windows.face_crop` with rule ``friends`` /
+    ``vtt_static`` = :func:`pipelines.represent.face_windows.vtt_face_crop` with rule ``friends`` /
     ``static`` (the VTT seed's integer centre and side, zero / mean-colour border,
     ``cv2.resize``; seed_specs 4.2-4.3).
 
@@ -212,7 +212,7 @@ def given_face(frame: np.ndarray, box, cfg: ExtractConfig) -> np.ndarray:
     if cfg.face_crop == "given":
         return crop_box_resized(frame, given_face_square(box, cfg.given_box_margin), cfg.face_size)
     rule = cfg.face_crop.removeprefix("vtt_")
-    return face_windows.face_crop(frame, box, rule, cfg.face_size)
+    return face_windows.vtt_face_crop(frame, box, rule, cfg.face_size)
 
 
 def given_faces_at(box, frames: dict[int, np.ndarray], num_frames: int, cfg: ExtractConfig) -> dict:

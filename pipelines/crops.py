@@ -5,6 +5,8 @@ Two ways to cut a square, named by what they do (they give different pixels on p
 * :func:`crop_box_resized`: a float box (x1, y1, x2, y2) resampled to ``size x size`` with one
   affine warp (sub-pixel precise, black outside the frame); head crops, face crops, body crops
   and annotated face boxes of the pipeline.
+* :func:`crop_region`: an integer region sliced out as it is (the TSN crops of
+  :mod:`pipelines.represent.segments`).
 * :func:`crop_centred_padded`: an integer ``side x side`` window centred on a pixel, copied
   without resampling and padded with zeros or the mean colour; the VTT seed's ``crop_img``
   (:mod:`pipelines.represent.face_windows` resizes it afterwards with ``cv2.resize``).
@@ -18,8 +20,12 @@ import numpy as np
 
 from pipelines.decoders import MAX_FRAME_PIXELS
 
-__all__ = ["MAX_CROP_PIXELS", "CropTooLarge", "crop_box_resized", "crop_centred_padded", "crop_to_source",
-           "square_around", "black_out_face"]
+__all__ = ["MAX_CROP_PIXELS", "FACE_MARGIN", "CropTooLarge", "crop_box_resized", "crop_centred_padded",
+           "crop_to_source", "square_around", "black_out_face", "face_box_crop", "landmarks_in_face_crop",
+           "crop_region"]
+
+#: Side of a face crop around a detection, as a multiple of the detected box's larger side.
+FACE_MARGIN = 1.2
 
 #: Largest crop :func:`crop_box_resized` makes (size x size pixels): four times the frame cap, so
 #: the whole-frame square of any frame within :data:`MAX_FRAME_PIXELS` up to a 4:1 aspect ratio fits
@@ -163,3 +169,50 @@ def black_out_face(crop: np.ndarray, crop_box: np.ndarray, face_box: np.ndarray)
     x1, y1, x2, y2 = np.clip(np.round((grown - np.tile(crop_box[:2], 2)) * scale), 0, side).astype(int)
     out[y1:y2, x1:x2] = 0
     return out
+
+
+def face_box_crop(head_crop: np.ndarray, box_in_crop: np.ndarray, size: int) -> np.ndarray:
+    """Square face crop around a detection: side ``FACE_MARGIN`` x the box's larger side, same
+    centre, resized to ``size`` (:func:`crop_box_resized`).
+
+    Args:
+        head_crop: uint8 [S, S, 3] (the head crop the face detector ran on).
+        box_in_crop: (x1, y1, x2, y2, ...) in head-crop pixels (a detection row).
+
+    Returns:
+        uint8 [size, size, 3].
+    """
+    x1, y1, x2, y2 = box_in_crop[:4]
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    half = FACE_MARGIN * max(x2 - x1, y2 - y1) / 2
+    return crop_box_resized(head_crop, np.array([cx - half, cy - half, cx + half, cy + half]), size)
+
+
+def landmarks_in_face_crop(detection: np.ndarray, size: int) -> np.ndarray:
+    """The detector's face keypoints mapped into the pixels of :func:`face_box_crop`.
+
+    Args:
+        detection: one detection row in head-crop pixels, ``x1, y1, x2, y2, score`` then L (x, y)
+            keypoints (BlazeFace: L = 6, ``float32 [17]``; DBFace: L = 5, ``float32 [15]``).
+        size: side of the face crop.
+
+    Returns:
+        float32 [L, 2] (x, y) in face-crop pixels (the crop's affine map applied, so a point at
+        source pixel ``x`` lands on crop pixel ``(x - x1) * size / side``).
+    """
+    x1, y1, x2, y2 = (float(v) for v in detection[:4])
+    half = FACE_MARGIN * max(x2 - x1, y2 - y1) / 2
+    origin = np.array([(x1 + x2) / 2 - half, (y1 + y2) / 2 - half])
+    points = np.asarray(detection[5:], np.float64).reshape(-1, 2)
+    return ((points - origin) * (size / max(2 * half, 1e-6))).astype(np.float32)
+
+
+def crop_region(frame: np.ndarray, region: tuple[int, int, int, int] | None) -> np.ndarray:
+    """``frame[top:bottom, left:right]`` (a copy, no resampling); the whole frame when ``region``
+    (left, top, right, bottom integer pixels) is None or empty."""
+    if region is None:
+        return frame.copy()
+    left, top, right, bottom = region
+    if right <= left or bottom <= top:
+        return frame.copy()
+    return frame[top:bottom, left:right].copy()

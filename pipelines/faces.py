@@ -4,17 +4,20 @@ Small faces in full frames are beyond the BlazeFace front model (trained for fac
 than ~20 % of the image). affectzoo therefore runs face detection on a square **head crop**
 placed from the person's COCO-17 head and shoulder keypoints, sized so that the face fills about
 a quarter of it, and maps the detections back to source pixels
-(:func:`pipelines.crops.crop_to_source`). The crop geometry itself is in :mod:`pipelines.crops`.
+(:func:`pipelines.crops.crop_to_source`). The crop geometry itself is in :mod:`pipelines.crops`
+(the face crop around a detection: :func:`pipelines.crops.face_box_crop`, side
+:data:`pipelines.crops.FACE_MARGIN` x the box).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from pipelines.crops import crop_box_resized
+from pipelines.crops import FACE_MARGIN
 from schemas.keypoints import COCO17_HEAD
 
+__all__ = ["HEAD_CROP_SIZE", "FACE_MARGIN", "head_box", "best_face"]
+
 HEAD_CROP_SIZE = 256       # pixels of the head crop handed to the face detector
-FACE_MARGIN = 1.2          # face crop side = margin x detected box side
 
 
 def head_box(pose: np.ndarray, min_score: float = 0.2) -> np.ndarray | None:
@@ -52,19 +55,3 @@ def best_face(detections: np.ndarray) -> np.ndarray | None:
     if detections is None or len(detections) == 0:
         return None
     return detections[int(np.argmax(detections[:, 4]))]
-
-
-def face_crop(head_crop: np.ndarray, box_in_crop: np.ndarray, size: int) -> np.ndarray:
-    """Square face crop of side ``FACE_MARGIN`` x the box's larger side, resized to ``size``.
-
-    Args:
-        head_crop: uint8 [S, S, 3].
-        box_in_crop: (x1, y1, x2, y2) in head-crop pixels.
-
-    Returns:
-        uint8 [size, size, 3].
-    """
-    x1, y1, x2, y2 = box_in_crop[:4]
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    half = FACE_MARGIN * max(x2 - x1, y2 - y1) / 2
-    return crop_box_resized(head_crop, np.array([cx - half, cy - half, cx + half, cy + half]), size)

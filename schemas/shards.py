@@ -17,6 +17,7 @@ reader gets their shapes; images are PNG bytes, so a shard can be viewed without
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import pyarrow as pa
 
@@ -102,24 +103,144 @@ class ShardShapes:
         return self.persons * 17 * 7
 
 
+#: Arrow value types of the numpy dtypes a :class:`Column` may hold.
+_ARROW = {"float32": pa.float32(), "int32": pa.int32(), "int16": pa.int16(), "int64": pa.int64(),
+          "bool": pa.bool_(), "str": pa.string(), "bytes": pa.binary()}
+
+
 def _tensor(shape: tuple[int, ...], value_type=pa.float32()) -> pa.DataType:
     return pa.fixed_shape_tensor(value_type, list(shape))
 
 
-def _id_fields() -> list[pa.Field]:
-    return [
-        pa.field("corpus", pa.string(), nullable=False),
-        pa.field("sample_id", pa.string(), nullable=False),
-        pa.field("video_id", pa.string(), nullable=False),
-        pa.field("uri", pa.string(), nullable=False),
-        pa.field("split", pa.string(), nullable=False),
-        pa.field("label", pa.int16(), nullable=False),
-        pa.field("label_name", pa.string(), nullable=False),
-    ]
+def _bool_list(length) -> Callable[[ShardShapes], pa.DataType]:
+    return lambda s: pa.list_(pa.bool_(), length(s))
+
+
+@dataclass(frozen=True)
+class Column:
+    """One stored output of a representation: a Parquet column, an HDF5 dataset, or both.
+
+    Attributes:
+        table: ``videos`` (one row per sample) or ``clips`` (one row per clip).
+        name: column name; the HDF5 dataset is ``<table>/<name>``.
+        dtype: numpy dtype of the values (``str`` UTF-8 text, ``bytes`` PNG bytes).
+        shape: per-row shape as a function of :class:`ShardShapes` (``()`` for a scalar).
+        representation: the representation that fills it (a name of
+            :data:`pipelines.representations.REPRESENTATIONS`).
+        parquet: the Arrow type as a function of :class:`ShardShapes`; ``"tensor"`` derives it
+            (a scalar of ``dtype``, else ``fixed_shape_tensor(dtype, shape)``); None = HDF5 only.
+        h5: whether the HDF5 shard holds it.
+        h5_dtype: the HDF5 dtype when it differs from ``dtype`` (ids are int64 there).
+        nullable: whether the Parquet column may hold nulls.
+    """
+
+    table: str
+    name: str
+    dtype: str
+    shape: Callable[[ShardShapes], tuple[int, ...]]
+    representation: str
+    parquet: Callable[[ShardShapes], pa.DataType] | str | None = "tensor"
+    h5: bool = True
+    h5_dtype: str | None = None
+    nullable: bool = True
+
+    def arrow_field(self, s: ShardShapes) -> pa.Field:
+        """The Parquet field of this column for one run's shapes."""
+        if callable(self.parquet):
+            kind = self.parquet(s)
+        else:
+            shape = self.shape(s)
+            kind = _tensor(shape, _ARROW[self.dtype]) if shape else _ARROW[self.dtype]
+        return pa.field(self.name, kind, nullable=self.nullable)
+
+
+def _scalar(s: ShardShapes) -> tuple:
+    return ()
+
+
+def _ids(table: str) -> list[Column]:
+    """The id and label columns every row carries (representation ``ids``)."""
+    def col(name, dtype="str", h5=False, h5_dtype=None):
+        return Column(table, name, dtype, _scalar, "ids", h5=h5, h5_dtype=h5_dtype, nullable=False)
+
+    return [col("corpus"), col("sample_id", h5=True), col("video_id"), col("uri"), col("split", h5=True),
+            col("label", "int16", h5=True, h5_dtype="int64"), col("label_name")]
+
+
+def _face(s: ShardShapes) -> tuple:
+    return (s.frames_per_clip, s.face_size, s.face_size, 3)
+
+
+#: Every stored output, per table in Parquet column order (HDF5-only datasets interleaved):
+#: :func:`video_schema`, :func:`clip_schema` and :data:`H5_LAYOUT` are derived from it, and
+#: :data:`pipelines.representations.REPRESENTATIONS` says which module fills each one.
+COLUMNS: tuple[Column, ...] = tuple(_ids("videos") + [
+    Column("videos", "start_s", "float32", _scalar, "window", h5=False),
+    Column("videos", "end_s", "float32", _scalar, "window", h5=False),
+    Column("videos", "fps", "float32", _scalar, "window", h5=False),
+    Column("videos", "num_frames", "int32", _scalar, "window"),
+    Column("videos", "frame_indices", "int32", lambda s: (s.frames,), "window", h5=False),
+    Column("videos", "timestamps_s", "float32", lambda s: (s.frames,), "window"),
+    Column("videos", "keypoints", "float32", lambda s: (s.frames, s.joints, 3), "keypoints"),
+    Column("videos", "persons", "int16", lambda s: (s.frames,), "keypoints", h5=False),
+    Column("videos", "timeline", "float32", lambda s: (s.timeline_channels, s.timeline_size, s.timeline_length),
+           "timeline"),
+    Column("videos", "frame_shape", "int32", lambda s: (2,), "window"),
+    Column("videos", "tracks", "float32", lambda s: (s.persons, s.frames, 17, 3), "persons"),
+    Column("videos", "pose_features", "float32", lambda s: (s.feature_frames, s.feature_dim), "pose_features"),
+    Column("videos", "shots", "int32", lambda s: (s.frames,), "persons"),
+    Column("videos", "person_ids", "int32", lambda s: (s.persons,), "persons"),
+    Column("videos", "main_present", "bool", lambda s: (s.frames,), "persons", parquet=_bool_list(lambda s: s.frames)),
+    Column("videos", "targets", "float32", lambda s: (s.classes,), "annotations",
+           parquet=lambda s: pa.list_(pa.float32())),
+    Column("videos", "valence", "float32", _scalar, "annotations", h5=False),
+    Column("videos", "arousal", "float32", _scalar, "annotations", h5=False),
+    Column("videos", "fold", "int16", _scalar, "annotations"),
+    Column("videos", "face_pool", "uint8", lambda s: (s.pool_frames, s.face_size, s.face_size, 3), "face_pool",
+           parquet=None),
+    Column("videos", "face_pool_found", "bool", lambda s: (s.pool_frames,), "face_pool", parquet=None),
+    Column("videos", "joints3d", "float32", lambda s: (s.persons, s.gait_frames, s.world_joints, 8), "joints3d",
+           parquet=None),
+    Column("videos", "gait", "float32", lambda s: (s.gait_frames, 16, 3), "joints3d", parquet=None),
+    Column("videos", "gait_embedding", "float32", lambda s: (s.gait_embedding_size, s.gait_embedding_size, 3),
+           "joints3d", parquet=None),
+] + _ids("clips") + [
+    Column("clips", "clip_index", "int16", _scalar, "window", h5_dtype="int64", nullable=False),
+    Column("clips", "fold", "int16", _scalar, "annotations", parquet=None),
+    Column("clips", "frame_indices", "int32", lambda s: (s.frames_per_clip,), "window", h5=False),
+    Column("clips", "timestamps_s", "float32", lambda s: (s.frames_per_clip,), "window", h5=False),
+    Column("clips", "face_boxes", "float32", lambda s: (s.frames_per_clip, 4), "faces"),
+    Column("clips", "face_scores", "float32", lambda s: (s.frames_per_clip,), "faces", h5=False),
+    Column("clips", "face_found", "bool", lambda s: (s.frames_per_clip,), "faces",
+           parquet=_bool_list(lambda s: s.frames_per_clip)),
+    Column("clips", "keypoints", "float32", lambda s: (s.frames_per_clip, s.joints, 3), "keypoints", h5=False),
+    Column("clips", "superimage_png", "bytes", _scalar, "faces", h5=False),
+    Column("clips", "superimage_layout", "str", _scalar, "faces", h5=False),
+    Column("clips", "body_boxes", "float32", lambda s: (s.frames_per_clip, 4), "body"),
+    Column("clips", "fullbody_png", "bytes", _scalar, "body", h5=False),
+    Column("clips", "face_person", "int32", lambda s: (s.frames_per_clip,), "faces"),
+    Column("clips", "shots", "int32", lambda s: (s.frames_per_clip,), "persons"),
+    Column("clips", "faces", "uint8", _face, "faces", parquet=None),
+    Column("clips", "fullbody", "uint8", _face, "body", parquet=None),
+    Column("clips", "body", "uint8", _face, "body", parquet=None),
+    Column("clips", "faces_masked", "uint8", lambda s: (s.masked_frames, s.face_size, s.face_size, 3),
+           "faces_masked", parquet=None),
+])
+
+
+def columns_of(table: str | None = None, representation: str | None = None) -> list[Column]:
+    """The :data:`COLUMNS` of one table and / or one representation, in table order."""
+    return [c for c in COLUMNS if table in (None, c.table) and representation in (None, c.representation)]
+
+
+def _schema(table: str, s: ShardShapes) -> pa.Schema:
+    fields = [c.arrow_field(s) for c in columns_of(table) if c.parquet is not None]
+    return pa.schema(fields, metadata={b"affectzoo_schema_version": str(SCHEMA_VERSION).encode(),
+                                       b"table": table.encode()})
 
 
 def clip_schema(s: ShardShapes) -> pa.Schema:
-    """Arrow schema of ``clips-*.parquet`` (one row per clip).
+    """Arrow schema of ``clips-*.parquet`` (one row per clip), derived from :data:`COLUMNS`.
 
     Columns beyond the ids: ``clip_index`` (int16), ``frame_indices`` int32 [K] (0-based frame
     numbers of the source video), ``timestamps_s`` float32 [K] (seconds, ``index / avg_fps``),
@@ -134,28 +255,11 @@ def clip_schema(s: ShardShapes) -> pa.Schema:
     no face; a crop is never another person's) and ``shots`` int32 [K] (shot of each frame). The HDF5 shard also holds ``clips/body``: the same crops with the
     face box (+10 %) blacked out, the TSN ``body`` input.
     """
-    k = s.frames_per_clip
-    fields = _id_fields() + [
-        pa.field("clip_index", pa.int16(), nullable=False),
-        pa.field("frame_indices", _tensor((k,), pa.int32())),
-        pa.field("timestamps_s", _tensor((k,))),
-        pa.field("face_boxes", _tensor((k, 4))),
-        pa.field("face_scores", _tensor((k,))),
-        pa.field("face_found", pa.list_(pa.bool_(), k)),
-        pa.field("keypoints", _tensor((k, s.joints, 3))),
-        pa.field("superimage_png", pa.binary()),
-        pa.field("superimage_layout", pa.string()),
-        pa.field("body_boxes", _tensor((k, 4))),
-        pa.field("fullbody_png", pa.binary()),
-        pa.field("face_person", _tensor((k,), pa.int32())),
-        pa.field("shots", _tensor((k,), pa.int32())),
-    ]
-    return pa.schema(fields, metadata={b"affectzoo_schema_version": str(SCHEMA_VERSION).encode(),
-                                       b"table": b"clips"})
+    return _schema("clips", s)
 
 
 def video_schema(s: ShardShapes) -> pa.Schema:
-    """Arrow schema of ``videos-*.parquet`` (one row per sample).
+    """Arrow schema of ``videos-*.parquet`` (one row per sample), derived from :data:`COLUMNS`.
 
     Columns beyond the ids: ``start_s`` / ``end_s`` (float32 window bounds, seconds),
     ``fps`` (float32, decoder average), ``num_frames`` (int32, frames actually decoded, <= T),
@@ -175,70 +279,13 @@ def video_schema(s: ShardShapes) -> pa.Schema:
     ``valence`` / ``arousal`` (float32, the corpus's scale) and ``fold`` (int16, 1-based).
     Skeleton corpora store their own joints (V from the card) with (x, y, z) in ``keypoints``.
     """
-    t = s.frames
-    fields = _id_fields() + [
-        pa.field("start_s", pa.float32()),
-        pa.field("end_s", pa.float32()),
-        pa.field("fps", pa.float32()),
-        pa.field("num_frames", pa.int32()),
-        pa.field("frame_indices", _tensor((t,), pa.int32())),
-        pa.field("timestamps_s", _tensor((t,))),
-        pa.field("keypoints", _tensor((t, s.joints, 3))),
-        pa.field("persons", _tensor((t,), pa.int16())),
-        pa.field("timeline", _tensor((s.timeline_channels, s.timeline_size, s.timeline_length))),
-        pa.field("frame_shape", _tensor((2,), pa.int32())),
-        pa.field("tracks", _tensor((s.persons, t, 17, 3))),
-        pa.field("pose_features", _tensor((s.feature_frames, s.feature_dim))),
-        pa.field("shots", _tensor((t,), pa.int32())),
-        pa.field("person_ids", _tensor((s.persons,), pa.int32())),
-        pa.field("main_present", pa.list_(pa.bool_(), t)),
-        pa.field("targets", pa.list_(pa.float32())),
-        pa.field("valence", pa.float32()),
-        pa.field("arousal", pa.float32()),
-        pa.field("fold", pa.int16()),
-    ]
-    return pa.schema(fields, metadata={b"affectzoo_schema_version": str(SCHEMA_VERSION).encode(),
-                                       b"table": b"videos"})
+    return _schema("videos", s)
 
 
-#: HDF5 layout: dataset path -> (dtype, per-row shape as a function of ShardShapes).
-#: Every dataset is chunked one row at a time and LZF-compressed; string ids are UTF-8.
-H5_LAYOUT = {
-    "videos/sample_id": ("str", lambda s: ()),
-    "videos/label": ("int64", lambda s: ()),
-    "videos/split": ("str", lambda s: ()),
-    "videos/keypoints": ("float32", lambda s: (s.frames, s.joints, 3)),
-    "videos/timeline": ("float32", lambda s: (s.timeline_channels, s.timeline_size, s.timeline_length)),
-    "videos/num_frames": ("int32", lambda s: ()),
-    "videos/frame_shape": ("int32", lambda s: (2,)),
-    "videos/tracks": ("float32", lambda s: (s.persons, s.frames, 17, 3)),
-    "videos/pose_features": ("float32", lambda s: (s.feature_frames, s.feature_dim)),
-    "videos/targets": ("float32", lambda s: (s.classes,)),
-    "videos/fold": ("int16", lambda s: ()),
-    "videos/timestamps_s": ("float32", lambda s: (s.frames,)),
-    "videos/face_pool": ("uint8", lambda s: (s.pool_frames, s.face_size, s.face_size, 3)),
-    "videos/face_pool_found": ("bool", lambda s: (s.pool_frames,)),
-    "videos/shots": ("int32", lambda s: (s.frames,)),
-    "videos/person_ids": ("int32", lambda s: (s.persons,)),
-    "videos/main_present": ("bool", lambda s: (s.frames,)),
-    "videos/joints3d": ("float32", lambda s: (s.persons, s.gait_frames, s.world_joints, 8)),
-    "videos/gait": ("float32", lambda s: (s.gait_frames, 16, 3)),
-    "videos/gait_embedding": ("float32", lambda s: (s.gait_embedding_size, s.gait_embedding_size, 3)),
-    "clips/sample_id": ("str", lambda s: ()),
-    "clips/clip_index": ("int64", lambda s: ()),
-    "clips/label": ("int64", lambda s: ()),
-    "clips/split": ("str", lambda s: ()),
-    "clips/fold": ("int16", lambda s: ()),
-    "clips/faces": ("uint8", lambda s: (s.frames_per_clip, s.face_size, s.face_size, 3)),
-    "clips/face_found": ("bool", lambda s: (s.frames_per_clip,)),
-    "clips/face_boxes": ("float32", lambda s: (s.frames_per_clip, 4)),
-    "clips/fullbody": ("uint8", lambda s: (s.frames_per_clip, s.face_size, s.face_size, 3)),
-    "clips/body": ("uint8", lambda s: (s.frames_per_clip, s.face_size, s.face_size, 3)),
-    "clips/body_boxes": ("float32", lambda s: (s.frames_per_clip, 4)),
-    "clips/faces_masked": ("uint8", lambda s: (s.masked_frames, s.face_size, s.face_size, 3)),
-    "clips/face_person": ("int32", lambda s: (s.frames_per_clip,)),
-    "clips/shots": ("int32", lambda s: (s.frames_per_clip,)),
-}
+#: HDF5 layout: dataset path -> (dtype, per-row shape as a function of ShardShapes), derived
+#: from :data:`COLUMNS`. Every dataset is chunked one row at a time and LZF-compressed; string
+#: ids are UTF-8.
+H5_LAYOUT = {f"{c.table}/{c.name}": (c.h5_dtype or c.dtype, c.shape) for c in COLUMNS if c.h5}
 
 
 class ShardSchemaError(ValueError):

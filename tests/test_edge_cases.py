@@ -705,7 +705,7 @@ def _():
     frame = np.zeros((8, 8, 3), np.uint8)
     for bad in (np.nan, np.inf):
         with pytest.raises(ValueError, match="box must be finite"):
-            FW.face_crop(frame, [2, 2, bad, 6], size=6)
+            FW.vtt_face_crop(frame, [2, 2, bad, 6], size=6)
 
 
 # =============================================================================================

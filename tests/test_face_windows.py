@@ -64,13 +64,13 @@ def test_face_crop_and_window():
     rng = np.random.default_rng(0)
     video = rng.integers(0, 256, (6, 120, 160, 3), dtype=np.uint8)
     box = [60, 40, 90, 80]                       # w 30, h 40, centre (75, 60); friends side 55
-    crop = F.face_crop(video[2], box, "friends", size=64)
+    crop = F.vtt_face_crop(video[2], box, "friends", size=64)
     want = cv2.resize(video[2][60 - 27:60 + 28, 75 - 27:75 + 28], (64, 64), interpolation=cv2.INTER_LINEAR)
     np.testing.assert_array_equal(crop, want)
     crops = F.window_crops(video, 1, box, size=32)
     assert crops.shape == (4, 32, 32, 3) and crops.dtype == np.uint8
     # window of frame 1 is [-1, 0, 1, 2] -> clamped [0, 0, 1, 2]
     for k, i in enumerate([0, 0, 1, 2]):
-        np.testing.assert_array_equal(crops[k], F.face_crop(video[i], box, size=32))
-    static = F.face_crop(video[0], [140, 100, 160, 120], "static", size=40)  # side 40, runs off the corner
+        np.testing.assert_array_equal(crops[k], F.vtt_face_crop(video[i], box, size=32))
+    static = F.vtt_face_crop(video[0], [140, 100, 160, 120], "static", size=40)  # side 40, runs off the corner
     assert static.shape == (40, 40, 3)

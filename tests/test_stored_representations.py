@@ -17,7 +17,7 @@ import pytest
 from pipelines.cards import load_card
 from pipelines.config import config_from_card
 from pipelines.decoders import read_frames
-from pipelines.faces import face_crop
+from pipelines.crops import face_box_crop
 from pipelines.represent.face_windows import window_crops
 from pipelines.represent.segments import MASK_COLOR, mask_landmarks, mask_polygon
 from pipelines.rows import face_at, landmarks_in_face_crop, masked_face
@@ -106,7 +106,7 @@ def test_blazeface_and_dbface_keypoints_to_mask_landmarks():
 
 @pytest.mark.parametrize("points", [6, 5])
 def test_landmarks_follow_the_face_crop(points):
-    """A keypoint lit in the head crop lands, after :func:`pipelines.faces.face_crop`, where
+    """A keypoint lit in the head crop lands, after :func:`pipelines.crops.face_box_crop`, where
     :func:`landmarks_in_face_crop` maps it (intensity centroid of the resampled spot)."""
     head = np.zeros((256, 256, 3), np.uint8)
     kps = np.array([[100, 110], [140, 108], [121, 130], [122, 150], [84, 118], [158, 116]], float)[:points]
@@ -116,7 +116,7 @@ def test_landmarks_follow_the_face_crop(points):
         for (x, y), (u, v) in zip(kps.astype(int), mapped):
             spot = head.copy()
             spot[y, x] = 255
-            crop = face_crop(spot, det, size)[..., 0].astype(float)
+            crop = face_box_crop(spot, det, size)[..., 0].astype(float)
             ys, xs = np.mgrid[: crop.shape[0], : crop.shape[1]]
             w = crop.sum()
             # bilinear kernel: symmetric, so the centroid is the mapped point (weights quantised

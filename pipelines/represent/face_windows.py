@@ -45,7 +45,7 @@ __all__ = [
     "timecode_to_frame",
     "crop_side",
     "crop_center",
-    "face_crop",
+    "vtt_face_crop",
     "window_crops",
 ]
 
@@ -96,7 +96,7 @@ def crop_center(box) -> tuple[int, int]:
     return int(x1 + w / 2.0), int(y1 + h / 2.0)
 
 
-def face_crop(frame: np.ndarray, box, rule: str = "friends", size: int = CROP_SIZE) -> np.ndarray:
+def vtt_face_crop(frame: np.ndarray, box, rule: str = "friends", size: int = CROP_SIZE) -> np.ndarray:
     """Square face crop of one frame under ``rule``, resized to ``size x size`` (bilinear).
 
     Args:
@@ -119,10 +119,10 @@ def window_crops(frames: Sequence[np.ndarray] | np.ndarray, frame: int, box, rul
     Args:
         frames: the video's frames, indexable by 0-based frame number (``[N, H, W, 3]`` or a list).
         frame: the annotated frame; box: its face box ``[x1, y1, x2, y2]`` (used for all frames).
-        rule, size: see :func:`face_crop`; window, clamp: see :func:`pipelines.sampling.window_frames`.
+        rule, size: see :func:`vtt_face_crop`; window, clamp: see :func:`pipelines.sampling.window_frames`.
 
     Returns:
         ``[window, size, size, 3]`` in window order (``p-2, p-1, p, p+1``).
     """
     idx = window_frames(frame, len(frames), window, clamp)
-    return np.stack([face_crop(frames[int(i)], box, rule, size) for i in idx])
+    return np.stack([vtt_face_crop(frames[int(i)], box, rule, size) for i in idx])

@@ -34,6 +34,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipelines.crops import crop_region
+
 __all__ = [
     "INPUTS",
     "expand_box",
@@ -106,16 +108,6 @@ def body_region(keypoints: np.ndarray, frame_hw: tuple[int, int],
         return None
     xy = kp[ok, :2]
     return expand_box([xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max()], frame_hw)
-
-
-def crop_region(frame: np.ndarray, region: tuple[int, int, int, int] | None) -> np.ndarray:
-    """``frame[top:bottom, left:right]`` (a copy); the whole frame when ``region`` is None or empty."""
-    if region is None:
-        return frame.copy()
-    left, top, right, bottom = region
-    if right <= left or bottom <= top:
-        return frame.copy()
-    return frame[top:bottom, left:right].copy()
 
 
 def tsn_crops(frame: np.ndarray, mode: str, face_box=None, keypoints: np.ndarray | None = None,

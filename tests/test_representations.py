@@ -1,0 +1,82 @@
+"""The table of stored representations (pipelines/representations.py) and the layout derived from it."""
+from __future__ import annotations
+
+from dataclasses import fields
+
+import numpy as np
+import pytest
+
+from pipelines.config import ExtractConfig
+from pipelines.record import SampleRecord, skeleton_record
+from pipelines.representations import REPRESENTATIONS, representation
+from pipelines.rows import clip_rows, video_row
+from schemas.shards import COLUMNS, H5_LAYOUT, ShardShapes, clip_schema, columns_of, video_schema
+
+#: Row keys the shard writer reads for an HDF5 dataset of another name (pipelines.shards._H5_SOURCE).
+H5_SOURCE = {"videos/targets": "targets_vector", "videos/fold": "fold_index", "clips/fold": "fold_index"}
+
+
+def _cfg(**kw) -> ExtractConfig:
+    base = dict(corpus="t", card_path="t.toml", label_names=("a", "b", "c"), window_s=1.0, sample_fps=6.0, clips=2,
+                frames_per_clip=2, face_size=16, timeline_size=8, timeline_length=6, timeline_pad="faithful",
+                face_extractor="blazeface-front", pose_extractor="posenet-mobilenet-v1-075", pose_scale_factor=1.0,
+                num_shards=1, modality="skeleton", joints=16, max_frames=6)
+    return ExtractConfig(**{**base, **kw})
+
+
+def test_every_column_has_one_representation_and_every_representation_stores_something():
+    names = [r.name for r in REPRESENTATIONS]
+    assert len(names) == len(set(names))
+    assert {c.representation for c in COLUMNS} == set(names)
+    for rep in REPRESENTATIONS:
+        assert rep.columns and all(c.representation == rep.name for c in rep.columns)
+        tables = {c.table for c in rep.columns}
+        assert ("videos" in tables) == (rep.video is not None), rep.name
+        assert ("clips" in tables) == (rep.clip is not None), rep.name
+    with pytest.raises(KeyError, match="unknown representation 'nope'"):
+        representation("nope")
+
+
+def test_declared_inputs_and_options_exist():
+    record_fields = {f.name for f in fields(SampleRecord)}
+    config_fields = {f.name for f in fields(ExtractConfig)}
+    for rep in REPRESENTATIONS:
+        assert set(rep.inputs) <= record_fields | {"faces", "clip"}, rep.name
+        assert set(rep.options) <= config_fields, rep.name
+
+
+def test_layout_is_derived_from_the_columns():
+    s = ShardShapes(frames=6, joints=16, clips=2, frames_per_clip=2, face_size=16, timeline_size=8,
+                    timeline_length=6, classes=3, pool_frames=6, masked_frames=2, world_joints=33)
+    assert video_schema(s).names == [c.name for c in columns_of("videos") if c.parquet is not None]
+    assert clip_schema(s).names == [c.name for c in columns_of("clips") if c.parquet is not None]
+    assert set(H5_LAYOUT) == {f"{c.table}/{c.name}" for c in COLUMNS if c.h5}
+    assert H5_LAYOUT["videos/label"][0] == "int64" and video_schema(s).field("label").type == "int16"
+    assert H5_LAYOUT["clips/faces_masked"][1](s) == (2, 16, 16, 3)
+    assert video_schema(s).field("tracks").type.shape == [2, 6, 17, 3]
+    assert "face_pool" not in video_schema(s).names and "superimage_png" not in {
+        n.split("/")[1] for n in H5_LAYOUT if n.startswith("clips/")}
+
+
+def test_rows_carry_every_column_their_table_declares():
+    """A skeleton record through the table's builders: every Parquet column and every non-empty
+    HDF5 dataset has its row key, with the declared per-row shape."""
+    cfg = _cfg()
+    gait = np.random.default_rng(0).normal(size=(9, 16, 3))
+    sample = {"corpus": "t", "sample_id": "t/a", "video_id": "a", "uri": "a", "split": "train", "label": 2,
+              "label_name": "c", "start_s": 0.0, "end_s": None, "fold": 3}
+    record = skeleton_record(sample, gait, cfg)
+    video, clips = video_row(record, cfg, {}), clip_rows(record, {}, cfg)
+    s = cfg.shapes
+    for table, rows in (("videos", [video]), ("clips", clips)):
+        for c in columns_of(table):
+            key = H5_SOURCE.get(f"{table}/{c.name}", c.name) if c.h5 and c.parquet is None else c.name
+            if 0 in c.shape(s) and c.parquet is None:
+                continue  # a switched-off dataset: the writer stores it empty
+            for row in rows:
+                assert key in row, (table, c.name)
+                if c.parquet == "tensor" and c.shape(s):
+                    assert np.shape(row[key]) == c.shape(s), (table, c.name)
+    assert video["fold_index"] == 3 and video["targets_vector"].tolist() == [0, 0, 1]
+    assert np.isnan(video["end_s"]) and video["num_frames"] == 6
+    assert [c["clip_index"] for c in clips] == [0, 1]
