@@ -43,7 +43,10 @@ class StepFailed(Exception):
 
 
 class StepTimer:
-    """Milliseconds per step: ``{step: [count, total_ms]}``, reported as Beam distributions."""
+    """Times each step and hands ``(step, milliseconds)`` to ``report``; the shard stage
+    (:class:`pipelines.stages.ExtractShard`) adds them up into the shard's log file, which the
+    driver merges into the run's summary and manifest (no Beam metrics: not every runner has
+    them)."""
 
     def __init__(self, report: Callable[[str, int], None] | None = None):
         self.report = report or (lambda step, ms: None)
