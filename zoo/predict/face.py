@@ -265,11 +265,17 @@ class FacePredictor:
                 if result.header["sampled_frames"] == 0:
                     raise
                 result.error = str(exc)
+        return self.finish(result, tracker, path)
+
+    def finish(self, result, tracker, source: str):
+        """Close a result after its last chunk: the per-person summary, the header's counts
+        (faces, tracks, persons, shots) and the "no face found" message (``source`` names the
+        video or folder). Returns ``result``."""
         result.summary = summarise_persons(result.records, self.classes)
         result.header.update(faces=len(result.records), tracks=len({r["id"] for r in result.records}),
                              persons=len(result.summary), shots=tracker.num_shots)
         if not result.records and result.error is None:
-            result.message = (f"no face found in {result.header['sampled_frames']} sampled frames of {path} "
+            result.message = (f"no face found in {result.header['sampled_frames']} sampled frames of {source} "
                               f"(detector {self.detector_name})")
         return result
 

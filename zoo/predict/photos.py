@@ -37,7 +37,7 @@ import numpy as np
 
 from pipelines.images import IMAGE_SUFFIXES, ImageError, open_image
 from zoo.predict.core import CHUNK_FRAMES, Options, Sampling, VideoPrediction, round_scores
-from zoo.predict.face import clip_box, summarise_persons
+from zoo.predict.face import clip_box
 
 #: Contact-sheet tiles of photos (width, height in pixels) and their most.
 SHEET_TILE = (320, 240)
@@ -203,13 +203,7 @@ def predict_frames(predictor, folder: str, sampling: Sampling, fps: float,
                 bar.update(len(idx))
         except ImageError as exc:
             result.error = str(exc)
-    result.summary = summarise_persons(result.records, predictor.classes)
-    result.header.update(faces=len(result.records), tracks=len({r["id"] for r in result.records}),
-                         persons=len(result.summary), shots=tracker.num_shots)
-    if not result.records and result.error is None:
-        result.message = (f"no face found in {result.header['sampled_frames']} sampled frames of {folder} "
-                          f"(detector {predictor.detector_name})")
-    return result
+    return predictor.finish(result, tracker, folder)
 
 
 def frame_chunks(files: Sequence[Path], indices: np.ndarray, size: tuple[int, int],
