@@ -21,7 +21,7 @@ from schemas.keypoints import PROXEMO16
 
 REPO = Path(__file__).resolve().parents[1]
 CLIP = REPO / "samples" / "videos" / "hikers_walking.mp4"
-STEP = REPO.parent / "shared" / "data" / "gait" / "step_features4DCVAEGCN.h5"
+STEP = Path(os.environ.get("AFFECTZOO_SHARED", REPO.parent / "shared")) / "data" / "gait" / "step_features4DCVAEGCN.h5"
 ROOT, HEAD = PROXEMO16.index("root"), PROXEMO16.index("head")
 FEET = [PROXEMO16.index("left_foot"), PROXEMO16.index("right_foot")]
 
