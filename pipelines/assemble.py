@@ -1,9 +1,11 @@
 """Per-sample steps after pose estimation: tracking, the main person, head and body crops,
 annotated face crops, the pose representations.
 
-Pure functions (numpy in, numpy / dicts out), no state, testable without Beam. The builders of
-:mod:`pipelines.record` call them to fill a :class:`pipelines.record.SampleRecord`; each step
-says which record fields it adds (PySKL habit). The shard rows are made in :mod:`pipelines.rows`.
+Pure functions (numpy in, numpy / dicts out), no state, testable without Beam. The record steps
+at the end (``*_step``) wrap them for the table of representations: each reads the keys its
+:class:`pipelines.representations.RecordStep` declares and returns exactly the record fields it
+adds (PySKL habit); :func:`pipelines.record.build_record` runs them to fill a
+:class:`pipelines.record.SampleRecord`. The shard rows are made in :mod:`pipelines.rows`.
 """
 from __future__ import annotations
 
@@ -15,11 +17,12 @@ from pipelines.crops import crop_box_resized, square_around
 from pipelines.faces import HEAD_CROP_SIZE, head_box
 from pipelines.persons import Identity, identify, seen
 from pipelines.represent import face_windows
+from pipelines.represent.joints3d import main_gait, person_joints3d
 from pipelines.represent.pose_features import tracks_pose_features
 from pipelines.represent.segments import body_region
 from pipelines.represent.timeline import skeleton_timeline
 from pipelines.sampling import clip_positions
-from schemas.keypoints import COCO17
+from schemas.keypoints import COCO17, coco17_to_openpose18
 
 
 def kept_positions(num_frames: int, cfg: ExtractConfig) -> set[int]:
@@ -231,3 +234,100 @@ def given_faces_at(box, frames: dict[int, np.ndarray], num_frames: int, cfg: Ext
     return out
 
 
+
+
+# ------------------------------------------------------------------------------ record steps
+# Each step reads the keys its table line declares (``needs``) from the record being built and
+# returns exactly the keys it ``adds``; :data:`pipelines.representations.REPRESENTATIONS` lists
+# them and :func:`pipelines.record.build_record` runs them in table order.
+def window_step(got: dict, cfg: ExtractConfig) -> dict:
+    """Adds ``frame_shape`` (the decoder's, else the first kept frame's, else 0) and
+    ``clip_plan`` (:func:`pipelines.sampling.clip_positions`)."""
+    shape = got.get("decoded_shape")
+    if shape is None:
+        frames = got["frames"]
+        shape = next(iter(frames.values())).shape[:2] if frames else (0, 0)
+    return {"frame_shape": np.array(shape, np.int32),
+            "clip_plan": clip_positions(len(got["frame_indices"]), cfg.clips, cfg.frames_per_clip)}
+
+
+def persons_step(got: dict, cfg: ExtractConfig) -> dict:
+    """Adds ``tracks``, ``persons``, ``person_ids`` (:func:`identified_tracks`) and ``shots``."""
+    tracks, persons, person_ids = identified_tracks(got["poses"], cfg, identity=got["identity"])
+    return {"tracks": tracks, "persons": persons, "person_ids": person_ids, "shots": got["identity"].shots}
+
+
+def keypoints_step(got: dict, cfg: ExtractConfig) -> dict:
+    """Adds ``keypoints``: the main person's (``tracks`` row 0) OpenPose-18 track."""
+    return {"keypoints": coco17_to_openpose18(got["tracks"][0])}
+
+
+def timeline_step(got: dict, cfg: ExtractConfig) -> dict:
+    """Adds ``timeline`` (:func:`timeline_of` the main person's keypoints)."""
+    return {"timeline": timeline_of(got["keypoints"], cfg)}
+
+
+def pose_features_step(got: dict, cfg: ExtractConfig) -> dict:
+    """Adds ``pose_features`` (:func:`pose_features_of` the tracks)."""
+    return {"pose_features": pose_features_of(got["tracks"], got["frame_indices"], cfg)}
+
+
+def faces_step(got: dict, cfg: ExtractConfig) -> dict:
+    """Adds ``given_faces`` (crops of an annotated face box: AffectNet, RAF-DB, Friends; no
+    detector then) or ``head_boxes`` and ``head_crops`` (the main person's head crops the face
+    detector searches, :func:`head_requests`)."""
+    given = got["sample"].get("box")
+    if given is not None:
+        return {"head_crops": {}, "head_boxes": {},
+                "given_faces": given_faces_at(given, got["frames"], len(got["frame_indices"]), cfg)}
+    crops, boxes = head_requests(got["tracks"][0], got["frames"], cfg)
+    return {"head_crops": crops, "head_boxes": boxes, "given_faces": {}}
+
+
+def body_step(got: dict, cfg: ExtractConfig) -> dict:
+    """Adds ``body_crops`` (:func:`body_crops` of the main person at the clip frames)."""
+    return {"body_crops": body_crops(got["tracks"][0], got["frames"], cfg)}
+
+
+def joints3d_step(got: dict, cfg: ExtractConfig) -> dict:
+    """Adds ``joints3d``, ``gait`` and ``gait_embedding`` from a 3-D pose extractor's keypoints
+    (``world``; :mod:`pipelines.represent.joints3d`), all None with a 2-D extractor."""
+    if got["world"] is None:
+        return {"joints3d": None, "gait": None, "gait_embedding": None}
+    joints3d = person_joints3d(got["world"], got["identity"].pose_person, got["person_ids"])
+    gait, embedding = main_gait(joints3d[0], cfg.frames)
+    return {"joints3d": joints3d, "gait": gait, "gait_embedding": embedding}
+
+
+# Skeleton corpora (EWalk / ELMD gait, Emilya sheet): ``joints`` float64 [T, V, 3] and ``keep``
+# (the ``cfg.frames`` evenly spaced rows stored) instead of poses and pixels.
+def skeleton_window_step(got: dict, cfg: ExtractConfig) -> dict:
+    """Adds ``frame_shape`` (0: no pixels) and ``clip_plan``."""
+    return {"frame_shape": np.zeros(2, np.int32),
+            "clip_plan": clip_positions(len(got["frame_indices"]), cfg.clips, cfg.frames_per_clip)}
+
+
+def skeleton_persons_step(got: dict, cfg: ExtractConfig) -> dict:
+    """Adds empty ``tracks`` (NaN) and ``person_ids`` (-1), one pose per frame, one shot."""
+    t, shapes = len(got["frame_indices"]), cfg.shapes
+    return {"tracks": np.full((shapes.persons, t, len(COCO17), 3), np.nan, np.float32),
+            "persons": np.ones(t, np.int16), "person_ids": np.full(shapes.persons, -1, np.int32),
+            "shots": np.zeros(t, np.int32)}
+
+
+def skeleton_keypoints_step(got: dict, cfg: ExtractConfig) -> dict:
+    """Adds ``keypoints``: the raw (x, y, z) joints at the stored rows."""
+    return {"keypoints": got["joints"][got["keep"]].astype(np.float32)}
+
+
+def skeleton_timeline_step(got: dict, cfg: ExtractConfig) -> dict:
+    """Adds ``timeline`` from the (x, y) of **all** T rows times ``cfg.coordinate_scale``
+    (seed spec 1.7)."""
+    xy = got["joints"][..., :2] * cfg.coordinate_scale
+    return {"timeline": skeleton_timeline(xy, size=cfg.timeline_size, length=cfg.timeline_length,
+                                          pad=cfg.timeline_pad)}
+
+
+def skeleton_pose_features_step(got: dict, cfg: ExtractConfig) -> dict:
+    """Adds all-zero ``pose_features`` (the CAER features need COCO tracks)."""
+    return {"pose_features": np.zeros((cfg.shapes.feature_frames, cfg.shapes.feature_dim), np.float32)}

@@ -1,6 +1,7 @@
 """The sample record: everything one sample holds between inference and its shard rows.
 
-One builder per modality fills a :class:`SampleRecord`:
+The fields are filled by the record steps of :data:`pipelines.representations.REPRESENTATIONS`
+(:func:`build_record`, in table order); one builder per modality gives them their inputs:
 
 * :func:`video_record`: a decoded video window after pose estimation (also the image path's
   core, and what :mod:`zoo.predict` rebuilds for a checkpoint's window);
@@ -14,21 +15,19 @@ rows pad it to T). The rows for the shards are made from a record by :mod:`pipel
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
-from pipelines.assemble import (body_crops, given_faces_at, head_requests, identified_tracks, kept_positions,
-                                pose_features_of, timeline_of)
+from pipelines.assemble import kept_positions
 from pipelines.config import ExtractConfig
 from pipelines.persons import Identity, identify
-from pipelines.represent.joints3d import main_gait, person_joints3d
-from pipelines.represent.timeline import skeleton_timeline
-from pipelines.sampling import clip_positions, even_positions
-from schemas.keypoints import COCO17, coco17_to_openpose18
+from pipelines.representations import REPRESENTATIONS
+from pipelines.sampling import even_positions
+from schemas.keypoints import COCO17
 
-__all__ = ["NO_POSE", "SampleRecord", "image_record", "skeleton_record", "video_record"]
+__all__ = ["NO_POSE", "SampleRecord", "build_record", "image_record", "skeleton_record", "video_record"]
 
 #: ``(pose_scores float32 [P], keypoints float32 [P, 17, 3])``: no person (image corpora).
 NO_POSE = (np.zeros(0, np.float32), np.zeros((0, len(COCO17), 3), np.float32))
@@ -89,13 +88,50 @@ class SampleRecord:
     gait_embedding: np.ndarray | None = None
 
 
+def build_record(got: dict[str, Any], cfg: ExtractConfig, modality: str = "record") -> dict[str, Any]:
+    """Run the record steps of every :data:`pipelines.representations.REPRESENTATIONS` line, in
+    table order, on ``got`` (PySKL-style: each step reads the keys it ``needs`` and adds the keys
+    it declares).
+
+    Args:
+        got: the builder's inputs; updated in place with every step's keys.
+        modality: ``record`` (video and image samples) or ``skeleton`` (the steps used).
+
+    Returns:
+        ``got``.
+
+    Raises:
+        RuntimeError: a step needs a key that no earlier line adds, or returns other keys than
+            it declares (a wrong table line; the message names the representation).
+    """
+    for rep in REPRESENTATIONS:
+        step = getattr(rep, modality)
+        if step is None:
+            continue
+        missing = [k for k in step.needs if k not in got]
+        if missing:
+            raise RuntimeError(f"representation {rep.name!r}: its {modality} step needs {missing}, which no "
+                               "earlier line of REPRESENTATIONS adds")
+        added = step.run(got, cfg)
+        if set(added) != set(step.adds):
+            raise RuntimeError(f"representation {rep.name!r}: its {modality} step added {sorted(added)}, "
+                               f"declared {sorted(step.adds)}")
+        got.update(added)
+    return got
+
+
+def _record_of(got: dict[str, Any]) -> SampleRecord:
+    return SampleRecord(**{f.name: got[f.name] for f in fields(SampleRecord) if f.name in got})
+
+
 def video_record(meta: dict[str, Any], poses: dict[int, tuple], frames: dict[int, np.ndarray],
                  cfg: ExtractConfig, identity: Identity | None = None,
                  world: list[np.ndarray] | None = None) -> tuple[SampleRecord, dict]:
-    """Assemble one video (or image) sample after pose estimation.
+    """Assemble one video (or image) sample after pose estimation: :func:`build_record` with the
+    table's ``record`` steps.
 
     Requires ``sample``, ``frame_indices``, ``timestamps_s``, ``fps`` (``meta``), the poses of
-    every sampled frame and the pixels of the kept frames; adds every other field
+    every sampled frame and the pixels of the kept frames; the steps add every other field
     (tracking, main person, timeline, pose features, clip plan, head / given / body crops).
 
     Args:
@@ -120,28 +156,14 @@ def video_record(meta: dict[str, Any], poses: dict[int, tuple], frames: dict[int
     missing = sorted(set(range(n)) - set(poses))
     if missing:
         raise ValueError(f"pose results missing for positions {missing[:5]}")
+    ordered = [poses[i] for i in range(n)]
     if identity is None:
-        identity = identify([poses[i] for i in range(n)], None, cfg.min_keypoint_score)
-    tracks, persons, person_ids = identified_tracks([poses[i] for i in range(n)], cfg, identity=identity)
-    op18 = coco17_to_openpose18(tracks[0])
-    given = meta["sample"].get("box")
-    if given is not None:  # annotated face box (AffectNet, RAF-DB, Friends): no detector needed
-        crops, boxes, given_faces = {}, {}, given_faces_at(given, frames, n, cfg)
-    else:
-        (crops, boxes), given_faces = head_requests(tracks[0], frames, cfg), {}
-    shape = next(iter(frames.values())).shape[:2] if frames else (0, 0)
-    record = SampleRecord(
-        sample=meta["sample"], frame_indices=meta["frame_indices"], timestamps_s=meta["timestamps_s"],
-        fps=meta["fps"], keypoints=op18, persons=persons, tracks=tracks, person_ids=person_ids,
-        shots=identity.shots,
-        pose_features=pose_features_of(tracks, meta["frame_indices"], cfg), timeline=timeline_of(op18, cfg),
-        frame_shape=np.array(meta.get("frame_shape", shape), np.int32),
-        clip_plan=clip_positions(n, cfg.clips, cfg.frames_per_clip), head_boxes=boxes, given_faces=given_faces,
-        body_crops=body_crops(tracks[0], frames, cfg))
-    if world is not None:
-        record.joints3d = person_joints3d(world, identity.pose_person, person_ids)
-        record.gait, record.gait_embedding = main_gait(record.joints3d[0], cfg.frames)
-    return record, crops
+        identity = identify(ordered, None, cfg.min_keypoint_score)
+    got = build_record({"sample": meta["sample"], "frame_indices": meta["frame_indices"],
+                        "timestamps_s": meta["timestamps_s"], "fps": meta["fps"],
+                        "decoded_shape": meta.get("frame_shape"), "poses": ordered, "frames": frames,
+                        "identity": identity, "world": world}, cfg)
+    return _record_of(got), got["head_crops"]
 
 
 def image_record(sample: dict[str, Any], positions: np.ndarray, images: list[np.ndarray],
@@ -169,7 +191,8 @@ def image_record(sample: dict[str, Any], positions: np.ndarray, images: list[np.
 
 
 def skeleton_record(sample: dict[str, Any], joints: np.ndarray, cfg: ExtractConfig) -> SampleRecord:
-    """Record of a skeleton sample (EWalk / ELMD gait, Emilya sheet): no decoding, no detection.
+    """Record of a skeleton sample (EWalk / ELMD gait, Emilya sheet): no decoding, no detection;
+    :func:`build_record` with the table's ``skeleton`` steps.
 
     Requires the joints; adds ``keypoints`` (raw x, y, z at ``cfg.frames`` evenly spaced rows
     when T is longer, :func:`pipelines.sampling.even_positions`), ``frame_indices`` (rows of the
@@ -190,13 +213,7 @@ def skeleton_record(sample: dict[str, Any], joints: np.ndarray, cfg: ExtractConf
         raise ValueError(f"{sample.get('uri')}: joints of shape {joints.shape}, expected [T, {cfg.joints}, 3]")
     keep = even_positions(len(joints), cfg.frames)
     fps = cfg.frame_rate if cfg.frame_rate > 0 else float("nan")
-    shapes = cfg.shapes
-    timeline = skeleton_timeline(joints[..., :2] * cfg.coordinate_scale, size=cfg.timeline_size,
-                                 length=cfg.timeline_length, pad=cfg.timeline_pad)
-    return SampleRecord(
-        sample=sample, frame_indices=keep.astype(np.int32), timestamps_s=(keep / fps).astype(np.float32), fps=fps,
-        keypoints=joints[keep].astype(np.float32), persons=np.ones(len(keep), np.int16),
-        tracks=np.full((shapes.persons, len(keep), len(COCO17), 3), np.nan, np.float32),
-        person_ids=np.full(shapes.persons, -1, np.int32), shots=np.zeros(len(keep), np.int32),
-        pose_features=np.zeros((shapes.feature_frames, shapes.feature_dim), np.float32), timeline=timeline,
-        frame_shape=np.zeros(2, np.int32), clip_plan=clip_positions(len(keep), cfg.clips, cfg.frames_per_clip))
+    got = build_record({"sample": sample, "frame_indices": keep.astype(np.int32),
+                        "timestamps_s": (keep / fps).astype(np.float32), "fps": fps, "joints": joints, "keep": keep},
+                       cfg, "skeleton")
+    return _record_of(got)

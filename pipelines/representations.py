@@ -11,8 +11,10 @@ In the spirit of PySKL's pipeline steps (each declares the keys it reads and add
   table, HDF5-only or not), :attr:`Representation.columns`;
 * ``options``: the :class:`pipelines.config.ExtractConfig` fields (card ``[representations]``
   keys or flags) it depends on;
-* ``module``: where its computation lives, and the two row builders ``video`` (its ``videos``
-  row fields) and ``clip`` (its ``clips`` row fields).
+* ``module``: where its computation lives; ``record`` / ``skeleton``: the :class:`RecordStep`
+  that adds its record fields (keys read, keys added; :func:`pipelines.record.build_record` runs
+  them in table order); and the two row builders ``video`` (its ``videos`` row fields) and
+  ``clip`` (its ``clips`` row fields).
 
 :func:`pipelines.rows.video_row` and :func:`pipelines.rows.clip_rows` merge the builders' fields
 in table order; :func:`schemas.shards.video_schema`, :func:`schemas.shards.clip_schema` and
@@ -28,12 +30,13 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
+from pipelines import assemble
 from pipelines.crops import black_out_face
 from pipelines.represent.clip_faces import face_person_at, face_pool_of, masked_face
 from pipelines.represent.superimage import tile_superimage
 from schemas.shards import Column, columns_of
 
-__all__ = ["Representation", "ClipView", "REPRESENTATIONS", "representation", "encode_png", "targets_vector",
+__all__ = ["Representation", "RecordStep", "ClipView", "REPRESENTATIONS", "representation", "encode_png", "targets_vector",
            "annotation_columns", "fold_index", "pad_frames", "sample_ids"]
 
 
@@ -62,8 +65,29 @@ class ClipView:
 
 
 @dataclass(frozen=True)
+class RecordStep:
+    """How a representation fills its :class:`pipelines.record.SampleRecord` fields.
+
+    Attributes:
+        needs: keys it reads from the record being built: the builder's inputs (see
+            :func:`pipelines.record.build_record`) or fields an earlier table line adds.
+        adds: the keys it returns, no more and no fewer (record fields, and ``head_crops``: the
+            crops the face detector is run on).
+        run: ``run(got: dict, cfg: ExtractConfig) -> dict`` (the ``*_step`` functions of
+            :mod:`pipelines.assemble`).
+    """
+
+    needs: tuple[str, ...]
+    adds: tuple[str, ...]
+    run: Callable[[dict, Any], dict]
+
+
+@dataclass(frozen=True)
 class Representation:
-    """One stored representation (see the module docstring)."""
+    """One stored representation (see the module docstring).
+
+    ``record`` builds its record fields for video and image samples, ``skeleton`` for skeleton
+    samples (None: it adds none, or the record field keeps its default there)."""
 
     name: str
     module: str
@@ -71,6 +95,8 @@ class Representation:
     options: tuple[str, ...] = ()
     video: Callable[[Any, Any, dict], dict[str, Any]] | None = None
     clip: Callable[[ClipView], dict[str, Any]] | None = None
+    record: RecordStep | None = None
+    skeleton: RecordStep | None = None
 
     @property
     def columns(self) -> list[Column]:
@@ -247,33 +273,55 @@ def _joints3d_video(record, cfg, faces) -> dict:
             "gait_embedding": record.gait_embedding}
 
 
-#: Every stored representation, in row-building order. Outputs: ``schemas.shards.COLUMNS``
-#: with the same name; a test checks that every column has its representation and back.
+def _step(run: Callable, needs: tuple[str, ...], adds: tuple[str, ...]) -> RecordStep:
+    return RecordStep(needs=needs, adds=adds, run=run)
+
+
+#: Every stored representation, in record-building and row-building order (a record step reads
+#: only what earlier lines add). Outputs: ``schemas.shards.COLUMNS`` with the same name; a test
+#: checks that every column has its representation and back.
 REPRESENTATIONS: tuple[Representation, ...] = (
     Representation("ids", "pipelines.samples", ("sample",), ("label_names",), _ids_video, _ids_clip),
     Representation("window", "pipelines.sampling", ("sample", "frame_indices", "timestamps_s", "fps", "frame_shape",
                                                     "clip_plan"),
                    ("window_s", "sample_fps", "max_frames", "clips", "frames_per_clip", "frame_rate"),
-                   _window_video, _window_clip),
-    Representation("keypoints", "schemas.keypoints", ("keypoints", "persons", "clip_plan"),
-                   ("pose_extractor", "joints", "min_keypoint_score"), _keypoints_video, _keypoints_clip),
+                   _window_video, _window_clip,
+                   record=_step(assemble.window_step, ("frame_indices", "frames"), ("frame_shape", "clip_plan")),
+                   skeleton=_step(assemble.skeleton_window_step, ("frame_indices",), ("frame_shape", "clip_plan"))),
     Representation("persons", "pipelines.persons", ("tracks", "person_ids", "shots", "clip_plan"),
-                   ("pose_extractor", "min_keypoint_score"), _persons_video, _persons_clip),
+                   ("pose_extractor", "min_keypoint_score"), _persons_video, _persons_clip,
+                   record=_step(assemble.persons_step, ("poses", "identity"),
+                                ("tracks", "persons", "person_ids", "shots")),
+                   skeleton=_step(assemble.skeleton_persons_step, ("frame_indices",),
+                                  ("tracks", "persons", "person_ids", "shots"))),
+    Representation("keypoints", "schemas.keypoints", ("keypoints", "persons", "clip_plan"),
+                   ("pose_extractor", "joints", "min_keypoint_score"), _keypoints_video, _keypoints_clip,
+                   record=_step(assemble.keypoints_step, ("tracks",), ("keypoints",)),
+                   skeleton=_step(assemble.skeleton_keypoints_step, ("joints", "keep"), ("keypoints",))),
     Representation("timeline", "pipelines.represent.timeline", ("timeline",),
-                   ("timeline_size", "timeline_length", "timeline_pad", "coordinate_scale"), _timeline_video),
+                   ("timeline_size", "timeline_length", "timeline_pad", "coordinate_scale"), _timeline_video,
+                   record=_step(assemble.timeline_step, ("keypoints",), ("timeline",)),
+                   skeleton=_step(assemble.skeleton_timeline_step, ("joints",), ("timeline",))),
     Representation("pose_features", "pipelines.represent.pose_features", ("pose_features",),
-                   ("min_keypoint_score",), _pose_features_video),
+                   ("min_keypoint_score",), _pose_features_video,
+                   record=_step(assemble.pose_features_step, ("tracks", "frame_indices"), ("pose_features",)),
+                   skeleton=_step(assemble.skeleton_pose_features_step, (), ("pose_features",))),
     Representation("annotations", "pipelines.samples", ("sample",), ("label_names",), _annotations_video,
                    _annotations_clip),
     Representation("face_pool", "pipelines.represent.clip_faces", ("head_boxes", "given_faces", "faces"),
                    ("face_pool", "face_size", "face_extractor"), _face_pool_video),
     Representation("faces", "pipelines.represent.clip_faces", ("clip_plan", "head_boxes", "given_faces", "faces"),
-                   ("face_size", "face_extractor", "face_crop", "given_box_margin"), clip=_faces_clip),
+                   ("face_size", "face_extractor", "face_crop", "given_box_margin"), clip=_faces_clip,
+                   record=_step(assemble.faces_step, ("sample", "tracks", "frames", "frame_indices"),
+                                ("head_crops", "head_boxes", "given_faces"))),
     Representation("faces_masked", "pipelines.represent.segments", ("clip",), ("face_mask",),
                    clip=_faces_masked_clip),
-    Representation("body", "pipelines.assemble", ("body_crops", "clip"), ("face_size",), clip=_body_clip),
+    Representation("body", "pipelines.assemble", ("body_crops", "clip"), ("face_size",), clip=_body_clip,
+                   record=_step(assemble.body_step, ("tracks", "frames"), ("body_crops",))),
     Representation("joints3d", "pipelines.represent.joints3d", ("joints3d", "gait", "gait_embedding"),
-                   ("world_joints",), _joints3d_video),
+                   ("world_joints",), _joints3d_video,
+                   record=_step(assemble.joints3d_step, ("world", "identity", "person_ids"),
+                                ("joints3d", "gait", "gait_embedding"))),
 )
 
 

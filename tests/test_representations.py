@@ -1,7 +1,7 @@
 """The table of stored representations (pipelines/representations.py) and the layout derived from it."""
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import MISSING, fields
 
 import numpy as np
 import pytest
@@ -43,6 +43,49 @@ def test_declared_inputs_and_options_exist():
     for rep in REPRESENTATIONS:
         assert set(rep.inputs) <= record_fields | {"faces", "clip"}, rep.name
         assert set(rep.options) <= config_fields, rep.name
+
+
+#: What each record builder hands :func:`pipelines.record.build_record` (pipelines/record.py).
+BUILDER_INPUTS = {"record": {"sample", "frame_indices", "timestamps_s", "fps", "decoded_shape", "poses", "frames",
+                             "identity", "world"},
+                  "skeleton": {"sample", "frame_indices", "timestamps_s", "fps", "joints", "keep"}}
+
+
+@pytest.mark.parametrize("modality", sorted(BUILDER_INPUTS))
+def test_record_steps_read_only_what_earlier_lines_add_and_fill_every_record_field(modality):
+    got, added = set(BUILDER_INPUTS[modality]), set()
+    for rep in REPRESENTATIONS:
+        step = getattr(rep, modality)
+        if step is None:
+            continue
+        assert set(step.needs) <= got, (rep.name, set(step.needs) - got)
+        got |= set(step.adds)
+        added |= set(step.adds)
+    record_fields = {f.name for f in fields(SampleRecord)}
+    required = {f.name for f in fields(SampleRecord) if f.default is MISSING and f.default_factory is MISSING}
+    assert required <= added | BUILDER_INPUTS[modality], required - added
+    assert added <= record_fields | {"head_crops"}
+    # a representation's row inputs are record fields some line adds, the builder's, or defaulted ones
+    available = added | (BUILDER_INPUTS[modality] & record_fields) | (record_fields - required)
+    for rep in REPRESENTATIONS:
+        assert set(rep.inputs) - {"faces", "clip"} <= available, rep.name
+
+
+def test_a_wrong_table_line_is_named(monkeypatch):
+    import pipelines.record as record
+    from pipelines.representations import RecordStep, Representation
+
+    cfg = _cfg()
+    sample = {"corpus": "t", "sample_id": "t/a", "video_id": "a", "uri": "a", "split": "train", "label": 0,
+              "label_name": "a", "start_s": 0.0, "end_s": None}
+    lying = Representation("liar", "x", (), skeleton=RecordStep((), ("timeline",), lambda got, cfg: {"other": 1}))
+    monkeypatch.setattr(record, "REPRESENTATIONS", (lying,))
+    with pytest.raises(RuntimeError, match="'liar'.*added \\['other'\\], declared \\['timeline'\\]"):
+        record.skeleton_record(sample, np.zeros((3, 16, 3)), cfg)
+    early = Representation("early", "x", (), skeleton=RecordStep(("tracks",), (), lambda got, cfg: {}))
+    monkeypatch.setattr(record, "REPRESENTATIONS", (early,))
+    with pytest.raises(RuntimeError, match="'early'.*needs \\['tracks'\\]"):
+        record.skeleton_record(sample, np.zeros((3, 16, 3)), cfg)
 
 
 def test_layout_is_derived_from_the_columns():
