@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any, Callable
 
 from schemas.shards import ShardShapes
 
@@ -21,6 +22,61 @@ FACE_CROPS = ("given", "vtt_friends", "vtt_static")
 
 
 @dataclass(frozen=True)
+class CardOption:
+    """Where an :class:`ExtractConfig` field is read from a corpus card (field metadata ``card``).
+
+    Attributes:
+        key: dotted card key (``representations.face_pool`` = table ``[representations]``, key
+            ``face_pool``); ``card_path`` is the loader's own key.
+        default: the value when the card lacks the key; MISSING = the card must give it.
+        parse: converts the card value (``bool`` values must be true or false).
+        modality: read only for cards of this ``corpus.modality`` (None = every card).
+        flag: the ``pipelines.extract`` flag that overrides it (None = none); ``help`` its help.
+    """
+
+    key: str
+    default: Any = MISSING
+    parse: Callable[[Any], Any] = str
+    modality: str | None = None
+    flag: str | None = None
+    help: str = ""
+
+    def read(self, card: dict) -> Any:
+        """The option's value in ``card``.
+
+        Raises:
+            KeyError: a required key is missing; ValueError: a bool option that is not true or
+                false (both name the card and the key).
+        """
+        value: Any = card
+        for part in self.key.split("."):
+            value = value.get(part, MISSING) if isinstance(value, dict) else MISSING
+        if value is MISSING:
+            if self.default is MISSING:
+                raise KeyError(f"{card.get('card_path')}: the card lacks {self.key}")
+            return self.default
+        if self.parse is bool and not isinstance(value, bool):
+            raise ValueError(f"{card.get('card_path')}: {self.key} must be true or false, got {value!r}")
+        return self.parse(value)
+
+
+def _card(key: str, default: Any = MISSING, parse: Callable = str, **kw):
+    """A field read from the card (:class:`CardOption`); a ``default`` here is the card's default,
+    not the dataclass's (the field stays required when the class is built by hand)."""
+    return field(metadata={"card": CardOption(key, default, parse, **kw)})
+
+
+def _card_or(default: Any, key: str, parse: Callable = str, **kw):
+    """A card field that also has ``default`` when the class is built by hand."""
+    return field(default=default, metadata={"card": CardOption(key, default, parse, **kw)})
+
+
+def card_options() -> dict[str, CardOption]:
+    """``{ExtractConfig field: CardOption}`` of every field a card sets, in field order."""
+    return {f.name: f.metadata["card"] for f in fields(ExtractConfig) if "card" in f.metadata}
+
+
+@dataclass(frozen=True)
 class ExtractConfig:
     """Everything that determines the content of a run's shards.
 
@@ -32,6 +88,10 @@ class ExtractConfig:
     for skeleton corpora); ``coordinate_scale`` multiplies skeleton coordinates before the
     timeline's integer binning; ``frame_rate`` (Hz, 0 = unknown) dates skeleton frames;
     ``given_box_margin`` sizes the square crop around an annotated face box.
+
+    Each content field read from the card names its key in its metadata (:class:`CardOption`,
+    e.g. ``representations.face_pool``; :func:`config_from_card` reads them all, and the
+    ``pipelines.extract`` flags of the options that have one are made from them).
 
     Stored representations switched by the card's ``[representations]`` (CLI flags override):
     ``face_pool`` stores the face crop of every sampled frame (``videos/face_pool``, the SISTCM
@@ -53,31 +113,34 @@ class ExtractConfig:
     decoder processes per worker process), ``out`` and ``root``.
     """
 
-    corpus: str
-    card_path: str
-    label_names: tuple[str, ...]
-    window_s: float
-    sample_fps: float
-    clips: int
-    frames_per_clip: int
-    face_size: int
-    timeline_size: int
-    timeline_length: int
-    timeline_pad: str
-    face_extractor: str
-    pose_extractor: str
-    pose_scale_factor: float
-    num_shards: int
+    corpus: str = _card("corpus.name")
+    card_path: str = _card("card_path")
+    label_names: tuple[str, ...] = _card("labels.names", parse=tuple)
+    window_s: float = _card("windows.length_s", 2.0, float)
+    sample_fps: float = _card("windows.sample_fps", 15.0, float)
+    clips: int = _card("representations.clips", 5, int)
+    frames_per_clip: int = _card("representations.frames_per_clip", 2, int)
+    face_size: int = _card("representations.face_size", 224, int)
+    timeline_size: int = _card("representations.timeline_size", 64, int)
+    timeline_length: int = _card("representations.timeline_length", 300, int)
+    timeline_pad: str = _card("representations.timeline_pad", "faithful")
+    face_extractor: str = _card("extractors.face", "blazeface-front")
+    pose_extractor: str = _card("extractors.pose", "posenet-mobilenet-v1-075")
+    pose_scale_factor: float = _card("extractors.pose_scale_factor", 1.0, float)
+    num_shards: int = _card("shards.num_shards", 4, int)
     min_keypoint_score: float = 0.2
-    modality: str = "video"
-    joints: int = 18
-    max_frames: int = 0
-    coordinate_scale: float = 1.0
-    frame_rate: float = 0.0
-    given_box_margin: float = 0.3
-    face_pool: bool = False
-    face_mask: bool = False
-    face_crop: str = "given"
+    modality: str = _card_or("video", "corpus.modality")
+    joints: int = _card_or(18, "skeleton.joints", int, modality="skeleton")
+    max_frames: int = _card_or(0, "windows.max_frames", int)
+    coordinate_scale: float = _card_or(1.0, "skeleton.coordinate_scale", float, modality="skeleton")
+    frame_rate: float = _card_or(0.0, "skeleton.frame_rate", float, modality="skeleton")
+    given_box_margin: float = _card_or(0.3, "representations.given_box_margin", float)
+    face_pool: bool = _card_or(False, "representations.face_pool", bool, flag="--face-pool", help=(
+        "store the face crop of every sampled frame (videos/face_pool, the SISTCM redraw pool; runs the face "
+        "detector on all frames)"))
+    face_mask: bool = _card_or(False, "representations.face_mask", bool, flag="--face-mask", help=(
+        "store clips/faces_masked (clip faces with the synthetic medical mask, TSN --input faces_masked)"))
+    face_crop: str = _card_or("given", "representations.face_crop")
     world_joints: int = 0
     # --- how the run executes (EXECUTION metadata: not part of content_hash) ---
     root: str = _run("")
@@ -118,40 +181,22 @@ class ExtractConfig:
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
-def _flag(reps: dict, key: str, card: dict) -> bool:
-    """A boolean ``[representations]`` key (default False); raises ValueError naming the card."""
-    value = reps.get(key, False)
-    if not isinstance(value, bool):
-        raise ValueError(f"{card.get('card_path')}: representations.{key} must be true or false, got {value!r}")
-    return value
-
-
 def config_from_card(card: dict, root: str, out: str, **overrides) -> ExtractConfig:
-    """Resolve an :class:`ExtractConfig` from a corpus card and CLI overrides (None = card value)."""
-    reps, ext, win = card.get("representations", {}), card.get("extractors", {}), card.get("windows", {})
-    values = dict(
-        corpus=card["corpus"]["name"], card_path=card["card_path"], root=str(root), out=str(out),
-        label_names=tuple(card["labels"]["names"]),
-        window_s=float(win.get("length_s", 2.0)), sample_fps=float(win.get("sample_fps", 15.0)),
-        clips=int(reps.get("clips", 5)), frames_per_clip=int(reps.get("frames_per_clip", 2)),
-        face_size=int(reps.get("face_size", 224)), timeline_size=int(reps.get("timeline_size", 64)),
-        timeline_length=int(reps.get("timeline_length", 300)),
-        timeline_pad=str(reps.get("timeline_pad", "faithful")),
-        face_extractor=str(ext.get("face", "blazeface-front")),
-        pose_extractor=str(ext.get("pose", "posenet-mobilenet-v1-075")),
-        pose_scale_factor=float(ext.get("pose_scale_factor", 1.0)),
-        num_shards=int(card.get("shards", {}).get("num_shards", 4)),
-        modality=str(card["corpus"].get("modality", "video")),
-        max_frames=int(win.get("max_frames", 0)),
-        given_box_margin=float(reps.get("given_box_margin", 0.3)),
-        face_pool=_flag(reps, "face_pool", card), face_mask=_flag(reps, "face_mask", card),
-        face_crop=str(reps.get("face_crop", "given")),
-    )
-    skeleton = card.get("skeleton", {})
-    if values["modality"] == "skeleton":
-        values.update(joints=int(skeleton.get("joints", 16)),
-                      coordinate_scale=float(skeleton.get("coordinate_scale", 1.0)),
-                      frame_rate=float(skeleton.get("frame_rate", 0.0)))
+    """Resolve an :class:`ExtractConfig` from a corpus card (every field's :class:`CardOption`,
+    :func:`card_options`) and CLI overrides (None = card value).
+
+    Skeleton-only options (``skeleton.joints``, ...) are read from skeleton cards only; the
+    other modalities keep the class default. ``world_joints`` follows ``pose_extractor``
+    (:func:`world_joints_of`) for video cards.
+
+    Raises:
+        KeyError: the card lacks a required key; ValueError: a bad value (both name the card).
+    """
+    modality = card_options()["modality"].read(card)
+    values: dict[str, Any] = {"root": str(root), "out": str(out)}
+    for name, option in card_options().items():
+        if option.modality in (None, modality):
+            values[name] = option.read(card)
     values.update({k: v for k, v in overrides.items() if v is not None})
     if values["modality"] == "video":
         values["world_joints"] = world_joints_of(values["pose_extractor"])

@@ -49,7 +49,7 @@ from pathlib import Path
 
 from pipelines.cli import HelpFormatter, add_verbose
 from pipelines.cards import CardError, available_cards, corpus_root, load_card
-from pipelines.config import ExtractConfig, config_from_card
+from pipelines.config import ExtractConfig, card_options, config_from_card
 from pipelines.decoders import DECODER_BACKENDS
 from pipelines.readers import read_samples
 
@@ -103,12 +103,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                          f"gathered until a call is full (default: {CPU_BATCH} on CPU, where larger batches "
                          f"were slower per frame; {GPU_BATCH} with --device cuda)")
     ap.add_argument("--num-shards", type=int, default=None, help="shards to write (default: the card's)")
-    ap.add_argument("--face-pool", action=argparse.BooleanOptionalAction, default=None,
-                    help="store the face crop of every sampled frame (videos/face_pool, the SISTCM redraw pool; "
-                         "runs the face detector on all frames; default: the card's representations.face_pool)")
-    ap.add_argument("--face-mask", action=argparse.BooleanOptionalAction, default=None,
-                    help="store clips/faces_masked (clip faces with the synthetic medical mask, TSN --input "
-                         "faces_masked; default: the card's representations.face_mask)")
+    for name, option in card_options().items():  # representation switches: flags of the card's options
+        if option.flag:
+            ap.add_argument(option.flag, dest=name, default=None, help=f"{option.help} (default: the card's "
+                            f"{option.key})", **({"action": argparse.BooleanOptionalAction} if option.parse is bool
+                                                 else {"type": option.parse}))
     ap.add_argument("--allow-outside-root", action="store_true",
                     help="follow symbolic links that lead outside --root (refused by default; '../' and absolute "
                          "paths in annotations are always refused)")
@@ -482,7 +481,7 @@ def _setup(args: argparse.Namespace):
     root = corpus_root(card, args.root)
     try:
         cfg = config_from_card(card, root, out, device=args.device, max_batch_size=batch,
-                               num_shards=args.num_shards, face_pool=args.face_pool, face_mask=args.face_mask,
+                               num_shards=args.num_shards, **{n: getattr(args, n) for n in _flagged()},
                                decoder=args.decoder, torch_threads=threads, decode_workers=decoders,
                                **extractors)
         if cfg.modality != "skeleton":
@@ -490,6 +489,11 @@ def _setup(args: argparse.Namespace):
     except (OSError, ValueError, KeyError) as exc:  # WeightsNotFoundError is an OSError
         raise _SetupError(str(exc)) from exc
     return options, card, root, out, cfg
+
+
+def _flagged() -> list[str]:
+    """The ExtractConfig fields that have a flag (:class:`pipelines.config.CardOption`)."""
+    return [name for name, option in card_options().items() if option.flag]
 
 
 class _SetupError(Exception):

@@ -123,3 +123,40 @@ def test_rows_carry_every_column_their_table_declares():
     assert video["fold_index"] == 3 and video["targets_vector"].tolist() == [0, 0, 1]
     assert np.isnan(video["end_s"]) and video["num_frames"] == 6
     assert [c["clip_index"] for c in clips] == [0, 1]
+
+
+def test_card_options_are_read_from_the_fields_table():
+    """config_from_card reads each field's CardOption: values, defaults, modality and bad values."""
+    from pipelines.cards import load_card
+    from pipelines.config import card_options, config_from_card
+
+    card = load_card("sample")
+    card["representations"] = {**card.get("representations", {}), "clips": 3, "face_mask": True}
+    card["skeleton"] = {"joints": 25}  # a skeleton key in a video card is not read
+    cfg = config_from_card(card, "/r", "/o", face_size=48)
+    assert (cfg.clips, cfg.face_mask, cfg.face_size, cfg.joints) == (3, True, 48, 18)
+    assert cfg.label_names == tuple(card["labels"]["names"]) and cfg.corpus == card["corpus"]["name"]
+    card["representations"]["face_pool"] = "yes"
+    with pytest.raises(ValueError, match="representations.face_pool must be true or false, got 'yes'"):
+        config_from_card(card, "/r", "/o")
+    del card["labels"]
+    with pytest.raises(KeyError, match="lacks labels.names"):
+        config_from_card(card, "/r", "/o")
+    options = card_options()
+    for rep in REPRESENTATIONS:  # every option a representation names is a card option or derived
+        assert set(rep.options) <= set(options) | {"world_joints", "min_keypoint_score"}, rep.name
+
+
+def test_extract_flags_are_made_from_the_card_options():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from pipelines.config import card_options
+
+    out = subprocess.run([sys.executable, "-m", "pipelines.extract", "--help"], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1], check=True, env={"COLUMNS": "200", "PATH": ""}).stdout
+    flagged = {o.flag: o for o in card_options().values() if o.flag}
+    assert set(flagged) == {"--face-pool", "--face-mask"}
+    for flag, option in flagged.items():
+        assert f"{flag}, --no-{flag[2:]}" in out and option.key in out
