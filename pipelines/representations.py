@@ -87,7 +87,9 @@ class Representation:
     """One stored representation (see the module docstring).
 
     ``record`` builds its record fields for video and image samples, ``skeleton`` for skeleton
-    samples (None: it adds none, or the record field keeps its default there)."""
+    samples (None: it adds none, or the record field keeps its default there). ``switch`` says
+    how a run stores it when no true/false card option switches it (see
+    :meth:`switched_on_by`)."""
 
     name: str
     module: str
@@ -97,6 +99,19 @@ class Representation:
     clip: Callable[[ClipView], dict[str, Any]] | None = None
     record: RecordStep | None = None
     skeleton: RecordStep | None = None
+    switch: str = ""
+
+    def switched_on_by(self) -> str:
+        """How a run stores it when it can be off (its outputs then have a zero-length axis):
+        its true/false card options with their flags, else its ``switch`` text; "" = always
+        stored."""
+        from pipelines.config import card_options
+
+        options = card_options()
+        switches = [options[o] for o in self.options if o in options and options[o].parse is bool]
+        if switches:
+            return " and ".join(f"the card's {o.key} = true ({o.flag})" for o in switches)
+        return self.switch
 
     @property
     def columns(self) -> list[Column]:
@@ -321,7 +336,8 @@ REPRESENTATIONS: tuple[Representation, ...] = (
     Representation("joints3d", "pipelines.represent.joints3d", ("joints3d", "gait", "gait_embedding"),
                    ("world_joints",), _joints3d_video,
                    record=_step(assemble.joints3d_step, ("world", "identity", "person_ids"),
-                                ("joints3d", "gait", "gait_embedding"))),
+                                ("joints3d", "gait", "gait_embedding")),
+                   switch="a 3-D pose extractor (--body blazepose-ghum, or the card's extractors.pose)"),
 )
 
 

@@ -160,3 +160,55 @@ def test_extract_flags_are_made_from_the_card_options():
     assert set(flagged) == {"--face-pool", "--face-mask"}
     for flag, option in flagged.items():
         assert f"{flag}, --no-{flag[2:]}" in out and option.key in out
+
+
+def test_every_zoo_model_trains_on_stored_hdf5_fields():
+    """Each registered model's group/field (``a+b`` = several) is an HDF5 column of the table."""
+    from zoo.registry import model_cards
+
+    stored = {(c.table, c.name) for c in COLUMNS if c.h5}
+    cards = model_cards()
+    assert len(cards) > 20
+    for card in cards:
+        for name in card.field.split("+"):
+            assert (card.group, name) in stored, (card.name, card.group, name)
+
+
+def test_a_switched_off_field_names_its_switch(tmp_path):
+    """Opening a dataset of a representation stored switched off: the error comes from the table
+    (the representation, its card option and flag), before any training."""
+    import h5py
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from zoo.data import ShardDataset
+    from schemas.shards import ShardSchemaError
+
+    assert representation("faces_masked").switched_on_by() == "the card's representations.face_mask = true (--face-mask)"
+    assert representation("face_pool").switched_on_by() == "the card's representations.face_pool = true (--face-pool)"
+    assert "blazepose-ghum" in representation("joints3d").switched_on_by()
+    assert representation("timeline").switched_on_by() == ""
+    h5 = tmp_path / "x.h5"
+    with h5py.File(h5, "w") as f:
+        f.create_dataset("clips/faces_masked", shape=(4, 0, 8, 8, 3), dtype="uint8")
+    with h5py.File(h5) as f:
+        with pytest.raises(ShardSchemaError, match=r"clips/faces_masked holds nothing \(per-row shape \(0, 8, 8, 3\)\): "
+                                                   r"representation 'faces_masked' was off.*face_mask = true \(--face-mask\)"):
+            ShardDataset._require(f, h5, "clips/faces_masked")
+        with pytest.raises(ShardSchemaError, match="no dataset 'clips/optical_flow': 'optical_flow' is not a stored "
+                                                   "field of clips \\(its datasets: .*faces_masked"):
+            ShardDataset._require(f, h5, "clips/optical_flow")
+
+
+def test_zoo_train_on_a_switched_off_field_says_how_to_store_it(extracted, repo, tmp_path):
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "zoo.train", "tsn-mobilenetv2", "--input", "faces_masked", "--shards",
+                          str(extracted["out"]), "--epochs", "1", "--out", str(tmp_path / "run"), "--no-progress",
+                          "--no-tensorboard"], cwd=repo, capture_output=True, text=True, timeout=600)
+    assert run.returncode != 0
+    assert "representation 'faces_masked' was off at extraction" in run.stderr, run.stderr[-2000:]
+    assert "representations.face_mask = true (--face-mask)" in run.stderr
+    assert "Traceback" not in run.stderr

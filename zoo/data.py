@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 
 from pipelines.shardset import (_HASHES, ShardIntegrityError, ShardSet, cached_sha256, confined,  # noqa: F401
                                 read_manifest, verify_file)
-from schemas.shards import ShardSchemaError
+from schemas.shards import ShardSchemaError, columns_of
 
 if TYPE_CHECKING:
     import h5py
@@ -169,10 +169,28 @@ class ShardDataset(Dataset):
 
     @staticmethod
     def _require(f: h5py.File, path: Path, name: str) -> None:
+        """Raise unless ``f`` holds the dataset ``group/field`` with something in it.
+
+        Raises:
+            ShardSchemaError: not a stored field of the group (the message lists the group's
+                datasets, :data:`schemas.shards.COLUMNS`), absent, or switched off at extraction
+                (a zero-length per-row axis; the message says how its representation is stored,
+                :meth:`pipelines.representations.Representation.switched_on_by`).
+        """
+        from pipelines.representations import representation
+
+        table, field = name.split("/", 1)
+        column = next((c for c in columns_of(table) if c.h5 and c.name == field), None)
+        if column is None:
+            known = ", ".join(c.name for c in columns_of(table) if c.h5)
+            raise ShardSchemaError(f"{path}: no dataset {name!r}: {field!r} is not a stored field of {table} "
+                                   f"(its datasets: {known})")
         if name not in f:
-            rep = name.split("/", 1)[1]
-            raise ShardSchemaError(f"{path}: no dataset {name!r}; extract with a card whose "
-                                   f"[representations] include {rep!r} (see `python -m zoo.train --list`)")
+            raise ShardSchemaError(f"{path}: no dataset {name!r}; re-run the extraction with this affectzoo")
+        if 0 in f[name].shape[1:]:
+            how = representation(column.representation).switched_on_by() or "re-run the extraction"
+            raise ShardSchemaError(f"{path}: {name} holds nothing (per-row shape {f[name].shape[1:]}): representation "
+                                   f"{column.representation!r} was off at extraction; to store it: {how}")
 
     def _rows(self, f: h5py.File, split: str | None, stack_clips: bool, fold) -> list[list[int]]:
         splits = f[f"{self.group}/split"].asstr()[()]
