@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from schemas.shards import H5_LAYOUT, SCHEMA_VERSION, ShardShapes, clip_schema, video_schema
+from schemas.shards import H5_LAYOUT, H5_SOURCE, SCHEMA_VERSION, ShardShapes, clip_schema, video_schema
 
 
 def shard_of(sample_id: str, num_shards: int) -> int:
@@ -81,10 +81,6 @@ def _h5_value(value, dtype: str):
     return value if dtype == "str" else np.asarray(value, dtype=dtype)
 
 
-#: HDF5 datasets filled from a row key other than their own name.
-_H5_SOURCE = {"videos/targets": "targets_vector", "videos/fold": "fold_index", "clips/fold": "fold_index"}
-
-
 def h5_arrays(shapes: ShardShapes, videos: list[dict], clips: list[dict]) -> dict[str, np.ndarray]:
     """The dense arrays of one HDF5 shard, ``name -> [rows, *shape]`` (layout
     :data:`schemas.shards.H5_LAYOUT`; strings as object arrays).
@@ -98,9 +94,8 @@ def h5_arrays(shapes: ShardShapes, videos: list[dict], clips: list[dict]) -> dic
     tables = {"videos": videos, "clips": clips}
     out = {}
     for name, (dtype, shape_of) in H5_LAYOUT.items():
-        group, column = name.split("/")
-        rows = tables[group]
-        source = _H5_SOURCE.get(name, column)
+        rows = tables[name.split("/")[0]]
+        source = H5_SOURCE[name]
         if dtype == "str":
             out[name] = np.array([r[source] for r in rows], dtype=object)
             continue

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator, Optional, Sequence
 
-from schemas.shards import SCHEMA_VERSION, ShardSchemaError
+from schemas.shards import ShardSchemaError, check_schema_version  # noqa: F401 (re-exported)
 
 __all__ = ["MANIFEST", "TABLES", "ShardIntegrityError", "ShardSet", "Shard", "check_schema_version",
            "read_manifest", "manifest_beside", "shards_in_folder", "cached_sha256", "confined", "verify_file"]
@@ -47,30 +47,6 @@ class ShardIntegrityError(ShardSchemaError):
     """A shard set that must not be read: a manifest entry outside the run folder, absolute or
     listed twice, a missing or unreadable done-marker, or a shard file whose size or sha256
     differs from its marker (changed after it was written). The message names the file."""
-
-
-def check_schema_version(found: Any, where: str | Path) -> None:
-    """Refuse shards of another schema version (the one place this is compared).
-
-    Args:
-        found: the stored version (manifest ``schema_version``, Parquet metadata bytes or str,
-            HDF5 attribute); None when the file records none.
-        where: the file, for the message.
-
-    Raises:
-        ShardSchemaError: one line naming ``where``, the version it has, the one this affectzoo
-            reads, and that the extraction must be re-run.
-    """
-    if isinstance(found, bytes):
-        found = found.decode(errors="replace")
-    try:
-        same = found is not None and int(found) == SCHEMA_VERSION
-    except (TypeError, ValueError):
-        same = False
-    if not same:
-        has = "no schema version" if found is None else f"schema version {found}"
-        raise ShardSchemaError(f"{where}: {has}, this affectzoo reads {SCHEMA_VERSION}; re-run the "
-                               "extraction (python -m pipelines.extract) with this version")
 
 
 def _load_json(path: Path) -> dict:
@@ -367,8 +343,7 @@ class Shard:
         f = h5py.File(self.h5, "r")
         if check:
             try:
-                check_schema_version(f.attrs.get("affectzoo_schema_version"), self.h5)
-                check_h5(f, str(self.h5))
+                check_h5(f, str(self.h5))  # the schema version first, then the layout
             except BaseException:
                 f.close()
                 raise

@@ -132,6 +132,9 @@ class Column:
         h5: whether the HDF5 shard holds it.
         h5_dtype: the HDF5 dtype when it differs from ``dtype`` (ids are int64 there).
         nullable: whether the Parquet column may hold nulls.
+        h5_source: the row key the HDF5 dataset is filled from when it is not ``name`` (the
+            Parquet column keeps the row's own value: ``targets`` may be empty there and
+            ``fold`` null, while HDF5 needs a dense vector and -1).
     """
 
     table: str
@@ -143,6 +146,7 @@ class Column:
     h5: bool = True
     h5_dtype: str | None = None
     nullable: bool = True
+    h5_source: str | None = None
 
     def arrow_field(self, s: ShardShapes) -> pa.Field:
         """The Parquet field of this column for one run's shapes."""
@@ -192,10 +196,10 @@ COLUMNS: tuple[Column, ...] = tuple(_ids("videos") + [
     Column("videos", "person_ids", "int32", lambda s: (s.persons,), "persons"),
     Column("videos", "main_present", "bool", lambda s: (s.frames,), "persons", parquet=_bool_list(lambda s: s.frames)),
     Column("videos", "targets", "float32", lambda s: (s.classes,), "annotations",
-           parquet=lambda s: pa.list_(pa.float32())),
+           parquet=lambda s: pa.list_(pa.float32()), h5_source="targets_vector"),
     Column("videos", "valence", "float32", _scalar, "annotations", h5=False),
     Column("videos", "arousal", "float32", _scalar, "annotations", h5=False),
-    Column("videos", "fold", "int16", _scalar, "annotations"),
+    Column("videos", "fold", "int16", _scalar, "annotations", h5_source="fold_index"),
     Column("videos", "face_pool", "uint8", lambda s: (s.pool_frames, s.face_size, s.face_size, 3), "face_pool",
            parquet=None),
     Column("videos", "face_pool_found", "bool", lambda s: (s.pool_frames,), "face_pool", parquet=None),
@@ -206,7 +210,7 @@ COLUMNS: tuple[Column, ...] = tuple(_ids("videos") + [
            "joints3d", parquet=None),
 ] + _ids("clips") + [
     Column("clips", "clip_index", "int16", _scalar, "window", h5_dtype="int64", nullable=False),
-    Column("clips", "fold", "int16", _scalar, "annotations", parquet=None),
+    Column("clips", "fold", "int16", _scalar, "annotations", parquet=None, h5_source="fold_index"),
     Column("clips", "frame_indices", "int32", lambda s: (s.frames_per_clip,), "window", h5=False),
     Column("clips", "timestamps_s", "float32", lambda s: (s.frames_per_clip,), "window", h5=False),
     Column("clips", "face_boxes", "float32", lambda s: (s.frames_per_clip, 4), "faces"),
@@ -287,9 +291,36 @@ def video_schema(s: ShardShapes) -> pa.Schema:
 #: ids are UTF-8.
 H5_LAYOUT = {f"{c.table}/{c.name}": (c.h5_dtype or c.dtype, c.shape) for c in COLUMNS if c.h5}
 
+#: The row key each HDF5 dataset is filled from (:attr:`Column.h5_source`, else its name).
+H5_SOURCE = {f"{c.table}/{c.name}": c.h5_source or c.name for c in COLUMNS if c.h5}
+
 
 class ShardSchemaError(ValueError):
     """A shard on disk does not match the layout this version of affectzoo reads."""
+
+
+def check_schema_version(found, where) -> None:
+    """Refuse shards of another schema version (the one place this is compared).
+
+    Args:
+        found: the stored version (manifest ``schema_version``, Parquet metadata bytes or str,
+            HDF5 attribute); None when the file records none.
+        where: the file, for the message.
+
+    Raises:
+        ShardSchemaError: one line naming ``where``, the version it has, the one this affectzoo
+            reads, and that the extraction must be re-run.
+    """
+    if isinstance(found, bytes):
+        found = found.decode(errors="replace")
+    try:
+        same = found is not None and int(found) == SCHEMA_VERSION
+    except (TypeError, ValueError):
+        same = False
+    if not same:
+        has = "no schema version" if found is None else f"schema version {found}"
+        raise ShardSchemaError(f"{where}: {has}, this affectzoo reads {SCHEMA_VERSION}; re-run the "
+                               "extraction (python -m pipelines.extract) with this version")
 
 
 def check_h5(h5file, path: str) -> None:
@@ -306,10 +337,7 @@ def check_h5(h5file, path: str) -> None:
 
     import numpy as np
 
-    version = int(h5file.attrs.get("affectzoo_schema_version", -1))
-    if version != SCHEMA_VERSION:
-        raise ShardSchemaError(f"{path}: schema version {version}, this affectzoo reads {SCHEMA_VERSION} "
-                               "(re-extract the corpus with this version)")
+    check_schema_version(h5file.attrs.get("affectzoo_schema_version"), path)
     shapes = ShardShapes(**json.loads(h5file.attrs["shapes"])) if "shapes" in h5file.attrs else None
     for group in ("videos", "clips"):
         names = [k.split("/", 1)[1] for k in H5_LAYOUT if k.startswith(group + "/")]

@@ -10,10 +10,8 @@ from pipelines.config import ExtractConfig
 from pipelines.record import SampleRecord, skeleton_record
 from pipelines.representations import REPRESENTATIONS, representation
 from pipelines.rows import clip_rows, video_row
-from schemas.shards import COLUMNS, H5_LAYOUT, ShardShapes, clip_schema, columns_of, video_schema
+from schemas.shards import COLUMNS, H5_LAYOUT, H5_SOURCE, ShardShapes, clip_schema, columns_of, video_schema
 
-#: Row keys the shard writer reads for an HDF5 dataset of another name (pipelines.shards._H5_SOURCE).
-H5_SOURCE = {"videos/targets": "targets_vector", "videos/fold": "fold_index", "clips/fold": "fold_index"}
 
 
 def _cfg(**kw) -> ExtractConfig:
@@ -93,7 +91,9 @@ def test_layout_is_derived_from_the_columns():
                     timeline_length=6, classes=3, pool_frames=6, masked_frames=2, world_joints=33)
     assert video_schema(s).names == [c.name for c in columns_of("videos") if c.parquet is not None]
     assert clip_schema(s).names == [c.name for c in columns_of("clips") if c.parquet is not None]
-    assert set(H5_LAYOUT) == {f"{c.table}/{c.name}" for c in COLUMNS if c.h5}
+    assert set(H5_LAYOUT) == {f"{c.table}/{c.name}" for c in COLUMNS if c.h5} == set(H5_SOURCE)
+    assert {k: v for k, v in H5_SOURCE.items() if k.split("/")[1] != v} == {
+        "videos/targets": "targets_vector", "videos/fold": "fold_index", "clips/fold": "fold_index"}
     assert H5_LAYOUT["videos/label"][0] == "int64" and video_schema(s).field("label").type == "int16"
     assert H5_LAYOUT["clips/faces_masked"][1](s) == (2, 16, 16, 3)
     assert video_schema(s).field("tracks").type.shape == [2, 6, 17, 3]
@@ -113,7 +113,7 @@ def test_rows_carry_every_column_their_table_declares():
     s = cfg.shapes
     for table, rows in (("videos", [video]), ("clips", clips)):
         for c in columns_of(table):
-            key = H5_SOURCE.get(f"{table}/{c.name}", c.name) if c.h5 and c.parquet is None else c.name
+            key = H5_SOURCE[f"{table}/{c.name}"] if c.h5 and c.parquet is None else c.name
             if 0 in c.shape(s) and c.parquet is None:
                 continue  # a switched-off dataset: the writer stores it empty
             for row in rows:
@@ -178,12 +178,9 @@ def test_a_switched_off_field_names_its_switch(tmp_path):
     """Opening a dataset of a representation stored switched off: the error comes from the table
     (the representation, its card option and flag), before any training."""
     import h5py
-    import subprocess
-    import sys
-    from pathlib import Path
 
-    from zoo.data import ShardDataset
     from schemas.shards import ShardSchemaError
+    from zoo.data import ShardDataset
 
     assert representation("faces_masked").switched_on_by() == "the card's representations.face_mask = true (--face-mask)"
     assert representation("face_pool").switched_on_by() == "the card's representations.face_pool = true (--face-pool)"
