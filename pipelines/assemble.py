@@ -13,7 +13,7 @@ import numpy as np
 
 from extractors.tracking import track_prominence
 from pipelines.config import ExtractConfig
-from pipelines.crops import crop_box_resized, square_around
+from pipelines.crops import crop_box_resized, given_face_square, square_around
 from pipelines.faces import HEAD_CROP_SIZE, head_box
 from pipelines.persons import Identity, identify, seen
 from pipelines.represent import face_windows
@@ -174,31 +174,6 @@ def body_crops(coco: np.ndarray, frames: dict[int, np.ndarray], cfg: ExtractConf
         box = square_around(region)
         out[(c, k)] = (crop_box_resized(frames[pos], box, cfg.face_size), box)
     return out
-
-
-def given_face_square(box, margin: float) -> np.ndarray:
-    """Square crop box around an annotated face box (x1, y1, x2, y2), source pixels.
-
-    Side ``sqrt((w + m)(h + m))`` with ``m = margin * (w + h)``, centred on the box: the Friends
-    rule of ``JanghoonChoi/VTT_vid_emotion`` (seed spec 4.2, margin 0.3); for a square box it
-    equals the static AffectNet / RAF-DB side ``w + margin (w + h)`` of seed 4.3 (margin 0.5).
-
-    Returns:
-        float32 [4] (x1, y1, x2, y2).
-
-    Raises:
-        ValueError: an empty or inverted box.
-    """
-    x1, y1, x2, y2 = (float(v) for v in box)
-    w, h = x2 - x1, y2 - y1
-    if not np.isfinite([x1, y1, x2, y2]).all():
-        raise ValueError(f"face box {box} is not finite")
-    if w <= 0 or h <= 0:
-        raise ValueError(f"face box {box} is empty or inverted")
-    m = margin * (w + h)
-    side = float(np.sqrt((w + m) * (h + m)))
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float32)
 
 
 def given_face(frame: np.ndarray, box, cfg: ExtractConfig) -> np.ndarray:

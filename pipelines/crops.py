@@ -11,6 +11,10 @@ Two ways to cut a square, named by what they do (they give different pixels on p
   without resampling and padded with zeros or the mean colour; the VTT seed's ``crop_img``
   (:mod:`pipelines.represent.face_windows` resizes it afterwards with ``cv2.resize``).
 
+Boxes around a region: :func:`square_around` (a region made square), :func:`given_face_square`
+(the square around an annotated face box with a margin, VTT / static rules of seed 4.2-4.3),
+:func:`face_box_crop` (the square around a detection).
+
 Frames are ``[H, W, C]`` arrays (uint8 RGB in the pipeline); boxes are (x1, y1, x2, y2) pixels.
 """
 from __future__ import annotations
@@ -148,6 +152,31 @@ def square_around(region: tuple[int, int, int, int]) -> np.ndarray:
     left, top, right, bottom = region
     side = max(right - left, bottom - top, 1)
     cx, cy = (left + right) / 2, (top + bottom) / 2
+    return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float32)
+
+
+def given_face_square(box, margin: float) -> np.ndarray:
+    """Square crop box around an annotated face box (x1, y1, x2, y2), source pixels.
+
+    Side ``sqrt((w + m)(h + m))`` with ``m = margin * (w + h)``, centred on the box: the Friends
+    rule of ``JanghoonChoi/VTT_vid_emotion`` (seed spec 4.2, margin 0.3); for a square box it
+    equals the static AffectNet / RAF-DB side ``w + margin (w + h)`` of seed 4.3 (margin 0.5).
+
+    Returns:
+        float32 [4] (x1, y1, x2, y2).
+
+    Raises:
+        ValueError: an empty or inverted box.
+    """
+    x1, y1, x2, y2 = (float(v) for v in box)
+    w, h = x2 - x1, y2 - y1
+    if not np.isfinite([x1, y1, x2, y2]).all():
+        raise ValueError(f"face box {box} is not finite")
+    if w <= 0 or h <= 0:
+        raise ValueError(f"face box {box} is empty or inverted")
+    m = margin * (w + h)
+    side = float(np.sqrt((w + m) * (h + m)))
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float32)
 
 
