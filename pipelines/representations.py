@@ -36,8 +36,8 @@ from pipelines.represent.clip_faces import face_person_at, face_pool_of, masked_
 from pipelines.represent.superimage import tile_superimage
 from schemas.shards import Column, columns_of
 
-__all__ = ["Representation", "RecordStep", "ClipView", "REPRESENTATIONS", "representation", "encode_png", "targets_vector",
-           "annotation_columns", "fold_index", "pad_frames", "sample_ids"]
+__all__ = ["Representation", "RecordStep", "ClipView", "REPRESENTATIONS", "representation", "encode_png",
+           "targets_vector", "annotation_columns", "fold_index", "pad_frames", "sample_ids"]
 
 
 @dataclass(frozen=True)
@@ -69,17 +69,17 @@ class RecordStep:
     """How a representation fills its :class:`pipelines.record.SampleRecord` fields.
 
     Attributes:
+        run: ``run(got: dict, cfg: ExtractConfig) -> dict`` (the ``*_step`` functions of
+            :mod:`pipelines.assemble`).
         needs: keys it reads from the record being built: the builder's inputs (see
             :func:`pipelines.record.build_record`) or fields an earlier table line adds.
         adds: the keys it returns, no more and no fewer (record fields, and ``head_crops``: the
             crops the face detector is run on).
-        run: ``run(got: dict, cfg: ExtractConfig) -> dict`` (the ``*_step`` functions of
-            :mod:`pipelines.assemble`).
     """
 
+    run: Callable[[dict, Any], dict]
     needs: tuple[str, ...]
     adds: tuple[str, ...]
-    run: Callable[[dict, Any], dict]
 
 
 @dataclass(frozen=True)
@@ -288,10 +288,6 @@ def _joints3d_video(record, cfg, faces) -> dict:
             "gait_embedding": record.gait_embedding}
 
 
-def _step(run: Callable, needs: tuple[str, ...], adds: tuple[str, ...]) -> RecordStep:
-    return RecordStep(needs=needs, adds=adds, run=run)
-
-
 #: Every stored representation, in record-building and row-building order (a record step reads
 #: only what earlier lines add). Outputs: ``schemas.shards.COLUMNS`` with the same name; a test
 #: checks that every column has its representation and back.
@@ -301,41 +297,42 @@ REPRESENTATIONS: tuple[Representation, ...] = (
                                                     "clip_plan"),
                    ("window_s", "sample_fps", "max_frames", "clips", "frames_per_clip", "frame_rate"),
                    _window_video, _window_clip,
-                   record=_step(assemble.window_step, ("frame_indices", "frames"), ("frame_shape", "clip_plan")),
-                   skeleton=_step(assemble.skeleton_window_step, ("frame_indices",), ("frame_shape", "clip_plan"))),
+                   record=RecordStep(assemble.window_step, ("frame_indices", "frames"), ("frame_shape", "clip_plan")),
+                   skeleton=RecordStep(assemble.skeleton_window_step, ("frame_indices",),
+                                       ("frame_shape", "clip_plan"))),
     Representation("persons", "pipelines.persons", ("tracks", "person_ids", "shots", "clip_plan"),
                    ("pose_extractor", "min_keypoint_score"), _persons_video, _persons_clip,
-                   record=_step(assemble.persons_step, ("poses", "identity"),
+                   record=RecordStep(assemble.persons_step, ("poses", "identity"),
                                 ("tracks", "persons", "person_ids", "shots")),
-                   skeleton=_step(assemble.skeleton_persons_step, ("frame_indices",),
+                   skeleton=RecordStep(assemble.skeleton_persons_step, ("frame_indices",),
                                   ("tracks", "persons", "person_ids", "shots"))),
     Representation("keypoints", "schemas.keypoints", ("keypoints", "persons", "clip_plan"),
                    ("pose_extractor", "joints", "min_keypoint_score"), _keypoints_video, _keypoints_clip,
-                   record=_step(assemble.keypoints_step, ("tracks",), ("keypoints",)),
-                   skeleton=_step(assemble.skeleton_keypoints_step, ("joints", "keep"), ("keypoints",))),
+                   record=RecordStep(assemble.keypoints_step, ("tracks",), ("keypoints",)),
+                   skeleton=RecordStep(assemble.skeleton_keypoints_step, ("joints", "keep"), ("keypoints",))),
     Representation("timeline", "pipelines.represent.timeline", ("timeline",),
                    ("timeline_size", "timeline_length", "timeline_pad", "coordinate_scale"), _timeline_video,
-                   record=_step(assemble.timeline_step, ("keypoints",), ("timeline",)),
-                   skeleton=_step(assemble.skeleton_timeline_step, ("joints",), ("timeline",))),
+                   record=RecordStep(assemble.timeline_step, ("keypoints",), ("timeline",)),
+                   skeleton=RecordStep(assemble.skeleton_timeline_step, ("joints",), ("timeline",))),
     Representation("pose_features", "pipelines.represent.pose_features", ("pose_features",),
                    ("min_keypoint_score",), _pose_features_video,
-                   record=_step(assemble.pose_features_step, ("tracks", "frame_indices"), ("pose_features",)),
-                   skeleton=_step(assemble.skeleton_pose_features_step, (), ("pose_features",))),
+                   record=RecordStep(assemble.pose_features_step, ("tracks", "frame_indices"), ("pose_features",)),
+                   skeleton=RecordStep(assemble.skeleton_pose_features_step, (), ("pose_features",))),
     Representation("annotations", "pipelines.samples", ("sample",), ("label_names",), _annotations_video,
                    _annotations_clip),
     Representation("face_pool", "pipelines.represent.clip_faces", ("head_boxes", "given_faces", "faces"),
                    ("face_pool", "face_size", "face_extractor"), _face_pool_video),
     Representation("faces", "pipelines.represent.clip_faces", ("clip_plan", "head_boxes", "given_faces", "faces"),
                    ("face_size", "face_extractor", "face_crop", "given_box_margin"), clip=_faces_clip,
-                   record=_step(assemble.faces_step, ("sample", "tracks", "frames", "frame_indices"),
+                   record=RecordStep(assemble.faces_step, ("sample", "tracks", "frames", "frame_indices"),
                                 ("head_crops", "head_boxes", "given_faces"))),
     Representation("faces_masked", "pipelines.represent.segments", ("clip",), ("face_mask",),
                    clip=_faces_masked_clip),
     Representation("body", "pipelines.assemble", ("body_crops", "clip"), ("face_size",), clip=_body_clip,
-                   record=_step(assemble.body_step, ("tracks", "frames"), ("body_crops",))),
+                   record=RecordStep(assemble.body_step, ("tracks", "frames"), ("body_crops",))),
     Representation("joints3d", "pipelines.represent.joints3d", ("joints3d", "gait", "gait_embedding"),
                    ("world_joints",), _joints3d_video,
-                   record=_step(assemble.joints3d_step, ("world", "identity", "person_ids"),
+                   record=RecordStep(assemble.joints3d_step, ("world", "identity", "person_ids"),
                                 ("joints3d", "gait", "gait_embedding")),
                    switch="a 3-D pose extractor (--body blazepose-ghum, or the card's extractors.pose)"),
 )

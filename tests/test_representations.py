@@ -76,11 +76,11 @@ def test_a_wrong_table_line_is_named(monkeypatch):
     cfg = _cfg()
     sample = {"corpus": "t", "sample_id": "t/a", "video_id": "a", "uri": "a", "split": "train", "label": 0,
               "label_name": "a", "start_s": 0.0, "end_s": None}
-    lying = Representation("liar", "x", (), skeleton=RecordStep((), ("timeline",), lambda got, cfg: {"other": 1}))
+    lying = Representation("liar", "x", (), skeleton=RecordStep(lambda got, cfg: {"other": 1}, (), ("timeline",)))
     monkeypatch.setattr(record, "REPRESENTATIONS", (lying,))
     with pytest.raises(RuntimeError, match="'liar'.*added \\['other'\\], declared \\['timeline'\\]"):
         record.skeleton_record(sample, np.zeros((3, 16, 3)), cfg)
-    early = Representation("early", "x", (), skeleton=RecordStep(("tracks",), (), lambda got, cfg: {}))
+    early = Representation("early", "x", (), skeleton=RecordStep(lambda got, cfg: {}, ("tracks",), ()))
     monkeypatch.setattr(record, "REPRESENTATIONS", (early,))
     with pytest.raises(RuntimeError, match="'early'.*needs \\['tracks'\\]"):
         record.skeleton_record(sample, np.zeros((3, 16, 3)), cfg)
@@ -182,16 +182,18 @@ def test_a_switched_off_field_names_its_switch(tmp_path):
     from schemas.shards import ShardSchemaError
     from zoo.data import ShardDataset
 
-    assert representation("faces_masked").switched_on_by() == "the card's representations.face_mask = true (--face-mask)"
-    assert representation("face_pool").switched_on_by() == "the card's representations.face_pool = true (--face-pool)"
+    mask, pool = representation("faces_masked").switched_on_by(), representation("face_pool").switched_on_by()
+    assert mask == "the card's representations.face_mask = true (--face-mask)"
+    assert pool == "the card's representations.face_pool = true (--face-pool)"
     assert "blazepose-ghum" in representation("joints3d").switched_on_by()
     assert representation("timeline").switched_on_by() == ""
     h5 = tmp_path / "x.h5"
     with h5py.File(h5, "w") as f:
         f.create_dataset("clips/faces_masked", shape=(4, 0, 8, 8, 3), dtype="uint8")
     with h5py.File(h5) as f:
-        with pytest.raises(ShardSchemaError, match=r"clips/faces_masked holds nothing \(per-row shape \(0, 8, 8, 3\)\): "
-                                                   r"representation 'faces_masked' was off.*face_mask = true \(--face-mask\)"):
+        off = (r"clips/faces_masked holds nothing \(per-row shape \(0, 8, 8, 3\)\): representation 'faces_masked' "
+               r"was off.*face_mask = true \(--face-mask\)")
+        with pytest.raises(ShardSchemaError, match=off):
             ShardDataset._require(f, h5, "clips/faces_masked")
         with pytest.raises(ShardSchemaError, match="no dataset 'clips/optical_flow': 'optical_flow' is not a stored "
                                                    "field of clips \\(its datasets: .*faces_masked"):
