@@ -100,14 +100,15 @@ class ExtractConfig:
     ``world_joints`` is V of the 3-D joints the pose extractor gives (``blazepose-ghum``: 33,
     stored as ``videos/joints3d`` with the seed-000 gait; 0 for 2-D extractors; derived from
     ``pose_extractor`` by :func:`config_from_card`). ``face_crop`` picks how an annotated face
-    box is cropped: ``given`` (square of side ``sqrt((w + m)(h + m))``, ``m = given_box_margin (w + h)``, resampled with sub-pixel
-    precision), ``vtt_friends`` / ``vtt_static`` (the VTT seed's crop rules ``friends`` /
+    box is cropped: ``given`` (square of side ``sqrt((w + m)(h + m))``,
+    ``m = given_box_margin (w + h)``, resampled with sub-pixel precision), ``vtt_friends`` / ``vtt_static`` (the VTT seed's crop rules ``friends`` /
     ``static`` of :mod:`pipelines.represent.face_windows`, integer centre and side, seed_specs
     4.2-4.3). Samples without an annotated box always use the detector.
 
     How a run executes, which never changes shard content and is not part of
     :meth:`content_hash` (the fields declared last, with :data:`EXECUTION` metadata): ``decoder``
-    (the video decoder back-end, :data:`pipelines.decoders.DECODER_BACKENDS`; the back-ends decode identical frames),
+    (the video decoder back-end, :data:`pipelines.decoders.DECODER_BACKENDS`; the back-ends
+    decode identical frames),
     ``device``, ``max_batch_size`` (frames per pose-model call), ``torch_threads`` (intra-op
     threads per worker process on CPU, 0 = torch's default), ``decode_workers`` (isolated
     decoder processes per worker process), ``out`` and ``root``.
