@@ -101,9 +101,9 @@ class ExtractConfig:
     stored as ``videos/joints3d`` with the seed-000 gait; 0 for 2-D extractors; derived from
     ``pose_extractor`` by :func:`config_from_card`). ``face_crop`` picks how an annotated face
     box is cropped: ``given`` (square of side ``sqrt((w + m)(h + m))``,
-    ``m = given_box_margin (w + h)``, resampled with sub-pixel precision), ``vtt_friends`` / ``vtt_static`` (the VTT seed's crop rules ``friends`` /
-    ``static`` of :mod:`pipelines.represent.face_windows`, integer centre and side, seed_specs
-    4.2-4.3). Samples without an annotated box always use the detector.
+    ``m = given_box_margin (w + h)``, resampled with sub-pixel precision), ``vtt_friends`` /
+    ``vtt_static`` (the VTT seed's crop rules ``friends`` / ``static`` of
+    :mod:`pipelines.represent.face_windows`, integer centre and side, seed_specs 4.2-4.3). Samples without an annotated box always use the detector.
 
     How a run executes, which never changes shard content and is not part of
     :meth:`content_hash` (the fields declared last, with :data:`EXECUTION` metadata): ``decoder``
