@@ -103,7 +103,8 @@ class ExtractConfig:
     box is cropped: ``given`` (square of side ``sqrt((w + m)(h + m))``,
     ``m = given_box_margin (w + h)``, resampled with sub-pixel precision), ``vtt_friends`` /
     ``vtt_static`` (the VTT seed's crop rules ``friends`` / ``static`` of
-    :mod:`pipelines.represent.face_windows`, integer centre and side, seed_specs 4.2-4.3). Samples without an annotated box always use the detector.
+    :mod:`pipelines.represent.face_windows`, integer centre and side, seed_specs 4.2-4.3).
+    Samples without an annotated box always use the detector.
 
     How a run executes, which never changes shard content and is not part of
     :meth:`content_hash` (the fields declared last, with :data:`EXECUTION` metadata): ``decoder``
