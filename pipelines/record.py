@@ -94,7 +94,12 @@ def build_record(got: dict[str, Any], cfg: ExtractConfig, modality: str = "recor
     it declares).
 
     Args:
-        got: the builder's inputs; updated in place with every step's keys.
+        got: the builder's inputs, updated in place with every step's keys. Always ``sample``,
+            ``frame_indices``, ``timestamps_s`` and ``fps``; for ``record`` also ``poses`` (per
+            sampled frame ``(scores [P], keypoints [P, 17, 3])``), ``frames`` (``{position:
+            uint8 [H, W, 3]}`` of the kept frames), ``identity``, ``world`` (3-D keypoints or
+            None) and ``decoded_shape`` ((H, W) or None); for ``skeleton`` ``joints`` (float64
+            [T, V, 3]) and ``keep`` (int [T'] the stored rows).
         modality: ``record`` (video and image samples) or ``skeleton`` (the steps used).
 
     Returns:
