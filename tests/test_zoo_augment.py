@@ -253,7 +253,8 @@ def test_redraw_without_a_pool_fails_when_the_dataset_opens(extracted, tmp_path)
                 f.create_dataset(f"videos/{name}", shape=shape, dtype=np.uint8 if name == "face_pool" else bool)
             f.attrs["shapes"] = json.dumps({**json.loads(f.attrs["shapes"]), "pool_frames": 0})
         restamp(h5)  # an edit on purpose: past the integrity check, on to the pool check
-    with pytest.raises(ValueError, match=r"shard-0000\d-of-00002.h5: videos/face_pool is empty; --redraw needs"):
+    with pytest.raises(ValueError, match=r"shard-0000\d-of-00002.h5: videos/face_pool holds nothing .*representations"
+                                         r"\.face_pool = true \(--face-pool\)"):
         ShardDataset(copy, "faces", "train", "clips", stack_clips=True, train_view=FaceRedraw(3, 2))
     empty = {"face_pool": np.zeros((0, 112, 112, 3), np.uint8), "num_frames": 30, "source": "x.h5: videos row 0"}
     with pytest.raises(ValueError, match="x.h5: videos row 0.*face_pool = true"):

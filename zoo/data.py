@@ -74,8 +74,8 @@ class ShardDataset(Dataset):
         train_view: a load-time training view (:class:`zoo.caer_augment.CaerPoseView`,
             :class:`zoo.superimage_sampling.FaceRedraw`): an object with ``needs`` (names of
             ``videos`` datasets it reads; ``fps`` comes from the run's Parquet ``videos`` table)
-            and ``__call__(video: dict, rng) -> ndarray`` of the stored field's row shape
-            (optional ``check(h5file, path)``, run on every shard when the dataset opens). Items
+            and ``__call__(video: dict, rng) -> ndarray`` of the stored field's row shape (every
+            shard is checked to hold what it ``needs`` when the dataset opens). Items
             asked for with an ``(index, key)`` pair (:class:`zoo.optim.KeyedSampler`) are
             computed by the view from the sample's ``videos`` row with
             ``numpy.random.default_rng(key)``; plain integer indices still read the stored
@@ -84,8 +84,9 @@ class ShardDataset(Dataset):
     Items: ``(torch.Tensor input, target)``; ``dataset[i]`` or ``dataset[(i, key)]``.
 
     Raises:
-        ShardSchemaError: a shard lacks ``<group>/<field>`` or the target dataset (the message
-            names the file and says which representation to extract).
+        ShardSchemaError: a shard lacks ``<group>/<field>``, the target dataset or a dataset the
+            train view needs, or holds it switched off (the message names the file, the
+            representation and the card option that stores it; :meth:`_require`).
     """
 
     def __init__(self, shards: Path, field: str = "timeline", split: str | None = "train", group: str = "videos",
@@ -133,13 +134,13 @@ class ShardDataset(Dataset):
         self._handles: dict[int, h5py.File] = {}
 
     def _index_videos(self, f: h5py.File, fi: int, rows: list[list[int]], views: int) -> None:
-        """Record each item's ``videos`` row (and frame rate) for the train view."""
+        """Record each item's ``videos`` row (and frame rate) for the train view, after checking
+        that the shard holds what the view ``needs`` (:meth:`_require`: e.g. ``--redraw`` on
+        shards stored without the face pool fails here, naming the card option)."""
         path = self.files[fi]
         for name in self.train_view.needs:
             if name != "fps":
                 self._require(f, path, f"videos/{name}")
-        if hasattr(self.train_view, "check"):
-            self.train_view.check(f, path)
         video_ids = f["videos/sample_id"].asstr()[()]
         row_of = {sid: r for r, sid in enumerate(video_ids)}
         ids = f[f"{self.group}/sample_id"].asstr()[()]

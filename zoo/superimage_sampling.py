@@ -37,16 +37,6 @@ class FaceRedraw:
     frames_per_clip: int
     needs: tuple = field(default=("face_pool", "num_frames"), init=False)
 
-    def check(self, h5file, path) -> None:
-        """Fail early on a shard without a pool (called by :class:`zoo.data.ShardDataset`).
-
-        Raises:
-            ValueError: ``videos/face_pool`` has a zero-length frame axis (naming ``path``).
-        """
-        if h5file["videos/face_pool"].shape[1] == 0:
-            raise ValueError(f"{path}: videos/face_pool is empty; --redraw needs shards extracted with the card's "
-                             "[representations] face_pool = true (or pipelines.extract --face-pool)")
-
     def positions(self, num_frames: int, rng: np.random.Generator | None) -> np.ndarray:
         """int64 [C, K]: random (``rng``) or the stored plan (``rng=None``)."""
         if rng is None:
