@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import REPO, machine
+from bench.common import REPO, machine, record
 from bench.scale import SAMPLE_FPS, WINDOW_S, run_extract, scale_card
 
 RUNNERS = {"local": ["--runner", "direct"], "dask": ["--runner", "dask"]}
@@ -92,10 +92,7 @@ def main(argv=None) -> int:
         card = scale_card(tmp, max(sizes), shards)
         by_size = {n: run_pair(card, n, tmp, common) for n in sizes}
     lines = report(sample, by_size, args.workers, (before, os.getloadavg()[0]))
-    print("\n".join(lines))
-    if args.record:
-        with open(REPO / "bench" / "RESULTS.md", "a") as f:
-            f.write("\n" + "\n".join(lines) + "\n")
+    record(lines, "RESULTS.md", "Benchmark results", write=args.record)
     return 0
 
 

@@ -29,7 +29,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.common import REPO, machine
+from bench.common import REPO, machine, record
 
 WINDOW_S, SAMPLE_FPS = 0.5, 4.0
 
@@ -215,10 +215,7 @@ def main(argv=None) -> int:
             cpu = measure(tmp, cpu_sizes, "cpu", user, args.shards)
         model_fps = model_only_fps(res["card"], args.device, args.model_frames, args.max_batch_size)
     lines = report(args.device, res, model_fps, cpu)
-    print("\n".join(lines))
-    if args.record:
-        with open(REPO / "bench" / "RESULTS.md", "a") as f:
-            f.write("\n" + "\n".join(lines) + "\n")
+    record(lines, "RESULTS.md", "Benchmark results", write=args.record)
     return 0
 
 
