@@ -273,23 +273,10 @@ def write_contact_sheet(video: str | Path, annotations: Mapping[int, list], out:
         img = draw_annotations(img, [_scaled(a, scale) for a in annotations[f]], min_score)
         _label(img, f"frame {f}", 2, img.shape[0] - 2, (255, 255, 255))
         tiles.append(img)
-    rows = -(-len(tiles) // cols)
-    footer = 0
+    footer = None
     if left_out:
-        footer = 28
-    sheet = np.zeros((rows * th + footer, cols * tw, 3), np.uint8)
-    for i, t in enumerate(tiles):
-        r, c = divmod(i, cols)
-        sheet[r * th:(r + 1) * th, c * tw:(c + 1) * tw] = t
-    if left_out:
-        text = f"{len(pick)} of {len(pick) + len(left_out)} sampled frames shown ({len(left_out)} left out)"
-        cv2.putText(sheet, text, (6, sheet.shape[0] - 9), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1,
-                    cv2.LINE_AA)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(out), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
-        raise RuntimeError(f"{out}: cannot write the contact sheet PNG")
-    return out
+        footer = f"{len(pick)} of {len(pick) + len(left_out)} sampled frames shown ({len(left_out)} left out)"
+    return write_tile_sheet(tiles, out, cols, footer)
 
 
 def write_image_overlay(image_rgb: np.ndarray, annotations: Iterable[Mapping], out: str | Path,
