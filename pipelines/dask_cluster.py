@@ -25,7 +25,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Iterator
 
 #: Beam's Dask runner; Beam only finds it by its full name.
 DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
@@ -100,7 +100,8 @@ def worker_processes(address: str, envs: list[dict[str, str]], log_level: int) -
             for n, env in enumerate(envs)]
 
 
-def _stop(procs: list[subprocess.Popen]) -> None:
+def stop_processes(procs: list[subprocess.Popen]) -> None:
+    """Terminate ``procs`` (SIGTERM to all first), wait up to 30 s each, then kill what is left."""
     for proc in procs:
         if proc.poll() is None:
             proc.terminate()
@@ -140,7 +141,7 @@ def start_local(device: str, workers: int, verbose: bool = False, gpus: list[int
     except (OSError, RuntimeError, TimeoutError) as exc:
         raise DaskClusterError(f"could not start a local Dask cluster: {exc}") from exc
     count = len(client.scheduler_info(n_workers=-1)["workers"])
-    return DaskCluster(cluster.scheduler_address, count, kind, [cluster.close, lambda: _stop(procs), client.close])
+    return DaskCluster(cluster.scheduler_address, count, kind, [cluster.close, lambda: stop_processes(procs), client.close])
 
 
 def _local_cuda_cluster():

@@ -29,6 +29,7 @@ import pytest
 pytest.importorskip("distributed", reason="--runner dask needs dask.distributed (requirements.lock)")
 
 from bench.compare_shards import compare_runs  # noqa: E402
+from pipelines.dask_cluster import stop_processes  # noqa: E402
 from test_runners import run_extract, shard_rows, tiny_card  # noqa: E402
 
 THREADS = ("--torch-threads", "1")
@@ -72,14 +73,7 @@ def cluster(repo, tmp_path_factory):
         _wait_for_workers(address, 2)
         yield {"address": address, "workers": workers, "tmp": tmp, "procs": procs}
     finally:
-        for proc in reversed(procs):
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(procs[::-1])  # the workers first, then the scheduler
 
 
 def on_dask(cluster: dict) -> tuple[str, ...]:
