@@ -84,32 +84,16 @@ def _rate(fn, frames_per_call: int, seconds: float, device: str) -> tuple[float,
 
 
 def _load(entry, device: str):
-    """(model, note): the registry's weights, else the real network with random weights."""
-    import torch
-
+    """(model, note): the registry's weights, else the entry's untrained network (timing only)."""
     from extractors import weights as W
 
     try:
         return entry.load(device), "registered weights"
     except W.WeightsNotFoundError:
-        from extractors import dbface, openpose
-
-        torch.manual_seed(0)
-        model = openpose.BodyPoseModel() if entry.name == "openpose-body" else dbface.DBFace(
-            entry.name.split("-")[-1])
         note = "RANDOM weights (file absent; timing only)"
-        if entry.name.startswith("dbface"):
-            # An untrained heatmap is ~0.49 everywhere: every cell would pass the 0.3 threshold
-            # and NMS would see top_k boxes per frame. A -4 bias leaves no peak above it, so
-            # decoding costs what it costs on footage (max-pool, top-k, threshold, tiny NMS).
-            head = model.center.head if entry.name == "dbface-small" else model.head_hm
-            with torch.no_grad():
-                head.bias.fill_(-4.0)
+        if entry.role == "face":
             note += ", heatmap bias -4 (no detections)"
-        model = model.to(device).eval()
-        if device.startswith("cuda"):
-            model = model.to(memory_format=torch.channels_last)
-        return model, note
+        return _same_weights(entry.untrained(), entry, device), note
 
 
 def _same_weights(model, entry, device: str):
@@ -121,22 +105,6 @@ def _same_weights(model, entry, device: str):
     m = copy.deepcopy(model).to(device).eval()
     fmt = torch.channels_last if device.startswith("cuda") else torch.contiguous_format
     return m.to(memory_format=fmt)
-
-
-def _network_input(entry, frames: np.ndarray, device: str):
-    """The network input batch the extractor builds for ``frames`` (device path)."""
-    import torch
-
-    from extractors import _device as D
-    from extractors import blazeface, dbface, posenet
-
-    if entry.name.startswith("posenet"):
-        return posenet.preprocess_batch(frames, 1.0, device)[0]
-    if entry.name.startswith("blazeface"):
-        return blazeface.preprocess(frames, 128 if entry.name.endswith("front") else 256, device)[0]
-    if entry.name.startswith("dbface"):
-        return dbface.preprocess(frames, device)
-    raise ValueError(entry.name)
 
 
 def bench_extractor(name: str, batches, args, lines: list, report: dict) -> None:
@@ -155,7 +123,7 @@ def bench_extractor(name: str, batches, args, lines: list, report: dict) -> None
         chunk = _frames(clip, b)
         entry.warmup(model, device, size=chunk.shape[1:3], batch=b)
         fps, calls = _rate(lambda: entry.infer(model, chunk, device=device), b, args.seconds, device)
-        x = _network_input(entry, chunk, device)
+        x = entry.network_input(chunk, device)
         if device.startswith("cuda"):
             x = x.contiguous(memory_format=torch.channels_last)
         from extractors import _device as D
@@ -276,13 +244,16 @@ def parity(args, lines: list, report: dict) -> None:
                               "host path vs the CUDA code path run on CPU (device_preprocess=True)")
                  + " on real frames (max px difference of matched boxes / confident keypoints)")
     for entry in registry.entries():
+        if not (cuda or entry.device_preprocessing):
+            lines.append(f"  {entry.name:26s}: one path on every device: nothing to compare on CPU")
+            continue
         try:
             cpu_model, note = _load(entry, "cpu")
         except Exception as exc:  # noqa: BLE001 - reported, the other checks still run
             lines.append(f"  {entry.name:26s}: not run ({type(exc).__name__}: {exc})")
             continue
         frames = _frames(CLIPS[entry.role], 2 if cuda else 1)
-        if entry.name == "blazeface-front":  # the front model is for close-ups: head-sized crops
+        if entry.close_ups:  # head-sized crops
             frames = np.ascontiguousarray(_frames(CLIPS["face"], 2 if cuda else 1)[:, 40:296, 200:456])
         if note.startswith("RANDOM"):
             dev_model = _same_weights(cpu_model, entry, device)
@@ -295,16 +266,15 @@ def parity(args, lines: list, report: dict) -> None:
             lines.append(f"  {entry.name:26s}: random weights: network outputs max |diff| {diff:.2e} (float32)")
             report.setdefault("parity", {})[entry.name] = {"random_weights": True, "max_abs_output_diff": diff}
             continue
-        opts = {"scale_search": (0.5,)} if entry.name == "openpose-body" else {}
-        ref = entry.infer(cpu_model, frames, device="cpu", **opts)
+        ref = entry.infer(cpu_model, frames, device="cpu")
         runs = []
         if cuda:
             dev_model = entry.load(device)
             for dt in dict.fromkeys([entry.preferred_dtype, torch.float32]):
                 runs.append((str(dt).replace("torch.", ""),
-                             entry.infer(dev_model, frames, device=device, dtype=dt, **opts)))
+                             entry.infer(dev_model, frames, device=device, dtype=dt)))
         else:
-            runs.append(("float32", entry.infer(cpu_model, frames, device="cpu", device_preprocess=True, **opts)))
+            runs.append(("float32", entry.infer(cpu_model, frames, device="cpu", device_preprocess=True)))
         for label, got in runs:
             if entry.role == "pose":
                 counts = ([len(r[0]) for r in ref], [len(r[0]) for r in got])

@@ -317,6 +317,11 @@ class DBFace(nn.Module):
         self.head_tlrb = nn.Conv2d(2 * wide, 4, 1)
         self.head_landmark = nn.Conv2d(2 * wide, 10, 1)
 
+    @property
+    def heatmap_head(self) -> nn.Conv2d:
+        """The 1x1 convolution whose output (before the sigmoid) is the face-centre heatmap."""
+        return self.center.head if self.variant == "small" else self.head_hm
+
     def _large_features(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.bn1(self.conv1(x)))
         taps = []

@@ -99,6 +99,9 @@ class Entry:
             it (:meth:`options_from`); PoseNet's ``scale_factor`` is ``pose_scale_factor``.
         suited_to: face detectors: the pictures they suit (``close-up crops``).
         counterpart: face detectors: the extractor to try when this one finds no face.
+        close_ups: face detectors made for head-sized crops rather than whole scenes.
+        device_preprocessing: :meth:`infer` takes ``device_preprocess=`` (a device-side resize /
+            letterbox beside the host path); False: one path on every device (BlazePose).
     """
 
     name: str
@@ -116,6 +119,10 @@ class Entry:
     config_options: dict = field(default_factory=dict)
     suited_to: str = ""
     counterpart: Optional[str] = None
+    close_ups: bool = False
+    device_preprocessing: bool = True
+    _network_input: Optional[Callable[..., torch.Tensor]] = field(default=None, repr=False)
+    _untrained: Optional[Callable[[], torch.nn.Module]] = field(default=None, repr=False)
 
     def load(self, device="cpu") -> torch.nn.Module:
         """The model on ``device`` in eval mode (channels-last weights on CUDA).
@@ -163,6 +170,32 @@ class Entry:
                                        "input frames; expected one per frame")
         return results
 
+    def network_input(self, frames, device="cpu") -> torch.Tensor:
+        """The batch :meth:`infer` feeds the network for ``frames`` (its resize / letterbox and
+        scaling, on ``device``): float32 [N, 3, H_in, W_in] for uint8 [N, H, W, 3] RGB frames
+        of one size. Used to time the network alone (``bench.gpu_extractors``).
+
+        Raises:
+            NotImplementedError: the extractor builds no single batch (OpenPose's scales,
+            BlazePose's two stages).
+        """
+        if self._network_input is None:
+            raise NotImplementedError(f"extractor {self.name} feeds its network no single batch")
+        return self._network_input(frames, device)
+
+    def untrained(self) -> torch.nn.Module:
+        """The extractor's network with random weights (seed 0), on CPU in eval mode: for
+        timing where the weights file is absent. Detection heatmaps are biased so that no
+        untrained peak passes the threshold (decoding costs what it costs on footage).
+
+        Raises:
+            NotImplementedError: the extractor offers no untrained network.
+        """
+        if self._untrained is None:
+            raise NotImplementedError(f"extractor {self.name} offers no untrained network")
+        torch.manual_seed(0)
+        return self._untrained().eval()
+
     def warmup(self, model: torch.nn.Module, device="cpu", size: tuple[int, int] = (480, 640),
                batch: int = 1, dtype=None, **options) -> None:
         """Run :meth:`infer` once on ``batch`` black frames of ``size`` = (H, W) so CUDA
@@ -187,6 +220,12 @@ def _infer_posenet(model, frames, device, dtype, **options):
     return estimate_poses(model, frames, device=device, dtype=dtype, **options)
 
 
+def _posenet_input(frames, device):
+    from extractors.posenet import preprocess_batch
+
+    return preprocess_batch(frames, 1.0, device)[0]
+
+
 def _load_openpose(device):
     from extractors.openpose import load_openpose
 
@@ -199,6 +238,12 @@ def _infer_openpose(model, frames, device, dtype, scale_search=(0.5,), mode="fas
     poses = estimate_poses(model, frames, scale_search=scale_search, device=device, mode=mode,
                            dtype=dtype, **options)
     return [(p.scores, p.keypoints) for p in poses]
+
+
+def _untrained_openpose():
+    from extractors.openpose import BodyPoseModel
+
+    return BodyPoseModel()
 
 
 def _load_blazepose(device):
@@ -229,6 +274,38 @@ def _blazeface(variant: str):
     return _face_detector("blazeface", "load_blazeface", variant)
 
 
+def _blazeface_input(variant: str):
+    """The network batch of the BlazeFace ``variant`` (128 px front, 256 px back)."""
+    def network_input(frames, device):
+        from extractors import blazeface
+
+        side = blazeface.FRONT_SIZE if variant == "front" else blazeface.BACK_SIZE
+        return blazeface.preprocess(frames, side, device)[0]
+
+    return network_input
+
+
+def _dbface_input(frames, device):
+    from extractors.dbface import preprocess
+
+    return preprocess(frames, device)
+
+
+def _untrained_dbface(variant: str):
+    """An untrained DBFace ``variant`` whose heatmap logits sit at -4 (sigmoid 0.018), below
+    the 0.3 threshold: an untrained heatmap is ~0.49 everywhere and would send every cell to
+    the NMS."""
+    def untrained():
+        from extractors.dbface import DBFace
+
+        model = DBFace(variant)
+        with torch.no_grad():
+            model.heatmap_head.bias.fill_(-4.0)
+        return model
+
+    return untrained
+
+
 def _dbface(variant: str):
     return _face_detector("dbface", "load_dbface", variant)
 
@@ -242,34 +319,39 @@ def _entries() -> list[Entry]:
               "PoseNet MobileNetV1 0.75 multi-person 2-D keypoints (COCO-17)",
               _load_posenet, _infer_posenet,
               default_options={"scale_factor": 1.0, "min_pose_score": 0.25}, display_name="PoseNet",
-              config_options={"scale_factor": "pose_scale_factor"}),
+              config_options={"scale_factor": "pose_scale_factor"}, _network_input=_posenet_input),
         Entry("openpose-body", "pose", ("openpose", "openpose-coco18"), ("openpose-body",),
               "openpose18", torch.bfloat16,
               "OpenPose COCO-18 body model (pytorch-openpose), fast batched decoder",
               _load_openpose, _infer_openpose,
-              default_options={"scale_search": (0.5,), "mode": "fast"}, display_name="OpenPose"),
+              default_options={"scale_search": (0.5,), "mode": "fast"}, display_name="OpenPose",
+              _untrained=_untrained_openpose),
         Entry("blazepose-ghum", "pose", ("blazepose", "blazepose-full", "mediapipe-pose"),
               ("blazepose-ghum", "blazepose-detector"), "blazepose33", torch.float32,
               "MediaPipe BlazePose GHUM full: multi-person 33 landmarks, image xy + visibility + "
               "metric 3-D world xyz (TFLite graphs run in torch)",
               _load_blazepose, _infer_blazepose,
-              default_options={"score_threshold": 0.5, "max_persons": 4}),
+              default_options={"score_threshold": 0.5, "max_persons": 4}, device_preprocessing=False),
         Entry("blazeface-front", "face", ("blazeface", "blazeface-front-camera"),
               ("blazeface-front", "blazeface-anchors"), None, torch.float16,
               "MediaPipe BlazeFace front-camera model (128 px input; close-ups, head crops)",
-              *bf_front, landmarks=6, display_name="BlazeFace", suited_to="close-up crops",
+              *bf_front, landmarks=6, display_name="BlazeFace", suited_to="close-up crops", close_ups=True,
+              _network_input=_blazeface_input("front"),
               counterpart="blazeface-back"),
         Entry("blazeface-back", "face", ("blazeface-back-camera",),
               ("blazeface-back", "blazeface-anchors"), None, torch.float16,
               "MediaPipe BlazeFace back-camera model (256 px input; whole frames)",
               *bf_back, landmarks=6, display_name="BlazeFace", suited_to="small faces in whole scenes",
+              _network_input=_blazeface_input("back"),
               counterpart="blazeface-front"),
         Entry("dbface-small", "face", ("dbface", "dbface-small-h"), ("dbface-small",), None,
               torch.float16, "DBFace Small-H (dlunion/DBFace), CenterNet-style, 5 landmarks",
-              *db_small, landmarks=5, display_name="DBFace", counterpart="blazeface-back"),
+              *db_small, landmarks=5, display_name="DBFace", counterpart="blazeface-back",
+              _network_input=_dbface_input, _untrained=_untrained_dbface("small")),
         Entry("dbface-large", "face", ("dbface-mobilenetv3",), ("dbface-large",), None,
               torch.float16, "DBFace large MobileNetV3 model (dlunion/DBFace), 5 landmarks",
-              *db_large, landmarks=5, display_name="DBFace", counterpart="blazeface-back"),
+              *db_large, landmarks=5, display_name="DBFace", counterpart="blazeface-back",
+              _network_input=_dbface_input, _untrained=_untrained_dbface("large")),
     ]
 
 

@@ -242,3 +242,55 @@ def test_capabilities_are_entry_fields():
         assert entry.counterpart is None or R.resolve(entry.counterpart, role="face").name != entry.name
     assert R.resolve("blazeface-back").counterpart == "blazeface-front"
     assert not hasattr(R, "REGISTRY")  # one table per name: extractors.weights.REGISTRY is the weights files
+
+
+def test_network_input_and_untrained_networks_are_entry_fields(repo):
+    """bench.gpu_extractors times the network alone through these, without reading names: the
+    batch each detector feeds its network (PoseNet: 640x480 at scale 1 -> 481x641, output
+    stride 16 + 1; BlazeFace: 128 / 256 px letterbox; DBFace: padded to multiples of 32), and
+    an untrained network whose DBFace heatmap stays below the 0.3 threshold."""
+    frames = np.stack([_frame(repo, "hikers_walking")] * 2)
+    assert frames.shape == (2, 480, 640, 3)
+    want = {"posenet-mobilenet-v1-075": (2, 3, 481, 641), "blazeface-front": (2, 3, 128, 128),
+            "blazeface-back": (2, 3, 256, 256), "dbface-small": (2, 3, 480, 640),
+            "dbface-large": (2, 3, 480, 640)}
+    for name, shape in want.items():
+        x = R.EXTRACTORS[name].network_input(frames, "cpu")
+        assert x.dtype == torch.float32 and tuple(x.shape) == shape, name
+    for name in ("openpose-body", "blazepose-ghum"):
+        with pytest.raises(NotImplementedError, match=name):
+            R.EXTRACTORS[name].network_input(frames, "cpu")
+    with pytest.raises(NotImplementedError, match="posenet"):
+        R.EXTRACTORS["posenet-mobilenet-v1-075"].untrained()
+    assert R.EXTRACTORS["blazeface-front"].close_ups and not R.EXTRACTORS["blazeface-back"].close_ups
+    assert [e.name for e in R.entries() if not e.device_preprocessing] == ["blazepose-ghum"]
+
+    small = R.EXTRACTORS["dbface-small"]
+    a, b = small.untrained(), small.untrained()
+    assert not a.training and all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    with torch.no_grad():
+        hm = a(small.network_input(frames[:1, ::4, ::4].copy(), "cpu"))[0]
+    assert float(hm.max()) < 0.3
+    assert small.infer(a, frames[:1, ::4, ::4].copy())[0].shape == (0, 15)
+    assert type(R.EXTRACTORS["openpose-body"].untrained()).__name__ == "BodyPoseModel"
+
+
+def test_gpu_bench_runs_on_cpu_as_typed(repo, tmp_path):
+    """``python -m bench.gpu_extractors --device cpu``: every extractor is timed or compared;
+    the device code paths run on the CPU give the host paths' results to the pixel."""
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "gpu.json"
+    run = subprocess.run([sys.executable, "-m", "bench.gpu_extractors", "--device", "cpu", "--seconds", "0.05",
+                          "--max-batch", "1", "--openpose-batch", "1", "--json", str(out)],
+                         cwd=repo, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "blazepose-ghum            : one path on every device" in run.stdout
+    parity = json.loads(out.read_text())["parity"]
+    assert set(parity) == set(NAMES) - {"blazepose-ghum"}
+    for name in ("posenet-mobilenet-v1-075", "blazeface-back"):
+        got = parity[name]["float32"]
+        assert got["counts_cpu"] == got["counts_device"] and got["counts_cpu"][0] >= 1, name
+        assert got["max_px"] < 1e-3, name
