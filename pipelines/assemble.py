@@ -13,13 +13,12 @@ import numpy as np
 
 from extractors.tracking import track_prominence
 from pipelines.config import ExtractConfig
-from pipelines.crops import crop_box_resized, given_face_square, square_around
+from pipelines.crops import body_region, crop_box_resized, given_face_square, square_around
 from pipelines.faces import HEAD_CROP_SIZE, head_box
 from pipelines.persons import Identity, identify, seen
 from pipelines.represent import face_windows
 from pipelines.represent.joints3d import main_gait, person_joints3d
 from pipelines.represent.pose_features import tracks_pose_features
-from pipelines.represent.segments import body_region
 from pipelines.represent.timeline import skeleton_timeline
 from pipelines.sampling import clip_positions
 from schemas.keypoints import COCO17, coco17_to_openpose18
@@ -152,7 +151,7 @@ def body_crops(coco: np.ndarray, frames: dict[int, np.ndarray], cfg: ExtractConf
     """Full-body crops of the main person at the clip frames (the TSN ``fullbody`` input,
     seed_specs 3.3, from our own keypoints). Adds ``body_crops``.
 
-    The region is the seed's rule (:func:`pipelines.represent.segments.body_region`: the box of
+    The region is the seed's rule (:func:`pipelines.crops.body_region`: the box of
     the joints scoring at least ``cfg.min_keypoint_score``, grown 10 % per side) made square around
     its centre (black outside the frame) so that the person keeps its aspect; the whole frame
     when no joint is valid.

@@ -15,6 +15,10 @@ Boxes around a region: :func:`square_around` (a region made square), :func:`give
 (the square around an annotated face box with a margin, VTT / static rules of seed 4.2-4.3),
 :func:`face_box_crop` (the square around a detection).
 
+The seeds' own integer rules: the TSN regions (:func:`expand_box`, :func:`face_region`,
+:func:`body_region`, :func:`zero_region`; seed_specs 3.3) and the VTT squares
+(:func:`vtt_square_side`, :func:`vtt_square_centre`; seed_specs 4.2-4.3).
+
 Frames are ``[H, W, C]`` arrays (uint8 RGB in the pipeline); boxes are (x1, y1, x2, y2) pixels.
 """
 from __future__ import annotations
@@ -26,7 +30,8 @@ from pipelines.decoders import MAX_FRAME_PIXELS
 
 __all__ = ["MAX_CROP_PIXELS", "FACE_MARGIN", "CropTooLarge", "crop_box_resized", "crop_centred_padded",
            "crop_to_source", "square_around", "black_out_face", "face_box_crop", "landmarks_in_face_crop",
-           "crop_region"]
+           "crop_region", "expand_box", "face_region", "body_region", "zero_region", "SQUARE_RULES",
+           "vtt_square_side", "vtt_square_centre"]
 
 #: Side of a face crop around a detection, as a multiple of the detected box's larger side.
 FACE_MARGIN = 1.2
@@ -245,3 +250,106 @@ def crop_region(frame: np.ndarray, region: tuple[int, int, int, int] | None) -> 
     if right <= left or bottom <= top:
         return frame.copy()
     return frame[top:bottom, left:right].copy()
+
+
+# ------------------------------------------------------- TSN regions (seed_specs 3.3)
+
+def expand_box(box, frame_hw: tuple[int, int], ratio: float = 0.1) -> tuple[int, int, int, int]:
+    """The seed's region rule (``get_bounding_box(..., format="PIL")``) for a float box.
+
+    Args:
+        box: ``[x1, y1, x2, y2]`` in pixels (min/max of the points).
+        frame_hw: ``(H, W)`` of the frame.
+        ratio: growth per side, as a fraction of the rounded width / height (0.1 in the seed).
+
+    Returns:
+        ``(left, top, right, bottom)`` ints; rows ``top:bottom`` and columns ``left:right`` of the
+        frame. Corners are rounded with ``round`` (half to even), the margins are
+        ``round(ratio * (x2 - x1))`` and ``round(ratio * (y2 - y1))`` of the rounded corners, and
+        the result is clamped to ``[0, W] x [0, H]``.
+    Raises:
+        ValueError: a coordinate is not finite.
+    """
+    b = np.asarray(box, np.float64)
+    if b.shape != (4,) or not np.isfinite(b).all():
+        raise ValueError(f"box must be 4 finite numbers [x1, y1, x2, y2], got {box}")
+    x1, y1, x2, y2 = (int(round(float(v))) for v in b)
+    ex, ey = int(round(ratio * (x2 - x1))), int(round(ratio * (y2 - y1)))
+    h, w = frame_hw
+    return max(0, x1 - ex), max(0, y1 - ey), min(x2 + ex, w), min(y2 + ey, h)
+
+
+def face_region(face_box, frame_hw: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """:func:`expand_box` of a face box ``[x1, y1, x2, y2]``; None when the box is missing or NaN."""
+    if face_box is None or not np.isfinite(np.asarray(face_box, np.float64)).all():
+        return None
+    return expand_box(face_box, frame_hw)
+
+
+def body_region(keypoints: np.ndarray, frame_hw: tuple[int, int],
+                min_score: float = 0.5) -> tuple[int, int, int, int] | None:
+    """:func:`expand_box` of the bounding box of the valid body keypoints.
+
+    Args:
+        keypoints: ``[V, 3]`` (x, y, score) pixels, NaN where absent.
+        min_score: joints below it are left out (0.5 = the seed's MediaPipe visibility cut).
+    Returns:
+        The region, or None when no joint is valid.
+    Raises:
+        ValueError: keypoints not ``[V, 3]``.
+    """
+    kp = np.asarray(keypoints, np.float64)
+    if kp.ndim != 2 or kp.shape[1] != 3:
+        raise ValueError(f"keypoints must be [V, 3] (x, y, score), got shape {kp.shape}")
+    ok = np.isfinite(kp[:, :2]).all(axis=1) & (np.nan_to_num(kp[:, 2], nan=-1.0) >= min_score)
+    if not ok.any():
+        return None
+    xy = kp[ok, :2]
+    return expand_box([xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max()], frame_hw)
+
+
+def zero_region(frame: np.ndarray, region: tuple[int, int, int, int] | None) -> np.ndarray:
+    """``frame`` with ``frame[top:bottom, left:right]`` set to 0 (the TSN ``body`` and ``fusion``
+    inputs black out the face region, seed_specs 3.3). Returns a copy; ``frame`` itself (not a
+    copy) when ``region`` (left, top, right, bottom integer pixels) is None."""
+    if region is None:
+        return frame
+    left, top, right, bottom = region
+    out = frame.copy()
+    out[top:bottom, left:right] = 0
+    return out
+
+
+# ------------------------------------------------- VTT squares (seed_specs 4.2-4.3)
+
+#: The VTT seed's square-crop rules: ``static`` (AffectNet / RAF-DB) and ``friends``.
+SQUARE_RULES = ("static", "friends")
+
+
+def _wh(box) -> tuple[float, float, float, float]:
+    b = np.asarray(box, np.float64)
+    if b.shape != (4,) or not np.isfinite(b).all() or b[2] <= b[0] or b[3] <= b[1]:
+        raise ValueError(f"box must be finite [x1, y1, x2, y2] with x2 > x1 and y2 > y1, got {box}")
+    return float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])
+
+
+def vtt_square_side(box, rule: str = "friends") -> int:
+    """Side in pixels of the VTT seed's square crop of ``box`` (``[x1, y1, x2, y2]``) under
+    ``rule`` (seed_specs 4.2-4.3; cut with :func:`crop_centred_padded`).
+
+    ``static``: ``int(w + (w + h) * 0.5)``; ``friends``: ``int(sqrt((w + m)(h + m)))``,
+    ``m = 0.3 (w + h)``. Raises ValueError for an unknown rule or an empty / non-finite box.
+    """
+    _, _, w, h = _wh(box)
+    if rule == "static":
+        return int(w + (w + h) * 0.5)
+    if rule == "friends":
+        m = (w + h) * 0.3
+        return int(np.sqrt((w + m) * (h + m)))
+    raise ValueError(f"rule must be one of {SQUARE_RULES}, got {rule!r}")
+
+
+def vtt_square_centre(box) -> tuple[int, int]:
+    """Integer crop centre ``(int(x1 + w/2), int(y1 + h/2))`` (truncation, as the seed)."""
+    x1, y1, w, h = _wh(box)
+    return int(x1 + w / 2.0), int(y1 + h / 2.0)

@@ -22,6 +22,7 @@ import pytest
 import torch
 
 from pipelines import assemble as A
+from pipelines import crops as C
 from pipelines import export as E
 from pipelines import rows as R
 from pipelines import sampling as SP
@@ -621,7 +622,7 @@ def _():
     # per side and clamped. Valid: (10, 5), (30, 25); NaN joint and the 0.3 joint (far away) are
     # left out. Box (10, 5)-(30, 25): margins 2, 2 -> (8, 3, 32, 27).
     kp = np.array([[10, 5, 0.9], [np.nan, np.nan, 0.9], [30, 25, 0.8], [59, 39, 0.3]])
-    assert SG.body_region(kp, (40, 60)) == (8, 3, 32, 27)
+    assert C.body_region(kp, (40, 60)) == (8, 3, 32, 27)
     crop, _ = SG.tsn_crops(_frame(), "fullbody", None, kp)
     np.testing.assert_array_equal(crop, _frame()[3:27, 8:32])
 
@@ -630,7 +631,7 @@ def _():
 def _():
     # 3.3: no valid landmark -> the whole frame (the seed's empty landmark row).
     kp = np.array([[10, 5, 0.1], [np.nan, np.nan, np.nan]] * 3)
-    assert SG.body_region(kp, (40, 60)) is None
+    assert C.body_region(kp, (40, 60)) is None
     crop, _ = SG.tsn_crops(_frame(), "fullbody", None, kp)
     np.testing.assert_array_equal(crop, _frame())
 
@@ -656,9 +657,9 @@ def _():
         np.testing.assert_array_equal(crop, frame)
         # a joint with a non-finite coordinate is left out of the body box
         kp = np.array([[10, 5, 0.9], [bad, 39, 0.9], [30, 25, 0.8]])
-        assert SG.body_region(kp, (40, 60)) == (8, 3, 32, 27)
+        assert C.body_region(kp, (40, 60)) == (8, 3, 32, 27)
     with pytest.raises(ValueError, match="box must be 4 finite numbers"):
-        SG.expand_box([0, 0, np.inf, 5], (40, 60))
+        C.expand_box([0, 0, np.inf, 5], (40, 60))
 
 
 @case("segments.mask-d_nan_landmarks_raise")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pipelines import sampling as SP
-from pipelines.crops import crop_centred_padded
+from pipelines.crops import crop_centred_padded, vtt_square_centre, vtt_square_side
 from pipelines.represent import face_windows as F
 
 
@@ -31,14 +31,14 @@ def test_timecode():
 
 def test_crop_side_and_center_hand_computed():
     box = [10, 20, 40, 60]                      # w 30, h 40
-    assert F.crop_side(box, "static") == 65     # 30 + 70 * 0.5
-    assert F.crop_side(box, "friends") == 55    # m = 21: sqrt(51 * 61) = 55.78
-    assert F.crop_center(box) == (25, 40)
-    assert F.crop_center([10.5, 20.5, 41.4, 61.4]) == (25, 40)  # 25.95, 40.95 truncated
+    assert vtt_square_side(box, "static") == 65     # 30 + 70 * 0.5
+    assert vtt_square_side(box, "friends") == 55    # m = 21: sqrt(51 * 61) = 55.78
+    assert vtt_square_centre(box) == (25, 40)
+    assert vtt_square_centre([10.5, 20.5, 41.4, 61.4]) == (25, 40)  # 25.95, 40.95 truncated
     with pytest.raises(ValueError, match="rule"):
-        F.crop_side(box, "affectnet")
+        vtt_square_side(box, "affectnet")
     with pytest.raises(ValueError, match="x2 > x1"):
-        F.crop_side([5, 5, 5, 9])
+        vtt_square_side([5, 5, 5, 9])
 
 
 def test_crop_square_padding_zero_and_mean():

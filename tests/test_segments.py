@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from pipelines import crops as C
 from pipelines import sampling as SP
 from pipelines.represent import segments as S
 
@@ -58,12 +59,20 @@ def test_train_offsets_seeded_and_in_their_segments():
 
 def test_expand_box_rounding_margin_clamping():
     # corners round half to even: (12, 20, 36, 60); w 24 -> margin 2, h 40 -> margin 4
-    assert S.expand_box([12.4, 19.6, 36.5, 60.2], (100, 200)) == (10, 16, 38, 64)
+    assert C.expand_box([12.4, 19.6, 36.5, 60.2], (100, 200)) == (10, 16, 38, 64)
     # w 25 -> round(2.5) = 2 (half to even), h 15 -> round(1.5) = 2
-    assert S.expand_box([10, 20, 35, 35], (100, 200)) == (8, 18, 37, 37)
-    assert S.expand_box([2, 3, 98, 50], (52, 100)) == (0, 0, 100, 52)  # clamped to W, H
+    assert C.expand_box([10, 20, 35, 35], (100, 200)) == (8, 18, 37, 37)
+    assert C.expand_box([2, 3, 98, 50], (52, 100)) == (0, 0, 100, 52)  # clamped to W, H
     with pytest.raises(ValueError, match="finite"):
-        S.expand_box([0, 0, np.nan, 3], (10, 10))
+        C.expand_box([0, 0, np.nan, 3], (10, 10))
+
+
+def test_zero_region_blacks_out_rows_top_to_bottom_and_columns_left_to_right():
+    frame = np.full((4, 6, 3), 9, np.uint8)
+    out = C.zero_region(frame, (1, 2, 4, 3))  # left 1, top 2, right 4, bottom 3: row 2, columns 1-3
+    assert out is not frame and (frame == 9).all()
+    assert out[..., 0].tolist() == [[9] * 6, [9] * 6, [9, 0, 0, 0, 9, 9], [9] * 6]
+    assert C.zero_region(frame, None) is frame
 
 
 def _frame():

@@ -12,7 +12,7 @@ The seed reads the files without any check (a window that leaves the video fails
 :func:`pipelines.sampling.window_frames` clamps such indices to the first / last frame
 (``clamp=True``, our rule) or raises.
 
-**Square crop** (:func:`crop_side`, :func:`crop_center`,
+**Square crop** (:func:`pipelines.crops.vtt_square_side`, :func:`pipelines.crops.vtt_square_centre`,
 :func:`pipelines.crops.crop_centred_padded`), box ``[x1, y1, x2, y2]`` with ``w = x2 - x1``,
 ``h = y2 - y1``, centre ``(int(x1 + w/2), int(y1 + h/2))`` (``int`` truncates):
 
@@ -35,23 +35,20 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from pipelines.crops import crop_centred_padded
+from pipelines.crops import SQUARE_RULES, crop_centred_padded, vtt_square_centre, vtt_square_side
 from pipelines.sampling import VTT_WINDOW_SIZE, window_frames
 
 __all__ = [
     "WINDOW_SIZE",
     "CROP_SIZE",
-    "RULES",
     "timecode_to_frame",
-    "crop_side",
-    "crop_center",
     "vtt_face_crop",
     "window_crops",
 ]
 
 WINDOW_SIZE = VTT_WINDOW_SIZE
 CROP_SIZE = 224
-RULES = ("static", "friends")
+RULES = SQUARE_RULES
 
 
 def timecode_to_frame(timecode: str, fps: int = 24) -> int:
@@ -68,34 +65,6 @@ def timecode_to_frame(timecode: str, fps: int = 24) -> int:
         raise ValueError(f"timecode must be 'HH:MM:SS;FF', got {timecode!r}") from None
 
 
-def _wh(box) -> tuple[float, float, float, float]:
-    b = np.asarray(box, np.float64)
-    if b.shape != (4,) or not np.isfinite(b).all() or b[2] <= b[0] or b[3] <= b[1]:
-        raise ValueError(f"box must be finite [x1, y1, x2, y2] with x2 > x1 and y2 > y1, got {box}")
-    return float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])
-
-
-def crop_side(box, rule: str = "friends") -> int:
-    """Side in pixels of the square crop of ``box`` (``[x1, y1, x2, y2]``) under ``rule``.
-
-    ``static``: ``int(w + (w + h) * 0.5)``; ``friends``: ``int(sqrt((w + m)(h + m)))``,
-    ``m = 0.3 (w + h)``. Raises ValueError for an unknown rule or an empty / non-finite box.
-    """
-    _, _, w, h = _wh(box)
-    if rule == "static":
-        return int(w + (w + h) * 0.5)
-    if rule == "friends":
-        m = (w + h) * 0.3
-        return int(np.sqrt((w + m) * (h + m)))
-    raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
-
-
-def crop_center(box) -> tuple[int, int]:
-    """Integer crop centre ``(int(x1 + w/2), int(y1 + h/2))`` (truncation, as the seed)."""
-    x1, y1, w, h = _wh(box)
-    return int(x1 + w / 2.0), int(y1 + h / 2.0)
-
-
 def vtt_face_crop(frame: np.ndarray, box, rule: str = "friends", size: int = CROP_SIZE) -> np.ndarray:
     """Square face crop of one frame under ``rule``, resized to ``size x size`` (bilinear).
 
@@ -104,10 +73,10 @@ def vtt_face_crop(frame: np.ndarray, box, rule: str = "friends", size: int = CRO
     Returns:
         ``[size, size, 3]`` of the frame's dtype.
     Raises:
-        ValueError: bad box or rule (see :func:`crop_side`).
+        ValueError: bad box or rule (see :func:`pipelines.crops.vtt_square_side`).
     """
-    side = crop_side(box, rule)
-    cx, cy = crop_center(box)
+    side = vtt_square_side(box, rule)
+    cx, cy = vtt_square_centre(box)
     crop = crop_centred_padded(frame, cx, cy, max(side, 1), "mean" if rule == "static" else "zero")
     return cv2.resize(crop, (size, size), interpolation=cv2.INTER_LINEAR)
 

@@ -9,7 +9,7 @@ quirk) are samplers: :func:`pipelines.sampling.segment_offsets` and its neighbou
 MediaPipe landmarks: the face box ``[x1, y1, x2, y2]`` plays the role of the landmarks' bounding
 box, the body box is the bounding box of the valid body keypoints. Each box is rounded
 (``round``, half to even, as the seed), grown by ``round(0.1 * width)`` / ``round(0.1 * height)``
-pixels on each side and clamped to the frame (:func:`expand_box`). Inputs:
+pixels on each side and clamped to the frame (:func:`pipelines.crops.expand_box`). Inputs:
 
 - ``face``: the face region; the whole frame when there is no face.
 - ``body``: the face region is blacked out (set to 0) first, then the body region is cropped.
@@ -34,14 +34,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipelines.crops import crop_region
+from pipelines.crops import body_region, crop_region, face_region, zero_region
 
 __all__ = [
     "INPUTS",
-    "expand_box",
-    "face_region",
-    "body_region",
-    "crop_region",
     "tsn_crops",
     "MASK_COLOR",
     "mask_polygon",
@@ -55,60 +51,6 @@ INPUTS = ("face", "body", "fullbody", "fusion")
 
 
 # ----------------------------------------------------------------------------------------- crops
-
-def expand_box(box, frame_hw: tuple[int, int], ratio: float = 0.1) -> tuple[int, int, int, int]:
-    """The seed's region rule (``get_bounding_box(..., format="PIL")``) for a float box.
-
-    Args:
-        box: ``[x1, y1, x2, y2]`` in pixels (min/max of the points).
-        frame_hw: ``(H, W)`` of the frame.
-        ratio: growth per side, as a fraction of the rounded width / height (0.1 in the seed).
-
-    Returns:
-        ``(left, top, right, bottom)`` ints; rows ``top:bottom`` and columns ``left:right`` of the
-        frame. Corners are rounded with ``round`` (half to even), the margins are
-        ``round(ratio * (x2 - x1))`` and ``round(ratio * (y2 - y1))`` of the rounded corners, and
-        the result is clamped to ``[0, W] x [0, H]``.
-    Raises:
-        ValueError: a coordinate is not finite.
-    """
-    b = np.asarray(box, np.float64)
-    if b.shape != (4,) or not np.isfinite(b).all():
-        raise ValueError(f"box must be 4 finite numbers [x1, y1, x2, y2], got {box}")
-    x1, y1, x2, y2 = (int(round(float(v))) for v in b)
-    ex, ey = int(round(ratio * (x2 - x1))), int(round(ratio * (y2 - y1)))
-    h, w = frame_hw
-    return max(0, x1 - ex), max(0, y1 - ey), min(x2 + ex, w), min(y2 + ey, h)
-
-
-def face_region(face_box, frame_hw: tuple[int, int]) -> tuple[int, int, int, int] | None:
-    """:func:`expand_box` of a face box ``[x1, y1, x2, y2]``; None when the box is missing or NaN."""
-    if face_box is None or not np.isfinite(np.asarray(face_box, np.float64)).all():
-        return None
-    return expand_box(face_box, frame_hw)
-
-
-def body_region(keypoints: np.ndarray, frame_hw: tuple[int, int],
-                min_score: float = 0.5) -> tuple[int, int, int, int] | None:
-    """:func:`expand_box` of the bounding box of the valid body keypoints.
-
-    Args:
-        keypoints: ``[V, 3]`` (x, y, score) pixels, NaN where absent.
-        min_score: joints below it are left out (0.5 = the seed's MediaPipe visibility cut).
-    Returns:
-        The region, or None when no joint is valid.
-    Raises:
-        ValueError: keypoints not ``[V, 3]``.
-    """
-    kp = np.asarray(keypoints, np.float64)
-    if kp.ndim != 2 or kp.shape[1] != 3:
-        raise ValueError(f"keypoints must be [V, 3] (x, y, score), got shape {kp.shape}")
-    ok = np.isfinite(kp[:, :2]).all(axis=1) & (np.nan_to_num(kp[:, 2], nan=-1.0) >= min_score)
-    if not ok.any():
-        return None
-    xy = kp[ok, :2]
-    return expand_box([xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max()], frame_hw)
-
 
 def tsn_crops(frame: np.ndarray, mode: str, face_box=None, keypoints: np.ndarray | None = None,
               min_score: float = 0.5) -> tuple[np.ndarray, np.ndarray | None]:
@@ -138,11 +80,7 @@ def tsn_crops(frame: np.ndarray, mode: str, face_box=None, keypoints: np.ndarray
     if mode == "face":
         return crop_region(frame, face), None
     body = body_region(keypoints, hw, min_score) if keypoints is not None else None
-    source = frame
-    if mode in ("body", "fusion") and face is not None:
-        left, top, right, bottom = face
-        source = frame.copy()
-        source[top:bottom, left:right] = 0
+    source = zero_region(frame, face) if mode in ("body", "fusion") else frame
     crop = crop_region(source, body)
     return crop, (crop_region(frame, face) if mode == "fusion" else None)
 
