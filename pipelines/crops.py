@@ -193,16 +193,14 @@ def black_out_face(crop: np.ndarray, crop_box: np.ndarray, face_box: np.ndarray)
         crop: uint8 [S, S, 3] taken from ``crop_box`` (x1, y1, x2, y2 source pixels).
         face_box: (x1, y1, x2, y2) source pixels; NaN = no face (nothing is blacked out).
     """
-    out = crop.copy()
     if not np.isfinite(face_box).all() or not np.isfinite(crop_box).all():
-        return out
+        return crop.copy()
     side = crop.shape[0]
     scale = side / max(float(crop_box[2] - crop_box[0]), 1e-6)
     w, h = face_box[2] - face_box[0], face_box[3] - face_box[1]
     grown = np.array([face_box[0] - 0.1 * w, face_box[1] - 0.1 * h, face_box[2] + 0.1 * w, face_box[3] + 0.1 * h])
     x1, y1, x2, y2 = np.clip(np.round((grown - np.tile(crop_box[:2], 2)) * scale), 0, side).astype(int)
-    out[y1:y2, x1:x2] = 0
-    return out
+    return zero_region(crop, (x1, y1, x2, y2))
 
 
 def face_box_crop(head_crop: np.ndarray, box_in_crop: np.ndarray, size: int) -> np.ndarray:

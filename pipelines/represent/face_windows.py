@@ -35,7 +35,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from pipelines.crops import SQUARE_RULES, crop_centred_padded, vtt_square_centre, vtt_square_side
+from pipelines.crops import crop_centred_padded, vtt_square_centre, vtt_square_side
 from pipelines.sampling import VTT_WINDOW_SIZE, window_frames
 
 __all__ = [
@@ -48,7 +48,6 @@ __all__ = [
 
 WINDOW_SIZE = VTT_WINDOW_SIZE
 CROP_SIZE = 224
-RULES = SQUARE_RULES
 
 
 def timecode_to_frame(timecode: str, fps: int = 24) -> int:
