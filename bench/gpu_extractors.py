@@ -308,7 +308,11 @@ def main(argv=None) -> int:
 
     from extractors import registry
 
-    registry.prepare_device(args.device, torch_threads=args.torch_threads)  # TF32 off, cudnn benchmark
+    try:
+        registry.prepare_device(args.device, torch_threads=args.torch_threads)  # TF32 off, cudnn benchmark
+    except (RuntimeError, ValueError) as exc:  # no CUDA device, or a device string torch rejects
+        print(f"python -m bench.gpu_extractors: {exc}", file=sys.stderr)
+        return 2
     name = torch.cuda.get_device_name(torch.device(args.device)) if args.device.startswith("cuda") else platform.processor() or platform.machine()
     lines = [f"bench.gpu_extractors: device {args.device} ({name}), torch {torch.__version__}, "
              f"{os.cpu_count()} CPUs, {args.seconds:g} s per measurement"]
@@ -323,14 +327,19 @@ def main(argv=None) -> int:
         if args.json:
             Path(args.json).write_text(json.dumps(report, indent=1, default=str) + "\n")
 
-    for ext, batches in (("posenet-mobilenet-v1-075", (1, 32, 128)), ("blazeface-front", (64, 256)),
-                         ("dbface-small", (256,))):
-        bench_extractor(ext, batches, args, lines, report)
+    try:
+        for ext, batches in (("posenet-mobilenet-v1-075", (1, 32, 128)), ("blazeface-front", (64, 256)),
+                             ("dbface-small", (256,))):
+            bench_extractor(ext, batches, args, lines, report)
+            flush()
+        bench_openpose_network(args, lines, report)
         flush()
-    bench_openpose_network(args, lines, report)
-    flush()
-    if not args.skip_parity:
-        parity(args, lines, report)
+        if not args.skip_parity:
+            parity(args, lines, report)
+    except KeyboardInterrupt:  # the sections already printed (and saved with --json) stay
+        lines.append(f"interrupted after {time.perf_counter() - start:.0f} s")
+        flush()
+        return 130
     lines.append(f"total {time.perf_counter() - start:.0f} s")
     flush()
     return 0

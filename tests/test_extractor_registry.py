@@ -294,3 +294,15 @@ def test_gpu_bench_runs_on_cpu_as_typed(repo, tmp_path):
         got = parity[name]["float32"]
         assert got["counts_cpu"] == got["counts_device"] and got["counts_cpu"][0] >= 1, name
         assert got["max_px"] < 1e-3, name
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this host has a CUDA device; the check is for hosts without one")
+def test_gpu_bench_on_a_host_without_cuda_says_so_in_one_line(repo):
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "bench.gpu_extractors", "--device", "cuda"], cwd=repo,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.strip().splitlines() == [
+        "python -m bench.gpu_extractors: device cuda asked for, but torch sees no CUDA device"]
